@@ -1,0 +1,123 @@
+//! The manifest: everything a client needs to fetch, verify and decode one song.
+
+use serde::{Deserialize, Serialize};
+
+/// A song's manifest, sent as the JSON payload of a MANIFEST frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The song's ID, as in the catalog.
+    pub id: u32,
+    pub title: String,
+    /// Empty when unknown.
+    pub artist: String,
+    /// Empty when unknown.
+    pub album: String,
+    /// Always "mp3" in this version.
+    pub codec: String,
+    /// "1", "2" or "2.5".
+    pub mpeg_version: String,
+    /// Samples per second per channel.
+    pub sample_rate: u32,
+    /// 1 or 2.
+    pub channels: u16,
+    /// Average bit rate of the audio frames, bits per second.
+    pub bitrate: u32,
+    /// Number of audio frames, not counting a Xing, Info or VBRI frame.
+    pub frames: u64,
+    /// Samples per channel in all audio frames, before removing encoder delay and padding.
+    pub samples: u64,
+    /// `samples` as milliseconds, rounded down.
+    pub duration_ms: u64,
+    /// Samples per channel the encoder added at the start (from a LAME tag; 0 if none).
+    pub encoder_delay: u32,
+    /// Samples per channel the encoder added at the end (from a LAME tag; 0 if none).
+    pub encoder_padding: u32,
+    /// The segments, in play order.
+    pub segments: Vec<SegmentInfo>,
+}
+
+/// One segment of a song.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentInfo {
+    /// Position in the song, from 0.
+    pub index: u32,
+    /// Length in bytes.
+    pub bytes: u32,
+    /// Number of audio frames in the segment (a Xing, Info or VBRI frame is not counted).
+    pub frames: u32,
+    /// Samples per channel in those frames.
+    pub samples: u64,
+    /// SHA-256 of the segment's bytes, 64 lowercase hex digits.
+    pub sha256: String,
+}
+
+/// Why a manifest document is not acceptable.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid JSON of the expected shape: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("manifest is inconsistent: {0}")]
+    Invalid(String),
+}
+
+impl Manifest {
+    /// Parses and checks a manifest received from a peer.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes)?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Serialises the manifest to compact JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a manifest always serialises")
+    }
+
+    /// Checks the rules a receiver relies on: segments numbered 0, 1, 2... with positive sizes and
+    /// well-formed hashes, frame and sample counts that add up, and a plausible audio format.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let bad = |why: String| Err(ManifestError::Invalid(why));
+        if self.codec != "mp3" {
+            return bad(format!("unsupported codec {:?}", self.codec));
+        }
+        if !matches!(self.mpeg_version.as_str(), "1" | "2" | "2.5") {
+            return bad(format!("unknown MPEG version {:?}", self.mpeg_version));
+        }
+        if !(1..=2).contains(&self.channels) {
+            return bad(format!("{} channels", self.channels));
+        }
+        if !(8_000..=48_000).contains(&self.sample_rate) {
+            return bad(format!("sample rate {}", self.sample_rate));
+        }
+        if self.segments.is_empty() {
+            return bad("no segments".into());
+        }
+        let (mut frames, mut samples) = (0u64, 0u64);
+        for (i, segment) in self.segments.iter().enumerate() {
+            if segment.index as usize != i {
+                return bad(format!("segment {i} has index {}", segment.index));
+            }
+            if segment.bytes == 0 {
+                return bad(format!("segment {i} is empty"));
+            }
+            if segment.sha256.len() != 64
+                || !segment.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                return bad(format!("segment {i} has a malformed sha256"));
+            }
+            frames += u64::from(segment.frames);
+            samples = samples.saturating_add(segment.samples);
+        }
+        if frames != self.frames || samples != self.samples {
+            return bad("segment frame or sample counts do not add up".into());
+        }
+        Ok(())
+    }
+
+    /// Duration of the first `samples` samples per channel, in seconds.
+    pub fn seconds(&self, samples: u64) -> f64 {
+        samples as f64 / f64::from(self.sample_rate)
+    }
+}
