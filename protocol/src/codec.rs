@@ -61,7 +61,9 @@ fn decode_payload(header: &FrameHeader, mut payload: Bytes) -> Result<Message, D
         if payload.len() == len {
             Ok(())
         } else {
-            Err(DecodeError::Malformed("payload length does not match the message type"))
+            Err(DecodeError::Malformed(
+                "payload length does not match the message type",
+            ))
         }
     };
     Ok(match header.kind {
@@ -102,7 +104,9 @@ fn decode_payload(header: &FrameHeader, mut payload: Bytes) -> Result<Message, D
         }
         MessageType::Data => {
             if payload.is_empty() || payload.len() > MAX_DATA_PAYLOAD {
-                return Err(DecodeError::Malformed("DATA payload must hold 1 to 16384 bytes"));
+                return Err(DecodeError::Malformed(
+                    "DATA payload must hold 1 to 16384 bytes",
+                ));
             }
             Message::Data {
                 end: header.flags & FLAG_END != 0,

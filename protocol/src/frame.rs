@@ -122,7 +122,11 @@ impl FrameHeader {
         if reserved != 0 {
             return Err(DecodeError::Malformed("reserved header field is not zero"));
         }
-        let allowed = if kind == MessageType::Data { FLAG_END } else { 0 };
+        let allowed = if kind == MessageType::Data {
+            FLAG_END
+        } else {
+            0
+        };
         if flags & !allowed != 0 {
             return Err(DecodeError::Malformed("undefined flag bit set"));
         }

@@ -103,7 +103,10 @@ impl Manifest {
                 return bad(format!("segment {i} is empty"));
             }
             if segment.sha256.len() != 64
-                || !segment.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                || !segment
+                    .sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             {
                 return bad(format!("segment {i} has a malformed sha256"));
             }
