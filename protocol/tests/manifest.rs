@@ -35,9 +35,12 @@ fn a_manifest_round_trips_through_json() {
     assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
 }
 
+/// A way to spoil a manifest, and its name.
+type Breakage = (&'static str, fn(&mut Manifest));
+
 #[test]
 fn inconsistent_manifests_are_rejected() {
-    let cases: Vec<(&str, fn(&mut Manifest))> = vec![
+    let cases: Vec<Breakage> = vec![
         ("index gap", |m| m.segments[1].index = 2),
         ("empty segment", |m| m.segments[0].bytes = 0),
         ("short hash", |m| m.segments[0].sha256.truncate(63)),
