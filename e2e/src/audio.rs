@@ -1,0 +1,123 @@
+//! Reference audio: songs made with sox and lame, decoded directly with symphonia.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::Command;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::DecoderOptions;
+use symphonia::core::errors::Error;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Interleaved PCM and its format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pcm {
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub samples: Vec<f32>,
+}
+
+impl Pcm {
+    pub fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.sample_rate) / f64::from(self.channels)
+    }
+}
+
+/// Decodes a whole mp3 file the way the client decodes a stream (gapless), as the reference.
+pub fn decode_file(path: &Path) -> Pcm {
+    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let format_options = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
+    let probed = symphonia::default::get_probe()
+        .format(&hint, stream, &format_options, &MetadataOptions::default())
+        .expect("probe");
+    let mut format = probed.format;
+    let track = format.default_track().expect("a track").clone();
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .expect("decoder");
+    let mut pcm = Pcm {
+        sample_rate: 0,
+        channels: 0,
+        samples: Vec::new(),
+    };
+    loop {
+        let packet = match format.next_packet() {
+            Ok(packet) => packet,
+            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!("read {}: {e}", path.display()),
+        };
+        let decoded = match decoder.decode(&packet) {
+            Ok(decoded) => decoded,
+            Err(Error::DecodeError(_)) => continue,
+            Err(e) => panic!("decode {}: {e}", path.display()),
+        };
+        let spec = *decoded.spec();
+        pcm.sample_rate = spec.rate;
+        pcm.channels = spec.channels.count() as u16;
+        let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
+        buf.copy_interleaved_ref(decoded);
+        pcm.samples.extend_from_slice(buf.samples());
+    }
+    pcm
+}
+
+/// Reads a WAV file written by the client.
+pub fn read_wav(path: &Path) -> Pcm {
+    let mut reader =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let spec = reader.spec();
+    assert_eq!(
+        spec.sample_format,
+        hound::SampleFormat::Float,
+        "the client writes float WAV"
+    );
+    let samples = reader
+        .samples::<f32>()
+        .map(|s| s.expect("a sample"))
+        .collect();
+    Pcm {
+        sample_rate: spec.sample_rate,
+        channels: spec.channels,
+        samples,
+    }
+}
+
+/// Makes a short mp3 with sox (a tone at `hz` with a little noise, so every song differs) and lame.
+pub fn make_song(dir: &Path, name: &str, title: &str, seconds: f32, hz: u32, lame_args: &[&str]) {
+    let wav = dir.join(format!("{name}.wav"));
+    let status = Command::new("sox")
+        .args(["-n", "-r", "44100", "-c", "2"])
+        .arg(&wav)
+        .args([
+            "synth",
+            &seconds.to_string(),
+            "pluck",
+            &hz.to_string(),
+            "synth",
+            "sine",
+            "amod",
+            "3",
+        ])
+        .status()
+        .expect("sox is installed (see README prerequisites)");
+    assert!(status.success(), "sox failed");
+    let status = Command::new("lame")
+        .arg("--quiet")
+        .args(lame_args)
+        .args(["--tt", title, "--ta", "Test Band"])
+        .arg(&wav)
+        .arg(dir.join(format!("{name}.mp3")))
+        .status()
+        .expect("lame is installed (see README prerequisites)");
+    assert!(status.success(), "lame failed");
+    std::fs::remove_file(wav).expect("remove the temporary wav");
+}

@@ -1,0 +1,246 @@
+//! The server and client binaries as child processes.
+//!
+//! Waiting is always for an event (a line printed, a process exiting); the timeouts are only a safety
+//! net so that a broken build fails a test instead of hanging CI.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single expected event may take before the test is declared hung.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Path of a binary of this workspace, built by `cargo test --workspace` next to the test executable;
+/// built on demand when a test is run on its own.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--bin", "jukebox", "--bin", "jukebox-server"]);
+            if !cfg!(debug_assertions) {
+                cmd.arg("--release");
+            }
+            assert!(
+                cmd.status().expect("run cargo build").success(),
+                "cargo build failed"
+            );
+        });
+    }
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// Collects a child's output lines in the background and hands them out as they arrive.
+struct Lines {
+    rx: Receiver<String>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lines {
+    fn spawn(reader: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let all = Arc::clone(&seen);
+        thread::spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { break };
+                all.lock().unwrap().push(line.clone());
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines { rx, seen }
+    }
+
+    /// Waits for the next line that satisfies `pred`, skipping others; panics on EOF or timeout.
+    fn expect(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {what}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "output ended while waiting for {what}; saw {:?}",
+                        self.all()
+                    )
+                }
+            }
+        }
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A running `jukebox-server`.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Lines,
+}
+
+impl ServerProcess {
+    /// Starts a server on `music` at a free loopback port and waits until it is listening.
+    pub fn start(music: &Path) -> ServerProcess {
+        Self::start_with(music, &[])
+    }
+
+    pub fn start_with(music: &Path, args: &[&str]) -> ServerProcess {
+        let mut child = Command::new(binary("jukebox-server"))
+            .arg("--music")
+            .arg(music)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start jukebox-server");
+        let log = Lines::spawn(child.stderr.take().unwrap());
+        let line = log.expect("`listening on`", |l| l.contains("listening on "));
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        ServerProcess { child, addr, log }
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.all()
+    }
+
+    /// True while the server process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll server").is_none()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `jukebox` client driven through stdin, as a script would.
+pub struct ClientProcess {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    out: Lines,
+    err: Lines,
+}
+
+impl ClientProcess {
+    /// Starts a client of `server` that writes what it plays to `wav`. `RUST_LOG` is set so that the
+    /// client logs stale frames it discards, which the switch test counts.
+    pub fn start(server: SocketAddr, wav: &Path) -> ClientProcess {
+        let mut child = Command::new(binary("jukebox"))
+            .args(["--server", &server.to_string()])
+            .arg("--output")
+            .arg(format!("wav:{}", wav.display()))
+            .env("RUST_LOG", "jukebox_client=debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start jukebox");
+        let out = Lines::spawn(child.stdout.take().unwrap());
+        let err = Lines::spawn(child.stderr.take().unwrap());
+        ClientProcess {
+            stdin: child.stdin.take(),
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+
+    /// Sends one command line.
+    pub fn send(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{command}").expect("write to client");
+        stdin.flush().expect("flush to client");
+    }
+
+    /// Waits for a stdout line that satisfies `pred`.
+    pub fn expect(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.out.expect(what, pred)
+    }
+
+    /// Waits for a stdout line starting with `prefix`.
+    pub fn expect_prefix(&self, prefix: &str) -> String {
+        self.out.expect(prefix, |l| l.starts_with(prefix))
+    }
+
+    /// All stdout lines so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.out.all()
+    }
+
+    /// All stderr lines so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.err.all()
+    }
+
+    /// Closes stdin (end of input) and waits for the client to exit.
+    pub fn finish(mut self) -> (ExitStatus, Vec<String>, Vec<String>) {
+        drop(self.stdin.take());
+        let mut child = self.child.take().expect("not finished yet");
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            let status = child.wait();
+            let _ = tx.send((status, child));
+        });
+        let (status, child) = match rx.recv_timeout(PATIENCE) {
+            Ok(done) => done,
+            Err(_) => panic!("client did not exit after end of input"),
+        };
+        drop(child);
+        // The reader threads see EOF once the process is gone: collect everything they read.
+        let drain = |lines: &Lines| while lines.rx.recv_timeout(PATIENCE).is_ok() {};
+        drain(&self.out);
+        drain(&self.err);
+        (
+            status.expect("wait for client"),
+            self.out.all(),
+            self.err.all(),
+        )
+    }
+
+    /// Kills the client at once, as a crash or a pulled cable would.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("not finished yet");
+        child.kill().expect("kill client");
+        let _ = child.wait();
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
