@@ -1,0 +1,97 @@
+//! Loading a folder of mp3 files: find, sort, segment in parallel, number.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rayon::prelude::*;
+use walkdir::WalkDir;
+
+use crate::{segment_file, LoadedDir, Skipped, Song};
+
+/// See [`crate::load_dir`].
+pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
+    // The folder itself must be readable; anything below it that is not is skipped.
+    std::fs::read_dir(dir)?;
+    let (mut files, mut skipped) = (Vec::new(), Vec::new());
+    for entry in WalkDir::new(dir).follow_links(true) {
+        match entry {
+            Ok(entry) => {
+                if !is_mp3(entry.path()) {
+                    continue;
+                }
+                let rel = relative(dir, entry.path());
+                let kind = entry.file_type();
+                if kind.is_file() {
+                    files.push(rel);
+                } else {
+                    let what = if kind.is_dir() {
+                        "a directory"
+                    } else {
+                        "not a regular file"
+                    };
+                    skipped.push(Skipped {
+                        path: rel,
+                        reason: format!("is {what}"),
+                    });
+                }
+            }
+            Err(err) => {
+                let path = err.path().map_or_else(PathBuf::new, |p| relative(dir, p));
+                skipped.push(Skipped {
+                    path,
+                    reason: err.to_string(),
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
+
+    let results: Vec<_> = files
+        .into_par_iter()
+        .map(|rel| {
+            let result = segment_file(&dir.join(&rel), 0, target);
+            (rel, result)
+        })
+        .collect();
+
+    let mut songs: Vec<Song> = Vec::new();
+    for (rel, result) in results {
+        match result {
+            Ok(mut song) => {
+                song.manifest.id = songs.len() as u32 + 1;
+                song.path = rel;
+                songs.push(song);
+            }
+            Err(err) => skipped.push(Skipped {
+                path: rel,
+                reason: err.to_string(),
+            }),
+        }
+    }
+    skipped.sort_by(|a, b| {
+        a.path
+            .as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.path.as_os_str().as_encoded_bytes())
+    });
+    for s in &skipped {
+        tracing::warn!(path = %s.path.display(), reason = %s.reason, "skipping file");
+    }
+    Ok(LoadedDir { songs, skipped })
+}
+
+/// Whether the name ends in ".mp3", in any case.
+fn is_mp3(path: &Path) -> bool {
+    path.extension()
+        .and_then(OsStr::to_str)
+        .is_some_and(|e| e.eq_ignore_ascii_case("mp3"))
+}
+
+fn relative(dir: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(dir).unwrap_or(path).to_path_buf()
+}

@@ -1,0 +1,102 @@
+//! Turning one mp3 held in memory into a [`Song`]: tags, frames, info frame, plan, manifest.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use jukebox_protocol::{Manifest, SegmentInfo};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{plan, PlanFrame};
+use crate::{scan, tags, xing, SegmentError, Song};
+
+/// Segments `data`; see [`crate::segment_bytes`]. The song's `path` is left empty for the caller.
+pub fn segment(
+    id: u32,
+    fallback_title: &str,
+    data: Bytes,
+    target: Duration,
+) -> Result<Song, SegmentError> {
+    let layout = tags::locate(&data);
+    let stream = scan::scan(&data, layout.audio.clone())
+        .map_err(|e| SegmentError::Invalid(e.to_string()))?;
+    let header = stream.header;
+
+    // The first frame may be an info frame; one later on (concatenated files) is carried, uncounted.
+    let mut info = xing::InfoFrame::default();
+    let (mut audio_bytes, mut frames) = (0u64, Vec::with_capacity(stream.frames.len()));
+    for (i, range) in stream.frames.into_iter().enumerate() {
+        let samples = match xing::parse(&data[range.clone()], &header) {
+            Some(found) => {
+                if i == 0 {
+                    info = found;
+                }
+                0
+            }
+            None => {
+                audio_bytes += range.len() as u64;
+                header.samples()
+            }
+        };
+        frames.push(PlanFrame {
+            bytes: range,
+            samples,
+        });
+    }
+    let audio_frames = frames.iter().filter(|f| f.samples > 0).count() as u64;
+    if audio_frames == 0 {
+        return Err(SegmentError::Invalid(
+            "no audio frames, only an info frame".into(),
+        ));
+    }
+    let samples = audio_frames * u64::from(header.samples());
+    let rate = u64::from(header.sample_rate);
+
+    let planned = plan(&frames, header.sample_rate, target);
+    let segments: Vec<Bytes> = planned
+        .iter()
+        .map(|s| data.slice(s.bytes.clone()))
+        .collect();
+    let infos = planned
+        .iter()
+        .zip(&segments)
+        .enumerate()
+        .map(|(index, (s, bytes))| SegmentInfo {
+            index: index as u32,
+            bytes: bytes.len() as u32,
+            frames: s.frames,
+            samples: s.samples,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        })
+        .collect();
+
+    let meta = tags::read_metadata(&data, &layout);
+    let manifest = Manifest {
+        id,
+        title: meta.title.unwrap_or_else(|| fallback_title.to_owned()),
+        artist: meta.artist.unwrap_or_default(),
+        album: meta.album.unwrap_or_default(),
+        codec: "mp3".into(),
+        mpeg_version: header.version.as_str().into(),
+        sample_rate: header.sample_rate,
+        channels: header.channels(),
+        bitrate: u32::try_from(
+            u128::from(audio_bytes) * 8 * u128::from(rate) / u128::from(samples),
+        )
+        .unwrap_or(u32::MAX),
+        frames: audio_frames,
+        samples,
+        duration_ms: samples * 1000 / rate,
+        encoder_delay: info.encoder_delay,
+        encoder_padding: info.encoder_padding,
+        segments: infos,
+    };
+    manifest
+        .validate()
+        .map_err(|e| SegmentError::Invalid(e.to_string()))?;
+    Ok(Song {
+        path: PathBuf::new(),
+        manifest,
+        segments,
+    })
+}

@@ -1,0 +1,318 @@
+//! Where the audio lies in a file, and the metadata in its tags.
+//!
+//! Tags are skipped by their own length fields: ID3v2 (one or more) at the start; ID3v1 (with an
+//! optional "TAG+" extension), APEv2, Lyrics3 (v1 and v2) and an appended ID3v2.4 (footer "3DI") at
+//! the end, in any order. A length field that does not fit the file is not trusted: that region is
+//! left to the frame scanner, which skips whatever is not a run of frames.
+
+use std::io::Cursor;
+use std::ops::Range;
+
+/// Where the tags and the audio are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The bytes between the leading and the trailing tags.
+    pub audio: Range<usize>,
+    /// The first ID3v2 tag at the start, if any.
+    pub id3v2: Option<Range<usize>>,
+    /// The ID3v1 tag (with its "TAG+" extension, if any).
+    pub id3v1: Option<Range<usize>>,
+}
+
+/// Title, artist and album, as far as the tags tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+}
+
+const ID3V2_HEADER_LEN: usize = 10;
+const ID3V1_LEN: usize = 128;
+const ID3V1_EXT_LEN: usize = 227;
+const APE_FOOTER_LEN: usize = 32;
+const LYRICS3V1_MAX: usize = 5100 + 11 + 9;
+
+/// Finds the tags at both ends of `data` and the audio between them.
+pub fn locate(data: &[u8]) -> Layout {
+    let mut start = 0;
+    let mut id3v2 = None;
+    while let Some(len) = id3v2_len(&data[start..], b"ID3") {
+        if id3v2.is_none() {
+            id3v2 = Some(start..start + len);
+        }
+        start += len;
+    }
+
+    let mut end = data.len();
+    let mut id3v1 = None;
+    // Each step removes at least one tag, so this ends; the bound guards against pathological input.
+    for _ in 0..64 {
+        let region = &data[start..end];
+        let removed = if region.ends_with_tag_at(ID3V1_LEN, b"TAG") {
+            let mut len = ID3V1_LEN;
+            if region[..region.len() - ID3V1_LEN].ends_with_tag_at(ID3V1_EXT_LEN, b"TAG+") {
+                len += ID3V1_EXT_LEN;
+            }
+            id3v1.get_or_insert(end - len..end);
+            len
+        } else if let Some(len) = ape_len(region) {
+            len
+        } else if let Some(len) = lyrics3_len(region) {
+            len
+        } else if let Some(len) = appended_id3v2_len(region) {
+            len
+        } else {
+            break;
+        };
+        end -= removed;
+    }
+    Layout {
+        audio: start..end,
+        id3v2,
+        id3v1,
+    }
+}
+
+/// Reads title, artist and album with the `id3` crate: ID3v2 first, ID3v1 for what it lacks. A tag
+/// that does not parse gives what could be read of it, or nothing; it never fails the file.
+pub fn read_metadata(data: &[u8], layout: &Layout) -> Metadata {
+    use id3::TagLike;
+    let mut meta = Metadata::default();
+    let clean = |s: Option<&str>| {
+        s.map(|s| {
+            s.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_owned()
+        })
+        .filter(|s| !s.is_empty())
+    };
+    if let Some(range) = &layout.id3v2 {
+        let read = id3::Tag::read_from2(Cursor::new(&data[range.clone()]));
+        if let Ok(tag) = id3::partial_tag_ok(read) {
+            meta.title = clean(tag.title());
+            meta.artist = clean(tag.artist());
+            meta.album = clean(tag.album());
+        }
+    }
+    if let Some(range) = &layout.id3v1 {
+        if let Ok(tag) = id3::v1::Tag::read_from(Cursor::new(&data[..range.end])) {
+            meta.title = meta.title.or_else(|| clean(Some(&tag.title)));
+            meta.artist = meta.artist.or_else(|| clean(Some(&tag.artist)));
+            meta.album = meta.album.or_else(|| clean(Some(&tag.album)));
+        }
+    }
+    meta
+}
+
+/// Length of an ID3v2 tag (header, body and footer) whose header opens `data` with `magic`, if the
+/// header is well formed and the tag fits.
+fn id3v2_len(data: &[u8], magic: &[u8; 3]) -> Option<usize> {
+    let header = data.get(..ID3V2_HEADER_LEN)?;
+    if &header[..3] != magic || header[3] == 0xFF || header[4] == 0xFF {
+        return None;
+    }
+    let size = syncsafe(&header[6..10])?;
+    let footer = if header[5] & 0x10 != 0 {
+        ID3V2_HEADER_LEN
+    } else {
+        0
+    };
+    let len = ID3V2_HEADER_LEN + size + footer;
+    (len <= data.len()).then_some(len)
+}
+
+/// Length of an ID3v2.4 tag appended at the end of `data`, found by its "3DI" footer.
+fn appended_id3v2_len(data: &[u8]) -> Option<usize> {
+    let footer = data.get(data.len().checked_sub(ID3V2_HEADER_LEN)?..)?;
+    if &footer[..3] != b"3DI" {
+        return None;
+    }
+    let len = 2 * ID3V2_HEADER_LEN + syncsafe(&footer[6..10])?;
+    let start = data.len().checked_sub(len)?;
+    data[start..].starts_with(b"ID3").then_some(len)
+}
+
+/// Length of an APEv2 (or APEv1) tag at the end of `data`, found by its footer, with its header if
+/// it has one.
+fn ape_len(data: &[u8]) -> Option<usize> {
+    let footer = data.get(data.len().checked_sub(APE_FOOTER_LEN)?..)?;
+    if &footer[..8] != b"APETAGEX" {
+        return None;
+    }
+    let size = u32::from_le_bytes(footer[12..16].try_into().ok()?) as usize;
+    let flags = u32::from_le_bytes(footer[20..24].try_into().ok()?);
+    let has_header = flags & (1 << 31) != 0;
+    let len = size.checked_add(if has_header { APE_FOOTER_LEN } else { 0 })?;
+    (size >= APE_FOOTER_LEN && len <= data.len()).then_some(len)
+}
+
+/// Length of a Lyrics3 tag at the end of `data`: v2 ends with a 6-digit size and "LYRICS200", v1
+/// ends with "LYRICSEND" and starts with "LYRICSBEGIN" at most 5100 bytes of lyrics earlier.
+fn lyrics3_len(data: &[u8]) -> Option<usize> {
+    if data.ends_with(b"LYRICS200") {
+        let digits = data.get(data.len().checked_sub(15)?..data.len() - 9)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let size: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        let len = size + 15;
+        let start = data.len().checked_sub(len)?;
+        return data[start..].starts_with(b"LYRICSBEGIN").then_some(len);
+    }
+    if data.ends_with(b"LYRICSEND") {
+        let window = &data[data.len().saturating_sub(LYRICS3V1_MAX)..];
+        let at = window.windows(11).rposition(|w| w == b"LYRICSBEGIN")?;
+        return Some(window.len() - at);
+    }
+    None
+}
+
+/// Decodes a 28-bit syncsafe integer (7 bits per byte, top bits clear).
+fn syncsafe(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().try_fold(0usize, |acc, &b| {
+        (b < 0x80).then_some((acc << 7) | usize::from(b))
+    })
+}
+
+/// Whether a slice ends with a block of `len` bytes that opens with `magic`.
+trait EndsWithTag {
+    fn ends_with_tag_at(&self, len: usize, magic: &[u8]) -> bool;
+}
+
+impl EndsWithTag for [u8] {
+    fn ends_with_tag_at(&self, len: usize, magic: &[u8]) -> bool {
+        self.len() >= len && self[self.len() - len..].starts_with(magic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id3v2(body: usize, footer: bool) -> Vec<u8> {
+        let mut tag = b"ID3\x04\x00".to_vec();
+        tag.push(if footer { 0x10 } else { 0 });
+        tag.extend([0, 0, (body >> 7) as u8 & 0x7F, body as u8 & 0x7F]);
+        tag.resize(10 + body, 0);
+        if footer {
+            tag.extend(b"3DI\x04\x00\x10");
+            tag.extend([0, 0, (body >> 7) as u8 & 0x7F, body as u8 & 0x7F]);
+        }
+        tag
+    }
+
+    fn ape(items: usize, header: bool) -> Vec<u8> {
+        let block = |is_header: bool| {
+            let mut b = b"APETAGEX".to_vec();
+            b.extend(2000u32.to_le_bytes());
+            b.extend(((items + 32) as u32).to_le_bytes());
+            b.extend(0u32.to_le_bytes());
+            let flags = if header { 1u32 << 31 } else { 0 } | if is_header { 1 << 29 } else { 0 };
+            b.extend(flags.to_le_bytes());
+            b.extend([0; 8]);
+            b
+        };
+        let mut tag = if header { block(true) } else { Vec::new() };
+        tag.extend(vec![b'x'; items]);
+        tag.extend(block(false));
+        tag
+    }
+
+    fn id3v1() -> Vec<u8> {
+        let mut tag = b"TAG".to_vec();
+        tag.resize(128, b' ');
+        tag
+    }
+
+    fn lyrics3v2(text: &[u8]) -> Vec<u8> {
+        let mut tag = b"LYRICSBEGIN".to_vec();
+        tag.extend(text);
+        let size = tag.len();
+        tag.extend(format!("{size:06}LYRICS200").bytes());
+        tag
+    }
+
+    #[test]
+    fn no_tags() {
+        let data = vec![0xAA; 500];
+        assert_eq!(locate(&data).audio, 0..500);
+    }
+
+    #[test]
+    fn several_id3v2_tags_with_and_without_footer() {
+        let mut data = id3v2(100, true);
+        let first = data.len();
+        data.extend(id3v2(50, false));
+        let skipped = data.len();
+        data.extend([0xAA; 300]);
+        let layout = locate(&data);
+        assert_eq!(layout.audio, skipped..skipped + 300);
+        assert_eq!(layout.id3v2, Some(0..first));
+        assert_eq!(first, 10 + 100 + 10);
+    }
+
+    #[test]
+    fn trailing_tags_in_any_order() {
+        let audio = [0xAA; 300];
+        for tails in [
+            vec![ape(40, true), lyrics3v2(b"la la"), id3v1()],
+            vec![id3v1(), ape(40, false)],
+            vec![lyrics3v2(b"x"), ape(0, true), id3v2(20, true)],
+        ] {
+            let mut data = id3v2(10, false);
+            data.extend(audio);
+            for tail in &tails {
+                data.extend(tail);
+            }
+            assert_eq!(locate(&data).audio, 20..320, "{tails:?}");
+        }
+    }
+
+    #[test]
+    fn id3v1_with_extension() {
+        let mut data = vec![0xAA; 300];
+        let mut ext = b"TAG+".to_vec();
+        ext.resize(227, 0);
+        data.extend(ext);
+        data.extend(id3v1());
+        let layout = locate(&data);
+        assert_eq!(layout.audio, 0..300);
+        assert_eq!(layout.id3v1, Some(300..655));
+    }
+
+    #[test]
+    fn oversized_lengths_are_not_trusted() {
+        let mut data = b"ID3\x03\x00\x00\x7F\x7F\x7F\x7F".to_vec();
+        data.extend([0xAA; 100]);
+        assert_eq!(locate(&data).audio, 0..110);
+        let mut data = vec![0xAA; 100];
+        let mut footer = ape(0, false);
+        footer[12..16].copy_from_slice(&5000u32.to_le_bytes());
+        data.extend(footer);
+        assert_eq!(locate(&data).audio, 0..132);
+    }
+
+    #[test]
+    fn tags_only() {
+        let mut data = id3v2(30, false);
+        data.extend(id3v1());
+        assert_eq!(locate(&data).audio, 40..40);
+        let data = id3v1();
+        assert_eq!(locate(&data).audio, 0..0);
+    }
+
+    #[test]
+    fn metadata_from_v1_when_v2_is_missing_or_broken() {
+        let mut data = b"ID3\x03\x00\x00\x00\x00\x00\x05\xFF\xFF\xFF\xFF\xFF".to_vec();
+        data.extend([0xAA; 100]);
+        let mut v1 = id3v1();
+        v1[3..8].copy_from_slice(b"Title");
+        v1[33..39].copy_from_slice(b"Artist");
+        data.extend(v1);
+        let layout = locate(&data);
+        let meta = read_metadata(&data, &layout);
+        assert_eq!(meta.title.as_deref(), Some("Title"));
+        assert_eq!(meta.artist.as_deref(), Some("Artist"));
+        assert_eq!(meta.album, None);
+    }
+}
