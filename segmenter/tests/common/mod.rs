@@ -1,0 +1,164 @@
+//! Shared test helpers: encoding test files with `lame`, and symphonia's demuxer as the oracle.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jukebox_segmenter::Song;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// The bundled songs.
+pub fn music_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
+}
+
+/// Writes `secs` of a sine with some noise (so VBR has something to vary over) as a 16-bit WAV.
+pub fn write_wav(path: &Path, rate: u32, channels: u16, secs: f64) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
+    let mut seed = 0x2545_F491_u32;
+    for n in 0..(secs * f64::from(rate)) as u32 {
+        let t = f64::from(n) / f64::from(rate);
+        for c in 0..channels {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = f64::from(seed >> 16) / 65_536.0 - 0.5;
+            let tone = (t * 440.0 * (1.0 + f64::from(c) * 0.5) * std::f64::consts::TAU).sin();
+            let swell = (t * 3.0).sin().abs();
+            writer
+                .write_sample((8_000.0 * tone + 6_000.0 * swell * noise) as i16)
+                .expect("write");
+        }
+    }
+    writer.finalize().expect("finish wav");
+}
+
+/// Encodes a generated WAV with `lame` and the given arguments; returns the mp3's bytes.
+pub fn lame(rate: u32, channels: u16, secs: f64, args: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("in.wav");
+    let mp3 = dir.path().join("out.mp3");
+    write_wav(&wav, rate, channels, secs);
+    let status = Command::new("lame")
+        .arg("--quiet")
+        .args(args)
+        .arg(&wav)
+        .arg(&mp3)
+        .status()
+        .expect("run lame (is it installed?)");
+    assert!(status.success(), "lame {args:?} failed");
+    std::fs::read(&mp3).expect("read lame output")
+}
+
+/// What symphonia's mp3 demuxer finds in a file.
+pub struct Oracle {
+    /// Each packet's bytes: one whole MPEG frame, header included (the Xing/Info frame is skipped).
+    pub packets: Vec<Vec<u8>>,
+    /// Sum of the packets' durations, in samples per channel.
+    pub samples: u64,
+    pub sample_rate: u32,
+    pub channels: u16,
+}
+
+pub fn oracle(data: &[u8]) -> Oracle {
+    let source = MediaSourceStream::new(Box::new(Cursor::new(data.to_vec())), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            source,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .expect("symphonia probes the file");
+    let mut format = probed.format;
+    let params = format
+        .default_track()
+        .expect("a track")
+        .codec_params
+        .clone();
+    let (mut packets, mut samples) = (Vec::new(), 0);
+    loop {
+        match format.next_packet() {
+            Ok(packet) => {
+                samples += packet.dur;
+                packets.push(packet.data.to_vec());
+            }
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break
+            }
+            Err(e) => panic!("symphonia: {e}"),
+        }
+    }
+    Oracle {
+        packets,
+        samples,
+        sample_rate: params.sample_rate.expect("sample rate"),
+        channels: params.channels.expect("channels").count() as u16,
+    }
+}
+
+/// The song's segments, concatenated.
+pub fn concat(song: &Song) -> Vec<u8> {
+    song.segments
+        .iter()
+        .flat_map(|s| s.iter().copied())
+        .collect()
+}
+
+/// Whether `frame` is a Xing/Info frame (the tag after the side information; MPEG-1 stereo 32
+/// bytes, mono 17, MPEG-2/2.5 stereo 17, mono 9).
+pub fn is_info_frame(frame: &[u8]) -> bool {
+    [17, 32, 9].iter().any(|side| {
+        let at = 4 + side;
+        frame
+            .get(at..at + 4)
+            .is_some_and(|id| id == b"Xing" || id == b"Info")
+    })
+}
+
+/// Checks a song against symphonia: same frames, samples, format; segments = frames byte for byte
+/// (plus the info frame symphonia skips, at the start of segment 0).
+pub fn check_against_oracle(song: &Song, data: &[u8], what: &str) {
+    let oracle = oracle(data);
+    let m = &song.manifest;
+    m.validate().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(m.frames, oracle.packets.len() as u64, "{what}: frame count");
+    assert_eq!(m.samples, oracle.samples, "{what}: samples");
+    assert_eq!(
+        m.duration_ms,
+        oracle.samples * 1000 / u64::from(oracle.sample_rate),
+        "{what}"
+    );
+    assert_eq!(m.sample_rate, oracle.sample_rate, "{what}: sample rate");
+    assert_eq!(m.channels, oracle.channels, "{what}: channels");
+    let audio: Vec<u8> = oracle.packets.concat();
+    let ours = concat(song);
+    assert!(
+        ours.len() >= audio.len(),
+        "{what}: segments shorter than the audio"
+    );
+    let (info, rest) = ours.split_at(ours.len() - audio.len());
+    assert!(
+        rest == audio.as_slice(),
+        "{what}: segments differ from symphonia's frames"
+    );
+    assert!(
+        info.is_empty() || is_info_frame(info),
+        "{what}: extra bytes before the first frame"
+    );
+    assert_eq!(m.segments.len(), song.segments.len(), "{what}");
+    for (info, bytes) in m.segments.iter().zip(&song.segments) {
+        assert_eq!(info.bytes as usize, bytes.len(), "{what}");
+    }
+}
