@@ -1,1 +1,50 @@
-//! placeholder
+//! The Jukebox server library: serves segmented mp3 songs over the Jukebox protocol on TCP.
+//!
+//! The pieces, in the style of a sans-I/O protocol driven by a thin async shell:
+//! - [`store`]: the songs, with the catalog and manifests serialised once and segments shared by all
+//!   connections;
+//! - [`session`]: one connection's protocol state, without I/O;
+//! - `connection`: the async shell that moves bytes between a socket and a session;
+//! - `server`: the accept loop and the connection limit.
+//!
+//! The client crate runs an embedded server with exactly [`Config`], [`Store::new`],
+//! [`Server::bind`], [`Server::local_addr`] and [`Server::run`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+mod connection;
+pub mod outgoing;
+mod server;
+pub mod session;
+pub mod store;
+#[cfg(test)]
+mod test_songs;
+
+pub use connection::HELLO_TIMEOUT;
+pub use server::Server;
+pub use store::Store;
+
+/// Server limits and address.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Connections beyond this are answered with SERVER_BUSY and closed.
+    pub max_connections: usize,
+    /// A connection that sends no frame for this long is closed with IDLE_TIMEOUT.
+    pub idle_timeout: Duration,
+    /// Segment requests a connection may have queued at once; more get TOO_MANY_REQUESTS.
+    pub max_queued_segments: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], jukebox_protocol::DEFAULT_PORT)),
+            max_connections: 16_384,
+            idle_timeout: Duration::from_secs(300),
+            max_queued_segments: 16,
+        }
+    }
+}

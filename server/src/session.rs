@@ -1,0 +1,706 @@
+//! The protocol state of one connection, with no I/O: bytes from the client go in through
+//! [`Session::receive`], frames to send come out of [`Session::next_frame`]. The async shell in
+//! `connection.rs` only moves bytes between this and the socket, so every rule of the protocol is
+//! tested here without sockets.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use jukebox_protocol::{
+    decode_frame, ErrorCode, Frame, FrameHeader, Message, MessageType, HEADER_LEN,
+    MAX_DATA_PAYLOAD, VERSION,
+};
+
+use crate::outgoing::OutFrame;
+use crate::store::{fits, Lookup, Store};
+
+/// Control responses a session holds before it stops taking input: a client that sends requests
+/// without reading the answers is slowed down instead of growing the server's memory.
+pub const MAX_CONTROL_BACKLOG: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AwaitingHello,
+    Open,
+    /// A fatal error is queued: send what is queued, then close.
+    Closing,
+}
+
+/// A segment being sent: what is left of it, sliced off the shared segment buffer as it goes.
+struct Transfer {
+    request_id: u32,
+    rest: Bytes,
+}
+
+/// The protocol state of one connection.
+pub struct Session {
+    store: Arc<Store>,
+    max_queued_segments: usize,
+    state: State,
+    /// Control responses (WELCOME, CATALOG, MANIFEST, ERROR), sent ahead of any DATA.
+    control: VecDeque<OutFrame>,
+    /// Segment transfers in the order requested; the front one is being sent.
+    transfers: VecDeque<Transfer>,
+}
+
+impl Session {
+    /// A session waiting for the client's HELLO.
+    pub fn new(store: Arc<Store>, max_queued_segments: usize) -> Self {
+        Session {
+            store,
+            max_queued_segments,
+            state: State::AwaitingHello,
+            control: VecDeque::new(),
+            transfers: VecDeque::new(),
+        }
+    }
+
+    /// True until the HELLO has been accepted.
+    pub fn awaiting_hello(&self) -> bool {
+        self.state == State::AwaitingHello
+    }
+
+    /// True once a fatal error is queued: the connection closes when [`Session::next_frame`] runs dry.
+    pub fn is_closing(&self) -> bool {
+        self.state == State::Closing
+    }
+
+    /// True when nothing is queued for sending.
+    pub fn is_idle(&self) -> bool {
+        self.control.is_empty() && self.transfers.is_empty()
+    }
+
+    /// True when the next frame would be DATA, i.e. a transfer is on and no control frame waits.
+    pub fn data_next(&self) -> bool {
+        self.control.is_empty() && !self.transfers.is_empty()
+    }
+
+    /// False while the session wants its queued responses sent before it reads more requests.
+    pub fn accepts_input(&self) -> bool {
+        self.state != State::Closing && self.control.len() < MAX_CONTROL_BACKLOG
+    }
+
+    /// Takes whole frames off the front of `buf` and acts on them, as many as the session accepts;
+    /// a partial frame is left in `buf`. Returns the number of frames taken.
+    pub fn receive(&mut self, buf: &mut BytesMut) -> usize {
+        let mut taken = 0;
+        while self.accepts_input() {
+            match next_request(buf) {
+                Ok(Some(frame)) => {
+                    taken += 1;
+                    self.handle(frame);
+                }
+                Ok(None) => break,
+                Err((code, message)) => {
+                    self.fail(code, message);
+                    break;
+                }
+            }
+        }
+        taken
+    }
+
+    /// Acts on one decoded frame from the client.
+    pub fn handle(&mut self, frame: Frame) {
+        let id = frame.request_id;
+        match (self.state, frame.message) {
+            (State::Closing, _) => {}
+            (State::AwaitingHello, Message::Hello { version }) if version == VERSION => {
+                self.state = State::Open;
+                self.control.push_back(OutFrame::encode(&Frame {
+                    request_id: 0,
+                    message: Message::Welcome { version: VERSION },
+                }));
+            }
+            (State::AwaitingHello, Message::Hello { version }) => self.fail(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "protocol version {version} is not supported; this server speaks {VERSION}"
+                ),
+            ),
+            (State::AwaitingHello, message) => self.fail(
+                ErrorCode::UnexpectedMessage,
+                format!(
+                    "the first frame must be HELLO, not {}",
+                    message.kind().name()
+                ),
+            ),
+            (State::Open, Message::Hello { .. }) => {
+                self.fail(ErrorCode::UnexpectedMessage, "HELLO was already received")
+            }
+            (State::Open, message) if !message.kind().is_request() => self.fail(
+                ErrorCode::UnexpectedMessage,
+                format!("{} is sent only by servers", message.kind().name()),
+            ),
+            (State::Open, message) if id == 0 => self.fail(
+                ErrorCode::UnexpectedMessage,
+                format!("{} with request ID 0", message.kind().name()),
+            ),
+            (State::Open, Message::List) => {
+                let json = self.store.catalog_json().clone();
+                self.respond_json(id, MessageType::Catalog, json);
+            }
+            (State::Open, Message::GetManifest { song }) => {
+                match self.store.manifest_json(song).cloned() {
+                    Some(json) => self.respond_json(id, MessageType::Manifest, json),
+                    None => self.error(id, ErrorCode::UnknownSong, format!("no song {song}")),
+                }
+            }
+            (State::Open, Message::GetSegment { song, index }) => {
+                self.queue_segment(id, song, index)
+            }
+            (State::Open, Message::Cancel) => self.transfers.retain(|t| t.request_id != id),
+            (State::Open, message) => self.fail(
+                ErrorCode::UnexpectedMessage,
+                format!("{} is sent only by servers", message.kind().name()),
+            ),
+        }
+    }
+
+    /// Ends the connection with a fatal error: queued transfers are dropped, control responses
+    /// already queued still go out, then the ERROR (request ID 0), then nothing.
+    pub fn fail(&mut self, code: ErrorCode, message: impl Into<String>) {
+        if self.state == State::Closing {
+            return;
+        }
+        self.transfers.clear();
+        self.error(0, code, message.into());
+        self.state = State::Closing;
+    }
+
+    /// The next frame to send: control responses first, else the next piece (at most
+    /// [`MAX_DATA_PAYLOAD`] bytes, END on the last) of the current segment transfer.
+    pub fn next_frame(&mut self) -> Option<OutFrame> {
+        if let Some(frame) = self.control.pop_front() {
+            return Some(frame);
+        }
+        let transfer = self.transfers.front_mut()?;
+        let piece = transfer
+            .rest
+            .split_to(transfer.rest.len().min(MAX_DATA_PAYLOAD));
+        let end = transfer.rest.is_empty();
+        let header = jukebox_protocol::codec::data_header(transfer.request_id, piece.len(), end);
+        if end {
+            self.transfers.pop_front();
+        }
+        Some(OutFrame::new(header, piece))
+    }
+
+    fn queue_segment(&mut self, id: u32, song: u32, index: u32) {
+        let segment = match self.store.segment(song, index) {
+            Ok(segment) => segment.clone(),
+            Err(Lookup::UnknownSong) => {
+                return self.error(id, ErrorCode::UnknownSong, format!("no song {song}"))
+            }
+            Err(Lookup::OutOfRange) => {
+                return self.error(
+                    id,
+                    ErrorCode::SegmentOutOfRange,
+                    format!("song {song} has no segment {index}"),
+                )
+            }
+        };
+        if segment.is_empty() {
+            // A DATA frame cannot be empty, so an empty segment cannot be sent at all.
+            return self.error(
+                id,
+                ErrorCode::Internal,
+                format!("segment {index} of song {song} is empty"),
+            );
+        }
+        if self.transfers.len() >= self.max_queued_segments {
+            return self.error(
+                id,
+                ErrorCode::TooManyRequests,
+                format!(
+                    "{} segment requests are already queued",
+                    self.transfers.len()
+                ),
+            );
+        }
+        self.transfers.push_back(Transfer {
+            request_id: id,
+            rest: segment,
+        });
+    }
+
+    /// Queues a CATALOG or MANIFEST whose payload is the store's shared buffer.
+    fn respond_json(&mut self, id: u32, kind: MessageType, json: Bytes) {
+        if !fits(&json) {
+            return self.error(
+                id,
+                ErrorCode::Internal,
+                format!("{} too large to send", kind.name()),
+            );
+        }
+        let header = FrameHeader {
+            length: json.len() as u32,
+            kind,
+            flags: 0,
+            request_id: id,
+        };
+        self.control
+            .push_back(OutFrame::new(header.to_bytes(), json));
+    }
+
+    fn error(&mut self, id: u32, code: ErrorCode, message: String) {
+        self.control.push_back(OutFrame::encode(&Frame {
+            request_id: id,
+            message: Message::Error { code, message },
+        }));
+    }
+}
+
+/// Decodes the next client frame, rejecting from the header alone any frame a client may not send
+/// or whose payload size is wrong for its type. Client frames carry at most 8 payload bytes, so the
+/// read buffer never has to grow to hold a large payload that would be refused anyway.
+fn next_request(buf: &mut BytesMut) -> Result<Option<Frame>, (ErrorCode, String)> {
+    let Some(bytes) = buf.first_chunk::<HEADER_LEN>() else {
+        return Ok(None);
+    };
+    let header = FrameHeader::parse(bytes).map_err(|e| (e.code(), e.to_string()))?;
+    let expected = match header.kind {
+        MessageType::Hello => 6,
+        MessageType::GetManifest => 4,
+        MessageType::GetSegment => 8,
+        MessageType::List | MessageType::Cancel => 0,
+        kind => {
+            return Err((
+                ErrorCode::UnexpectedMessage,
+                format!("{} is sent only by servers", kind.name()),
+            ))
+        }
+    };
+    if header.length != expected {
+        return Err((
+            ErrorCode::MalformedFrame,
+            format!(
+                "{} payload must be {expected} bytes, not {}",
+                header.kind.name(),
+                header.length
+            ),
+        ));
+    }
+    decode_frame(buf).map_err(|e| (e.code(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_songs::song;
+    use bytes::Buf;
+    use jukebox_protocol::{encode_frame, Catalog, Manifest};
+
+    fn store() -> Arc<Store> {
+        let big: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        Arc::new(Store::new(vec![
+            song(1, &[b"a", &[7; 16_384], &[8; 16_385], &big]),
+            song(2, &[b"only"]),
+        ]))
+    }
+
+    fn session() -> Session {
+        Session::new(store(), 3)
+    }
+
+    fn wire(frames: &[Frame]) -> BytesMut {
+        let mut buf = BytesMut::new();
+        for frame in frames {
+            encode_frame(frame, &mut buf);
+        }
+        buf
+    }
+
+    fn req(request_id: u32, message: Message) -> Frame {
+        Frame {
+            request_id,
+            message,
+        }
+    }
+
+    fn hello() -> Frame {
+        req(0, Message::Hello { version: VERSION })
+    }
+
+    /// Feeds frames and returns everything the session sends until it runs dry, decoded.
+    fn exchange(session: &mut Session, frames: &[Frame]) -> Vec<Frame> {
+        let mut buf = wire(frames);
+        session.receive(&mut buf);
+        assert!(buf.is_empty(), "session left whole frames unread");
+        drain(session)
+    }
+
+    fn drain(session: &mut Session) -> Vec<Frame> {
+        std::iter::from_fn(|| next(session)).collect()
+    }
+
+    fn next(session: &mut Session) -> Option<Frame> {
+        let mut out = session.next_frame()?;
+        let mut bytes = BytesMut::new();
+        while out.has_remaining() {
+            bytes.extend_from_slice(out.chunk());
+            out.advance(out.chunk().len());
+        }
+        let frame = decode_frame(&mut bytes).unwrap().unwrap();
+        assert!(bytes.is_empty());
+        Some(frame)
+    }
+
+    fn open() -> Session {
+        let mut s = session();
+        let welcome = exchange(&mut s, &[hello()]);
+        assert_eq!(welcome, [req(0, Message::Welcome { version: VERSION })]);
+        s
+    }
+
+    fn error_code(frame: &Frame) -> (u32, ErrorCode) {
+        match &frame.message {
+            Message::Error { code, .. } => (frame.request_id, *code),
+            other => panic!("expected ERROR, got {other:?}"),
+        }
+    }
+
+    fn assert_fatal(session: &mut Session, frames: &[Frame], code: ErrorCode) {
+        let out = exchange(session, frames);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(error_code(&out[0]), (0, code));
+        assert!(session.is_closing());
+        assert!(!session.accepts_input());
+    }
+
+    #[test]
+    fn hello_is_welcomed() {
+        let s = open();
+        assert!(!s.awaiting_hello());
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn wrong_version_is_fatal() {
+        let mut s = session();
+        assert_fatal(
+            &mut s,
+            &[req(0, Message::Hello { version: 2 })],
+            ErrorCode::UnsupportedVersion,
+        );
+    }
+
+    #[test]
+    fn first_frame_must_be_hello() {
+        let mut s = session();
+        assert_fatal(
+            &mut s,
+            &[req(1, Message::List)],
+            ErrorCode::UnexpectedMessage,
+        );
+    }
+
+    #[test]
+    fn second_hello_is_fatal() {
+        let mut s = open();
+        assert_fatal(&mut s, &[hello()], ErrorCode::UnexpectedMessage);
+    }
+
+    #[test]
+    fn request_id_zero_is_fatal() {
+        let mut s = open();
+        assert_fatal(
+            &mut s,
+            &[req(0, Message::List)],
+            ErrorCode::UnexpectedMessage,
+        );
+    }
+
+    #[test]
+    fn server_message_from_client_is_refused_from_its_header() {
+        let mut s = open();
+        // A CATALOG header announcing a large payload that never comes: refused at once.
+        let header = FrameHeader {
+            length: 500_000,
+            kind: MessageType::Catalog,
+            flags: 0,
+            request_id: 1,
+        };
+        let mut buf = BytesMut::from(&header.to_bytes()[..]);
+        s.receive(&mut buf);
+        let out = drain(&mut s);
+        assert_eq!(error_code(&out[0]), (0, ErrorCode::UnexpectedMessage));
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn framing_errors_are_fatal_with_their_codes() {
+        let list = wire(&[req(1, Message::List)]);
+        // (byte offset, value written there, expected error)
+        let cases = [
+            (6, 1, ErrorCode::MalformedFrame),   // reserved field
+            (5, 1, ErrorCode::MalformedFrame),   // flag on a LIST
+            (4, 0x7f, ErrorCode::UnknownType),   // type
+            (0, 0x10, ErrorCode::FrameTooLarge), // length 256 MiB
+        ];
+        for (at, value, code) in cases {
+            let mut s = open();
+            let mut buf = list.clone();
+            buf[at] = value;
+            s.receive(&mut buf);
+            let out = drain(&mut s);
+            assert_eq!(out.len(), 1);
+            assert_eq!(error_code(&out[0]), (0, code));
+        }
+    }
+
+    #[test]
+    fn wrong_payload_size_is_malformed() {
+        let mut s = open();
+        let mut buf = wire(&[req(1, Message::GetManifest { song: 1 })]);
+        buf[3] = 5; // announce 5 payload bytes instead of 4
+        buf.extend_from_slice(&[0]);
+        s.receive(&mut buf);
+        assert_eq!(
+            error_code(&drain(&mut s)[0]),
+            (0, ErrorCode::MalformedFrame)
+        );
+    }
+
+    #[test]
+    fn bad_magic_is_malformed() {
+        let mut s = session();
+        let mut buf = wire(&[hello()]);
+        buf[12] = b'X';
+        s.receive(&mut buf);
+        assert_eq!(
+            error_code(&drain(&mut s)[0]),
+            (0, ErrorCode::MalformedFrame)
+        );
+    }
+
+    #[test]
+    fn partial_frames_wait_for_the_rest() {
+        let mut s = session();
+        let all = wire(&[hello(), req(1, Message::List)]);
+        let mut buf = BytesMut::from(&all[..15]);
+        assert_eq!(s.receive(&mut buf), 0);
+        buf.extend_from_slice(&all[15..20]);
+        assert_eq!(s.receive(&mut buf), 1);
+        buf.extend_from_slice(&all[20..]);
+        assert_eq!(s.receive(&mut buf), 1);
+        assert!(buf.is_empty());
+        assert_eq!(drain(&mut s).len(), 2);
+    }
+
+    #[test]
+    fn list_answers_with_the_shared_catalog() {
+        let mut s = open();
+        let catalog_ptr = s.store.catalog_json().as_ptr();
+        let mut buf = wire(&[req(5, Message::List)]);
+        s.receive(&mut buf);
+        let out = s.next_frame().unwrap();
+        assert_eq!(out.payload().as_ptr(), catalog_ptr, "catalog was copied");
+        let mut s = open();
+        let out = exchange(&mut s, &[req(5, Message::List)]);
+        let Message::Catalog(json) = &out[0].message else {
+            panic!("expected CATALOG, got {out:?}");
+        };
+        assert_eq!(out[0].request_id, 5);
+        let catalog = Catalog::from_json(json).unwrap();
+        assert_eq!(catalog.songs.len(), 2);
+    }
+
+    #[test]
+    fn manifest_or_unknown_song() {
+        let mut s = open();
+        let out = exchange(
+            &mut s,
+            &[
+                req(3, Message::GetManifest { song: 2 }),
+                req(4, Message::GetManifest { song: 9 }),
+            ],
+        );
+        let Message::Manifest(json) = &out[0].message else {
+            panic!("expected MANIFEST, got {out:?}");
+        };
+        assert_eq!(Manifest::from_json(json).unwrap().id, 2);
+        assert_eq!(error_code(&out[1]), (4, ErrorCode::UnknownSong));
+        assert!(!s.is_closing());
+    }
+
+    /// Sends a GET_SEGMENT and returns the DATA frames' (length, end) and the joined bytes.
+    fn fetch(s: &mut Session, id: u32, song: u32, index: u32) -> (Vec<(usize, bool)>, Vec<u8>) {
+        let out = exchange(s, &[req(id, Message::GetSegment { song, index })]);
+        let mut shape = Vec::new();
+        let mut bytes = Vec::new();
+        for frame in out {
+            assert_eq!(frame.request_id, id);
+            let Message::Data { end, bytes: b } = frame.message else {
+                panic!("expected DATA, got {:?}", frame.message);
+            };
+            shape.push((b.len(), end));
+            bytes.extend_from_slice(&b);
+        }
+        (shape, bytes)
+    }
+
+    #[test]
+    fn segments_are_cut_into_data_frames_with_end_on_the_last() {
+        let mut s = open();
+        let store = s.store.clone();
+        let cases: [(u32, &[(usize, bool)]); 4] = [
+            (0, &[(1, true)]),
+            (1, &[(16_384, true)]),
+            (2, &[(16_384, false), (1, true)]),
+            (3, &[(16_384, false), (16_384, false), (7_232, true)]),
+        ];
+        for (index, expected) in cases {
+            let (shape, bytes) = fetch(&mut s, 10 + index, 1, index);
+            assert_eq!(shape, expected, "segment {index}");
+            assert_eq!(bytes, store.segment(1, index).unwrap().as_ref());
+        }
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn data_is_sliced_from_the_shared_segment() {
+        let mut s = open();
+        let segment = s.store.segment(1, 3).unwrap().clone();
+        let mut buf = wire(&[req(1, Message::GetSegment { song: 1, index: 3 })]);
+        s.receive(&mut buf);
+        let first = s.next_frame().unwrap();
+        let second = s.next_frame().unwrap();
+        assert_eq!(first.payload().as_ptr(), segment.as_ptr());
+        assert_eq!(
+            second.payload().as_ptr(),
+            segment[MAX_DATA_PAYLOAD..].as_ptr()
+        );
+    }
+
+    #[test]
+    fn segment_errors_are_not_fatal() {
+        let mut s = open();
+        let out = exchange(
+            &mut s,
+            &[
+                req(1, Message::GetSegment { song: 9, index: 0 }),
+                req(2, Message::GetSegment { song: 2, index: 1 }),
+                req(3, Message::GetSegment { song: 2, index: 0 }),
+            ],
+        );
+        assert_eq!(error_code(&out[0]), (1, ErrorCode::UnknownSong));
+        assert_eq!(error_code(&out[1]), (2, ErrorCode::SegmentOutOfRange));
+        assert_eq!(out[2].request_id, 3);
+        assert_eq!(
+            out[2].message,
+            Message::Data {
+                end: true,
+                bytes: Bytes::from_static(b"only")
+            }
+        );
+    }
+
+    #[test]
+    fn too_many_queued_segments_refuses_only_the_new_one() {
+        let mut s = open(); // max 3 queued
+        let requests: Vec<Frame> = (1..=4)
+            .map(|id| req(id, Message::GetSegment { song: 1, index: 3 }))
+            .collect();
+        let out = exchange(&mut s, &requests);
+        assert_eq!(error_code(&out[0]), (4, ErrorCode::TooManyRequests));
+        let ends: Vec<u32> = out[1..]
+            .iter()
+            .filter(|f| matches!(f.message, Message::Data { end: true, .. }))
+            .map(|f| f.request_id)
+            .collect();
+        assert_eq!(ends, [1, 2, 3]);
+        // Once they are done, new requests are accepted again.
+        assert_eq!(fetch(&mut s, 5, 2, 0).0, [(4, true)]);
+    }
+
+    #[test]
+    fn control_responses_overtake_a_transfer() {
+        let mut s = open();
+        let mut buf = wire(&[req(1, Message::GetSegment { song: 1, index: 3 })]);
+        s.receive(&mut buf);
+        assert!(s.data_next());
+        assert_eq!(next(&mut s).unwrap().request_id, 1);
+        let mut buf = wire(&[req(2, Message::List)]);
+        s.receive(&mut buf);
+        assert!(!s.data_next());
+        let reply = next(&mut s).unwrap();
+        assert_eq!(reply.request_id, 2);
+        assert!(matches!(reply.message, Message::Catalog(_)));
+        let rest = drain(&mut s);
+        assert_eq!(rest.len(), 2);
+        assert!(rest.iter().all(|f| f.request_id == 1));
+    }
+
+    #[test]
+    fn cancel_stops_the_current_transfer_and_queued_ones() {
+        let mut s = open();
+        let mut buf = wire(&[
+            req(1, Message::GetSegment { song: 1, index: 3 }),
+            req(2, Message::GetSegment { song: 1, index: 2 }),
+            req(3, Message::GetSegment { song: 2, index: 0 }),
+        ]);
+        s.receive(&mut buf);
+        assert_eq!(next(&mut s).unwrap().request_id, 1);
+        let out = exchange(&mut s, &[req(1, Message::Cancel), req(2, Message::Cancel)]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].request_id, 3);
+    }
+
+    #[test]
+    fn cancel_of_an_unknown_request_is_ignored() {
+        let mut s = open();
+        let out = exchange(&mut s, &[req(42, Message::Cancel), req(43, Message::List)]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].request_id, 43);
+        assert!(!s.is_closing());
+    }
+
+    #[test]
+    fn fatal_error_drops_transfers_but_sends_queued_answers_first() {
+        let mut s = open();
+        let mut buf = wire(&[
+            req(1, Message::GetSegment { song: 1, index: 3 }),
+            req(2, Message::List),
+            hello(),
+            req(3, Message::List),
+        ]);
+        assert_eq!(
+            s.receive(&mut buf),
+            3,
+            "frames after the fatal one are not taken"
+        );
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(matches!(out[0].message, Message::Catalog(_)));
+        assert_eq!(error_code(&out[1]), (0, ErrorCode::UnexpectedMessage));
+        assert!(s.is_closing());
+        assert!(s.next_frame().is_none());
+    }
+
+    #[test]
+    fn idle_timeout_is_a_fatal_error() {
+        let mut s = open();
+        s.fail(ErrorCode::IdleTimeout, "idle");
+        assert_eq!(error_code(&drain(&mut s)[0]), (0, ErrorCode::IdleTimeout));
+        // A second failure adds nothing.
+        s.fail(ErrorCode::IdleTimeout, "idle");
+        assert!(s.next_frame().is_none());
+    }
+
+    #[test]
+    fn unread_answers_stop_the_intake() {
+        let mut s = open();
+        let lists: Vec<Frame> = (1..=MAX_CONTROL_BACKLOG as u32 + 10)
+            .map(|id| req(id, Message::List))
+            .collect();
+        let mut buf = wire(&lists);
+        assert_eq!(s.receive(&mut buf), MAX_CONTROL_BACKLOG);
+        assert!(!s.accepts_input());
+        assert_eq!(buf.len(), 10 * HEADER_LEN);
+        s.next_frame().unwrap();
+        assert!(s.accepts_input());
+        assert_eq!(s.receive(&mut buf), 1);
+    }
+}
