@@ -1,0 +1,64 @@
+//! The errors a client command can end with. Each prints as one line after "error: ".
+
+use jukebox_protocol::{ErrorCode, ManifestError};
+
+/// Why a request to the server, or playing a song, failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the server at {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("the peer at {addr} is not a Jukebox server: {reason}")]
+    NotJukebox { addr: String, reason: String },
+    #[error("the server at {addr} does not support protocol version {version}: {message}")]
+    UnsupportedVersion {
+        addr: String,
+        version: u16,
+        message: String,
+    },
+    /// The connection ended; the next command opens a new one.
+    #[error("connection to the server lost: {0}")]
+    Closed(String),
+    #[error("unknown song {0}")]
+    UnknownSong(u32),
+    #[error("song {song} has no segment {index}")]
+    SegmentOutOfRange { song: u32, index: u32 },
+    #[error("the server refused the request: too many requests queued")]
+    TooManyRequests,
+    /// Any other ERROR frame the server sent for a request.
+    #[error("server error {code}: {message}")]
+    Server { code: ErrorCode, message: String },
+    /// The server answered with something that breaks the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("invalid manifest for song {song}: {reason}")]
+    BadManifest { song: u32, reason: String },
+    #[error("segment {index} of song {song} failed verification (SHA-256 mismatch); playback stopped")]
+    Corrupt { song: u32, index: u32 },
+    #[error("cannot decode song {song}: {reason}")]
+    Decode { song: u32, reason: String },
+    #[error("audio output failed: {0}")]
+    Output(String),
+}
+
+impl ClientError {
+    /// Builds the error for an ERROR frame answering a request about `song` (and `index`).
+    pub fn from_server(code: ErrorCode, message: String, song: u32, index: Option<u32>) -> Self {
+        match (code, index) {
+            (ErrorCode::UnknownSong, _) => ClientError::UnknownSong(song),
+            (ErrorCode::SegmentOutOfRange, Some(index)) => {
+                ClientError::SegmentOutOfRange { song, index }
+            }
+            (ErrorCode::TooManyRequests, _) => ClientError::TooManyRequests,
+            _ => ClientError::Server { code, message },
+        }
+    }
+
+    pub(crate) fn bad_manifest(song: u32, error: ManifestError) -> Self {
+        ClientError::BadManifest {
+            song,
+            reason: error.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,85 @@
+//! Opening a connection: TCP connect, HELLO, and telling a Jukebox server from anything else.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use jukebox_protocol::{decode_frame, encode_frame, ErrorCode, Frame, Message, VERSION};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::error::{ClientError, Result};
+
+/// How long the server gets to answer HELLO; a silent peer is not a Jukebox server.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to `addr` and completes the HELLO/WELCOME exchange. Returns the stream and any bytes
+/// that arrived after the WELCOME, which belong to the next frames.
+pub async fn handshake(addr: &str) -> Result<(TcpStream, BytesMut)> {
+    let connect_error = |e: std::io::Error| ClientError::Connect {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    };
+    let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| connect_error(std::io::ErrorKind::TimedOut.into()))?
+        .map_err(connect_error)?;
+    let _ = stream.set_nodelay(true);
+    let mut out = BytesMut::new();
+    encode_frame(
+        &Frame {
+            request_id: 0,
+            message: Message::Hello { version: VERSION },
+        },
+        &mut out,
+    );
+    stream.write_all(&out).await.map_err(connect_error)?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, first_frame(&mut stream, &mut buf, addr))
+        .await
+        .map_err(|_| not_jukebox(addr, "no answer to HELLO"))??;
+    match frame.message {
+        Message::Welcome { version } if version == VERSION => Ok((stream, buf)),
+        Message::Welcome { version } => Err(ClientError::UnsupportedVersion {
+            addr: addr.to_string(),
+            version: VERSION,
+            message: format!("it answered with version {version}"),
+        }),
+        Message::Error {
+            code: ErrorCode::UnsupportedVersion,
+            message,
+        } => Err(ClientError::UnsupportedVersion {
+            addr: addr.to_string(),
+            version: VERSION,
+            message,
+        }),
+        Message::Error { code, message } => Err(ClientError::Server { code, message }),
+        other => Err(not_jukebox(
+            addr,
+            &format!("it answered HELLO with {}", other.kind().name()),
+        )),
+    }
+}
+
+async fn first_frame(stream: &mut TcpStream, buf: &mut BytesMut, addr: &str) -> Result<Frame> {
+    loop {
+        match decode_frame(buf) {
+            Ok(Some(frame)) => return Ok(frame),
+            Ok(None) => {}
+            Err(e) => return Err(not_jukebox(addr, &e.to_string())),
+        }
+        let n = stream
+            .read_buf(buf)
+            .await
+            .map_err(|e| not_jukebox(addr, &e.to_string()))?;
+        if n == 0 {
+            return Err(not_jukebox(addr, "it closed the connection during the handshake"));
+        }
+    }
+}
+
+fn not_jukebox(addr: &str, reason: &str) -> ClientError {
+    ClientError::NotJukebox {
+        addr: addr.to_string(),
+        reason: reason.to_string(),
+    }
+}

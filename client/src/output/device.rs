@@ -1,0 +1,117 @@
+//! The sound card output, through rodio. The device's own rate and channel count are the output
+//! format; songs are converted to it before they are queued.
+
+use std::num::NonZero;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rodio::{ChannelCount, SampleRate, Source};
+
+use super::format::PcmFormat;
+use super::queue::PcmQueue;
+
+/// Frames taken off the queue at a time by the audio callback.
+const REFILL_FRAMES: usize = 512;
+
+/// A thread that owns the open device (a rodio sink is not `Send` on every platform) until told
+/// to stop.
+pub struct Device {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Device {
+    /// Opens the default output device and starts playing from `queue`.
+    pub fn open(queue: Arc<PcmQueue>) -> Result<Device, String> {
+        let (opened_tx, opened_rx) = mpsc::channel();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("jukebox-device".into())
+            .spawn(move || {
+                let mut sink = match rodio::DeviceSinkBuilder::open_default_sink() {
+                    Ok(sink) => sink,
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                sink.log_on_drop(false);
+                let config = sink.config();
+                let format = PcmFormat {
+                    sample_rate: config.sample_rate().get(),
+                    channels: config.channel_count().get(),
+                };
+                let format = queue.fix_format(format);
+                sink.mixer().add(QueueSource::new(queue, format));
+                let _ = opened_tx.send(Ok(()));
+                // Keep the device open until the output is closed (or its owner is gone).
+                let _ = stopped.recv();
+            })
+            .map_err(|e| e.to_string())?;
+        match opened_rx.recv() {
+            Ok(Ok(())) => Ok(Device { stop, thread }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the audio thread failed".into()),
+        }
+    }
+
+    pub fn close(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// An endless rodio source reading the queue; plays silence when the queue is empty.
+struct QueueSource {
+    queue: Arc<PcmQueue>,
+    channels: ChannelCount,
+    rate: SampleRate,
+    buf: Vec<f32>,
+    pos: usize,
+}
+
+impl QueueSource {
+    fn new(queue: Arc<PcmQueue>, format: PcmFormat) -> QueueSource {
+        QueueSource {
+            queue,
+            channels: NonZero::new(format.channels).unwrap_or(NonZero::<u16>::MIN),
+            rate: NonZero::new(format.sample_rate).unwrap_or(NonZero::<u32>::MIN),
+            buf: Vec::with_capacity(REFILL_FRAMES * 2),
+            pos: 0,
+        }
+    }
+}
+
+impl Iterator for QueueSource {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.queue.pop(REFILL_FRAMES, &mut self.buf) == 0 {
+                return Some(0.0);
+            }
+        }
+        let sample = self.buf[self.pos];
+        self.pos += 1;
+        Some(sample)
+    }
+}
+
+impl Source for QueueSource {
+    fn current_span_len(&self) -> Option<usize> {
+        None
+    }
+    fn channels(&self) -> ChannelCount {
+        self.channels
+    }
+    fn sample_rate(&self) -> SampleRate {
+        self.rate
+    }
+    fn total_duration(&self) -> Option<Duration> {
+        None
+    }
+}

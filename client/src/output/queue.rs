@@ -1,0 +1,234 @@
+//! The queue of decoded PCM between the decoder and whatever plays it at real-time speed.
+//!
+//! Samples are tagged with the generation (one per started song) that produced them, so a switch
+//! or stop empties the queue and late pushes from the old decoder are dropped.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, watch};
+
+use super::format::PcmFormat;
+use crate::player::signal::Signal;
+
+/// How far playback of the current generation has got, in output frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Played {
+    pub generation: u64,
+    pub frames: u64,
+}
+
+pub struct PcmQueue {
+    state: Mutex<State>,
+    played: watch::Sender<Played>,
+    signals: mpsc::UnboundedSender<Signal>,
+}
+
+#[derive(Default)]
+struct State {
+    /// 0 when nothing plays.
+    generation: u64,
+    chunks: VecDeque<Chunk>,
+    /// Samples of the front chunk already taken.
+    front_taken: usize,
+    queued_samples: usize,
+    frames_played: u64,
+    format: Option<PcmFormat>,
+}
+
+enum Chunk {
+    Samples(Vec<f32>),
+    /// The generation's last sample came before this.
+    End,
+}
+
+impl PcmQueue {
+    pub fn new(signals: mpsc::UnboundedSender<Signal>) -> PcmQueue {
+        PcmQueue {
+            state: Mutex::new(State::default()),
+            played: watch::Sender::new(Played::default()),
+            signals,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The output format, fixed by the device or by the first song.
+    pub fn format(&self) -> Option<PcmFormat> {
+        self.state().format
+    }
+
+    /// Fixes the output format unless it already is; returns the format in force.
+    pub fn fix_format(&self, format: PcmFormat) -> PcmFormat {
+        *self.state().format.get_or_insert(format)
+    }
+
+    /// Watches playback progress.
+    pub fn played(&self) -> watch::Receiver<Played> {
+        self.played.subscribe()
+    }
+
+    /// Drops all queued audio and starts accepting samples of `generation` (0: none).
+    pub fn start(&self, generation: u64) {
+        let mut state = self.state();
+        state.generation = generation;
+        state.chunks.clear();
+        state.front_taken = 0;
+        state.queued_samples = 0;
+        state.frames_played = 0;
+        drop(state);
+        self.played.send_replace(Played {
+            generation,
+            frames: 0,
+        });
+    }
+
+    /// Drops all queued audio: nothing plays until the next `start`.
+    pub fn stop(&self) {
+        self.start(0);
+    }
+
+    /// Queues decoded samples (whole frames); ignored unless `generation` is current.
+    pub fn push(&self, generation: u64, samples: Vec<f32>) {
+        let mut state = self.state();
+        if generation != 0 && generation == state.generation && !samples.is_empty() {
+            state.queued_samples += samples.len();
+            state.chunks.push_back(Chunk::Samples(samples));
+        }
+    }
+
+    /// Marks the end of `generation`'s audio; the output reports it finished once it gets there.
+    pub fn end(&self, generation: u64) {
+        let mut state = self.state();
+        if generation != 0 && generation == state.generation {
+            state.chunks.push_back(Chunk::End);
+        }
+    }
+
+    /// Seconds of audio queued and not yet played.
+    pub fn queued_seconds(&self) -> f64 {
+        let state = self.state();
+        match state.format {
+            Some(f) => {
+                state.queued_samples as f64 / f64::from(f.channels) / f64::from(f.sample_rate)
+            }
+            None => 0.0,
+        }
+    }
+
+    /// Takes up to `max_frames` frames off the front, appending them to `out`; returns the number
+    /// of frames taken. Passing the end of a generation reports it finished.
+    pub fn pop(&self, max_frames: usize, out: &mut Vec<f32>) -> usize {
+        let mut state = self.state();
+        let Some(format) = state.format else {
+            return 0;
+        };
+        let channels = usize::from(format.channels);
+        let mut wanted = max_frames * channels;
+        let mut taken = 0;
+        let mut finished = None;
+        while wanted > 0 {
+            let front_taken = state.front_taken;
+            match state.chunks.front() {
+                None => break,
+                Some(Chunk::End) => {
+                    state.chunks.pop_front();
+                    finished = Some(state.generation);
+                    break;
+                }
+                Some(Chunk::Samples(samples)) => {
+                    let n = wanted.min(samples.len() - front_taken);
+                    out.extend_from_slice(&samples[front_taken..front_taken + n]);
+                    let done = front_taken + n == samples.len();
+                    wanted -= n;
+                    taken += n;
+                    if done {
+                        state.chunks.pop_front();
+                        state.front_taken = 0;
+                    } else {
+                        state.front_taken += n;
+                    }
+                }
+            }
+        }
+        state.queued_samples -= taken;
+        let frames = taken / channels;
+        state.frames_played += frames as u64;
+        let played = Played {
+            generation: state.generation,
+            frames: state.frames_played,
+        };
+        if finished.is_some() {
+            state.generation = 0;
+        }
+        drop(state);
+        if frames > 0 {
+            self.played.send_replace(played);
+        }
+        if let Some(generation) = finished {
+            let _ = self.signals.send(Signal::Finished { generation });
+        }
+        frames
+    }
+
+    /// Reports an output failure against the generation playing now.
+    pub fn fail(&self, error: crate::error::ClientError) {
+        let generation = self.state().generation;
+        let _ = self.signals.send(Signal::Failed { generation, error });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> (PcmQueue, mpsc::UnboundedReceiver<Signal>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = PcmQueue::new(tx);
+        queue.fix_format(PcmFormat {
+            sample_rate: 10,
+            channels: 2,
+        });
+        (queue, rx)
+    }
+
+    #[test]
+    fn pops_whole_frames_across_chunks_and_reports_the_end() {
+        let (queue, mut signals) = queue();
+        queue.start(1);
+        queue.push(1, vec![1.0, 2.0, 3.0, 4.0]);
+        queue.push(1, vec![5.0, 6.0]);
+        queue.end(1);
+        let mut out = Vec::new();
+        assert_eq!(queue.pop(1, &mut out), 1);
+        assert_eq!(out, [1.0, 2.0]);
+        assert!(signals.try_recv().is_err());
+        assert_eq!(queue.pop(10, &mut out), 2);
+        assert_eq!(out, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert!(matches!(
+            signals.try_recv(),
+            Ok(Signal::Finished { generation: 1 })
+        ));
+        assert_eq!(*queue.played().borrow(), Played { generation: 1, frames: 3 });
+    }
+
+    #[test]
+    fn a_new_generation_drops_old_audio_and_late_pushes() {
+        let (queue, mut signals) = queue();
+        queue.start(1);
+        queue.push(1, vec![1.0, 1.0]);
+        queue.start(2);
+        queue.push(1, vec![9.0, 9.0]);
+        queue.end(1);
+        queue.push(2, vec![2.0, 2.0]);
+        let mut out = Vec::new();
+        assert_eq!(queue.pop(10, &mut out), 1);
+        assert_eq!(out, [2.0, 2.0]);
+        assert!(signals.try_recv().is_err());
+        queue.stop();
+        queue.push(2, vec![3.0, 3.0]);
+        assert_eq!(queue.pop(10, &mut out), 0);
+    }
+}

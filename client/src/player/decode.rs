@@ -1,0 +1,240 @@
+//! The decoder thread: symphonia reads the song's bytes as they arrive and queues PCM for the
+//! output, converted to the output's format when the song has another one.
+
+use std::num::NonZero;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use rodio::conversions::{ChannelCountConverter, SampleRateConverter};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{Decoder, DecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::{MediaSourceStream, ReadOnlySource};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+use tokio::sync::mpsc;
+
+use super::byte_stream::ByteStream;
+use super::signal::Signal;
+use crate::error::ClientError;
+use crate::output::{PcmFormat, PcmQueue};
+
+/// Frames queued per push: small enough that a stop leaves little behind, large enough to be cheap.
+const CHUNK_FRAMES: usize = 4096;
+
+pub struct DecodeJob {
+    pub song: u32,
+    pub generation: u64,
+    /// The song's format, from its manifest.
+    pub source: PcmFormat,
+    /// The output's format.
+    pub target: PcmFormat,
+    pub queue: Arc<PcmQueue>,
+    pub cancel: Arc<AtomicBool>,
+    pub signals: mpsc::UnboundedSender<Signal>,
+}
+
+/// Starts decoding the segments that arrive on `segments`.
+pub fn spawn(job: DecodeJob, segments: Receiver<Bytes>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("jukebox-decode-{}", job.song))
+        .spawn(move || {
+            let result = decode(&job, segments);
+            if job.cancel.load(Ordering::Acquire) {
+                return;
+            }
+            match result {
+                Ok(()) => job.queue.end(job.generation),
+                Err(error) => {
+                    let _ = job.signals.send(Signal::Failed {
+                        generation: job.generation,
+                        error,
+                    });
+                }
+            }
+        })
+}
+
+/// Options shared with anyone who wants the same samples (the tests decode files with them):
+/// gapless, so encoder delay and padding are trimmed.
+pub fn format_options() -> FormatOptions {
+    FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    }
+}
+
+fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError> {
+    let song = job.song;
+    let fail = |e: SymphoniaError| ClientError::Decode {
+        song,
+        reason: e.to_string(),
+    };
+    let source = MediaSourceStream::new(
+        Box::new(ReadOnlySource::new(ByteStream::new(segments))),
+        Default::default(),
+    );
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let probed = symphonia::default::get_probe()
+        .format(&hint, source, &format_options(), &MetadataOptions::default())
+        .map_err(fail)?;
+    let reader = probed.format;
+    let track = reader
+        .default_track()
+        .ok_or_else(|| ClientError::Decode {
+            song,
+            reason: "no audio track".into(),
+        })?;
+    let track_id = track.id;
+    let decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(fail)?;
+    let mut error = None;
+    let decoded = Decoded {
+        song,
+        reader,
+        decoder,
+        track_id,
+        format: job.source,
+        buf: None,
+        pos: 0,
+        cancel: &job.cancel,
+        error: &mut error,
+    };
+    let mut samples = convert(decoded, job.source, job.target);
+    let chunk = CHUNK_FRAMES * usize::from(job.target.channels);
+    loop {
+        let mut pcm = Vec::with_capacity(chunk);
+        pcm.extend(samples.by_ref().take(chunk));
+        if pcm.is_empty() || job.cancel.load(Ordering::Acquire) {
+            break;
+        }
+        job.queue.push(job.generation, pcm);
+    }
+    drop(samples);
+    match error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Chains rodio's converters when the song's format is not the output's.
+fn convert<'a>(
+    samples: Decoded<'a>,
+    from: PcmFormat,
+    to: PcmFormat,
+) -> Box<dyn Iterator<Item = f32> + 'a> {
+    if from == to {
+        return Box::new(samples);
+    }
+    let rate = |r: u32| NonZero::new(r).unwrap_or(NonZero::<u32>::MIN);
+    let channels = |c: u16| NonZero::new(c).unwrap_or(NonZero::<u16>::MIN);
+    let resampled = SampleRateConverter::new(
+        samples,
+        rate(from.sample_rate),
+        rate(to.sample_rate),
+        channels(from.channels),
+    );
+    Box::new(ChannelCountConverter::new(
+        resampled,
+        channels(from.channels),
+        channels(to.channels),
+    ))
+}
+
+/// The song's samples, interleaved, as one iterator; it ends at the end of the stream, on cancel,
+/// or on an error, which it leaves in `error`.
+struct Decoded<'a> {
+    song: u32,
+    reader: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    format: PcmFormat,
+    buf: Option<SampleBuffer<f32>>,
+    pos: usize,
+    cancel: &'a AtomicBool,
+    error: &'a mut Option<ClientError>,
+}
+
+impl Decoded<'_> {
+    /// Decodes the next packet into `buf`; false at the end.
+    fn refill(&mut self) -> bool {
+        loop {
+            if self.cancel.load(Ordering::Acquire) {
+                return false;
+            }
+            let packet = match self.reader.next_packet() {
+                Ok(packet) => packet,
+                Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return false
+                }
+                Err(e) => return self.fail(e.to_string()),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let audio = match self.decoder.decode(&packet) {
+                Ok(audio) => audio,
+                Err(SymphoniaError::DecodeError(e)) => {
+                    // A damaged frame is skipped, as every player does; verified data makes it rare.
+                    tracing::warn!("song {}: skipping undecodable frame: {e}", self.song);
+                    continue;
+                }
+                Err(e) => return self.fail(e.to_string()),
+            };
+            let spec = *audio.spec();
+            if spec.rate != self.format.sample_rate
+                || spec.channels.count() != usize::from(self.format.channels)
+            {
+                return self.fail(format!(
+                    "decoded audio ({} Hz, {} channels) does not match the manifest ({})",
+                    spec.rate,
+                    spec.channels.count(),
+                    self.format
+                ));
+            }
+            if audio.frames() == 0 {
+                continue;
+            }
+            let capacity = audio.capacity() as u64;
+            let buf = match &mut self.buf {
+                Some(buf) if buf.capacity() >= audio.frames() * spec.channels.count() => buf,
+                slot => slot.insert(SampleBuffer::new(capacity, spec)),
+            };
+            buf.copy_interleaved_ref(audio);
+            self.pos = 0;
+            return true;
+        }
+    }
+
+    fn fail(&mut self, reason: String) -> bool {
+        *self.error = Some(ClientError::Decode {
+            song: self.song,
+            reason,
+        });
+        false
+    }
+}
+
+impl Iterator for Decoded<'_> {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        loop {
+            if let Some(buf) = &self.buf {
+                if let Some(&sample) = buf.samples().get(self.pos) {
+                    self.pos += 1;
+                    return Some(sample);
+                }
+            }
+            if !self.refill() {
+                return None;
+            }
+        }
+    }
+}
