@@ -1,6 +1,8 @@
 //! Walking the MPEG frames of the audio region.
 //!
-//! A frame is accepted where a previous frame ended and its header belongs to the same stream.
+//! A frame is accepted where a previous frame ended and its header belongs to the same stream, as
+//! long as it is followed by another such header or the end of the audio; a frame followed by junk
+//! is kept unless confirmed frames begin inside it (then it was a header-like pattern in junk).
 //! Anywhere else (at the start, or after junk) a sync word is only taken for a frame when the frames
 //! it announces chain on: the next [`CONFIRM_FRAMES`] headers follow exactly, each of the same
 //! stream, or the chain reaches the end of the audio. Random bytes inside a tag or a damaged region
@@ -54,9 +56,28 @@ pub fn scan(data: &[u8], audio: Range<usize>) -> Result<Stream, ScanError> {
     loop {
         match FrameHeader::parse(&data[pos..]) {
             Ok(h) if h.same_stream(&stream_header) && pos + h.frame_len() <= end => {
-                let len = h.frame_len();
-                frames.push(pos..pos + len);
-                pos += len;
+                let next = pos + h.frame_len();
+                let chained = next + HEADER_LEN > end
+                    || FrameHeader::parse(&data[next..])
+                        .is_ok_and(|n| n.same_stream(&stream_header));
+                if chained {
+                    frames.push(pos..next);
+                    pos = next;
+                    continue;
+                }
+                // Junk follows. If confirmed frames start inside this one, it is junk itself (a
+                // header-like pattern just before real frames); otherwise it is a real frame.
+                match find_confirmed(data, pos + 1, Some(&stream_header)) {
+                    Some(resync) if resync < next => pos = resync,
+                    Some(resync) => {
+                        frames.push(pos..next);
+                        pos = resync;
+                    }
+                    None => {
+                        frames.push(pos..next);
+                        break;
+                    }
+                }
             }
             // Junk, or a truncated last frame: look for the stream again after this byte.
             _ => match find_confirmed(data, pos + 1, Some(&stream_header)) {
@@ -91,7 +112,7 @@ fn find_confirmed(data: &[u8], from: usize, stream: Option<&FrameHeader>) -> Opt
 fn confirms(data: &[u8], pos: usize, first: &FrameHeader) -> bool {
     let mut at = pos;
     let mut header = *first;
-    for checked in 0..=CONFIRM_FRAMES {
+    for checked in 0..CONFIRM_FRAMES {
         let next = at + header.frame_len();
         if next > data.len() {
             // A truncated frame is only believable as the last one after a complete frame.
@@ -162,6 +183,20 @@ mod tests {
         assert_eq!(stream.frames.len(), 10);
         assert_eq!(stream.frames[0].start, lead);
         assert_eq!(stream.frames[5].start, middle + 7);
+    }
+
+    #[test]
+    fn a_header_in_junk_overlapping_real_frames_is_not_a_frame() {
+        let mut data = frames(5);
+        let junk_at = data.len();
+        // A header of the same stream whose 417 bytes would run into the frames after it.
+        data.extend([0xFF, 0xFB, 0x90, 0x64, 9, 9, 9, 9, 9, 9]);
+        let resume = data.len();
+        data.extend(frames(5));
+        let stream = scan(&data, 0..data.len()).unwrap();
+        assert_eq!(stream.frames.len(), 10);
+        assert_eq!(stream.frames[4].end, junk_at);
+        assert_eq!(stream.frames[5].start, resume);
     }
 
     #[test]
