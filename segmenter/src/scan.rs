@@ -7,7 +7,9 @@
 //! it announces chain on: the next [`CONFIRM_FRAMES`] headers follow exactly, each of the same
 //! stream, or the chain reaches the end of the audio. Random bytes inside a tag or a damaged region
 //! pass that test with negligible odds, so a false sync does not become a frame. A last frame that
-//! runs past the end of the audio is truncated and dropped.
+//! runs past the end of the audio is truncated and dropped. The price of that caution: a run of
+//! fewer than four frames between two stretches of junk cannot be told from a false sync and is
+//! skipped with the junk.
 
 use std::ops::Range;
 
@@ -52,38 +54,50 @@ pub fn scan(data: &[u8], audio: Range<usize>) -> Result<Stream, ScanError> {
 
     // A rough capacity guess avoids most reallocations for CBR and VBR alike.
     let mut frames = Vec::with_capacity((end - first) / stream_header.frame_len().max(1) + 1);
+    let same = |h: &FrameHeader| h.same_stream(&stream_header);
     let mut pos = first;
+    // The header at `pos` when already parsed (while checking what follows the previous frame).
+    let mut known = Some(stream_header);
     loop {
-        match FrameHeader::parse(&data[pos..]) {
-            Ok(h) if h.same_stream(&stream_header) && pos + h.frame_len() <= end => {
-                let next = pos + h.frame_len();
-                let chained = next + HEADER_LEN > end
-                    || FrameHeader::parse(&data[next..])
-                        .is_ok_and(|n| n.same_stream(&stream_header));
-                if chained {
-                    frames.push(pos..next);
-                    pos = next;
+        let here = known
+            .take()
+            .or_else(|| FrameHeader::parse(&data[pos..]).ok().filter(same));
+        let Some(next) = here
+            .map(|h| pos + h.frame_len())
+            .filter(|&next| next <= end)
+        else {
+            // Junk, or a truncated last frame: look for the stream again after this byte.
+            match find_confirmed(data, pos + 1, Some(&stream_header)) {
+                Some(resync) => {
+                    pos = resync;
                     continue;
                 }
-                // Junk follows. If confirmed frames start inside this one, it is junk itself (a
-                // header-like pattern just before real frames); otherwise it is a real frame.
-                match find_confirmed(data, pos + 1, Some(&stream_header)) {
-                    Some(resync) if resync < next => pos = resync,
-                    Some(resync) => {
-                        frames.push(pos..next);
-                        pos = resync;
-                    }
-                    None => {
-                        frames.push(pos..next);
-                        break;
-                    }
-                }
-            }
-            // Junk, or a truncated last frame: look for the stream again after this byte.
-            _ => match find_confirmed(data, pos + 1, Some(&stream_header)) {
-                Some(next) => pos = next,
                 None => break,
-            },
+            }
+        };
+        if next + HEADER_LEN > end {
+            // The frame reaches the end of the audio, give or take a few stray bytes.
+            frames.push(pos..next);
+            break;
+        }
+        if let Some(following) = FrameHeader::parse(&data[next..]).ok().filter(same) {
+            frames.push(pos..next);
+            pos = next;
+            known = Some(following);
+            continue;
+        }
+        // Junk follows. If confirmed frames start inside this one, it is junk itself (a header-like
+        // pattern just before real frames); otherwise it is a real frame.
+        match find_confirmed(data, pos + 1, Some(&stream_header)) {
+            Some(resync) if resync < next => pos = resync,
+            Some(resync) => {
+                frames.push(pos..next);
+                pos = resync;
+            }
+            None => {
+                frames.push(pos..next);
+                break;
+            }
         }
     }
     Ok(Stream {

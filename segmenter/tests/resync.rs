@@ -146,6 +146,19 @@ fn a_sync_inside_an_untrustworthy_tag_is_not_audio() {
 }
 
 #[test]
+fn a_broken_id3_tag_does_not_fail_good_audio() {
+    let (data, _) = clean();
+    // A well-formed header whose body is nonsense: a TIT2 frame claiming far more bytes than exist.
+    let mut input = b"ID3\x03\x00\x00\x00\x00\x00\x40".to_vec();
+    input.extend(b"TIT2\x7F\xFF\xFF\xFF\x00\x00\x03garbage");
+    input.resize(10 + 64, 0xEE);
+    input.extend(&data);
+    let song = segment(&input);
+    assert_eq!(song.manifest.title, "fallback");
+    assert_same(&concat(&song), &data);
+}
+
+#[test]
 fn trailing_tags_are_excluded() {
     let (data, song) = clean();
     let frames = frames_of(&song, &data);
