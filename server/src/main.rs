@@ -1,1 +1,122 @@
-fn main() {}
+//! `jukebox-server`: serves every mp3 below a folder over the Jukebox protocol.
+
+use std::io::IsTerminal;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use jukebox_server::{Config, Server, Store};
+use tracing_subscriber::EnvFilter;
+
+/// Serves the mp3 files of a folder to Jukebox clients over TCP.
+#[derive(Debug, Parser)]
+#[command(name = "jukebox-server", version)]
+struct Args {
+    /// Folder whose *.mp3 files (searched recursively) are served.
+    #[arg(long, value_name = "DIR")]
+    music: PathBuf,
+
+    /// Address to listen on. The Jukebox port is 5853; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5853", value_parser = parse_addr)]
+    listen: SocketAddr,
+
+    /// Connections served at once; more are refused with SERVER_BUSY.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+
+    /// Seconds a connection may stay silent, with nothing in transfer, before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    idle_timeout: Duration,
+
+    /// Target duration of a segment, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
+    segment_duration: Duration,
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("{text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("must be more than 0 seconds".into());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("jukebox-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    // Segmenting uses every core through its own thread pool, so it runs before the async runtime.
+    let loaded = jukebox_segmenter::load_dir(&args.music, args.segment_duration)
+        .map_err(|e| format!("cannot read music folder {}: {e}", args.music.display()))?;
+    for skipped in &loaded.skipped {
+        tracing::warn!("skipping {}: {}", skipped.path.display(), skipped.reason);
+    }
+    tracing::info!(
+        "loaded {} songs from {}",
+        loaded.songs.len(),
+        args.music.display()
+    );
+    let store = Arc::new(Store::new(loaded.songs));
+    let config = Config {
+        listen: args.listen,
+        max_connections: args.max_connections,
+        idle_timeout: args.idle_timeout,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start: {e}"))?;
+    runtime.block_on(async {
+        let server = Server::bind(config, store)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        tracing::info!("listening on {}", server.local_addr());
+        tokio::select! {
+            () = server.run() => {}
+            () = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM where there is such a thing.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling available: serve until killed.
+        std::future::pending::<()>().await;
+    }
+}

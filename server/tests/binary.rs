@@ -1,0 +1,159 @@
+//! The `jukebox-server` binary, run as a process on the bundled music.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{sha256, Client};
+use jukebox_protocol::{Catalog, Manifest, Message};
+
+fn music_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
+}
+
+/// A running server process, killed when dropped.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary on a free port and waits for its `listening on` line.
+fn spawn_server(music: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+        .arg("--music")
+        .arg(music)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        if let Some((_, addr)) = line.split_once("listening on ") {
+            break addr.trim().parse().unwrap();
+        }
+    };
+    // Keep reading the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Running { child, addr }
+}
+
+#[tokio::test]
+async fn serves_the_bundled_music() {
+    let server = spawn_server(&music_dir());
+    let mut client = Client::open(server.addr).await;
+    client.send(1, Message::List).await;
+    let Message::Catalog(json) = client.recv().await.unwrap().message else {
+        panic!("expected CATALOG");
+    };
+    let catalog = Catalog::from_json(&json).unwrap();
+    assert_eq!(catalog.songs.len(), 4);
+    let ids: Vec<u32> = catalog.songs.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+
+    // Every segment of the first song matches its manifest's hash.
+    client.send(2, Message::GetManifest { song: 1 }).await;
+    let Message::Manifest(json) = client.recv().await.unwrap().message else {
+        panic!("expected MANIFEST");
+    };
+    let manifest = Manifest::from_json(&json).unwrap();
+    assert_eq!(manifest.segments.len() as u32, catalog.songs[0].segments);
+    let mut id = 2;
+    for info in &manifest.segments {
+        id += 1;
+        let bytes = client.fetch(id, 1, info.index).await;
+        assert_eq!(sha256(&bytes), info.sha256);
+    }
+}
+
+#[test]
+fn unreadable_folder_is_a_one_line_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+        .args([
+            "--music",
+            "/nonexistent/jukebox/music",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read music folder /nonexistent/jukebox/music"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn address_in_use_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let empty = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+        .arg("--music")
+        .arg(empty.path())
+        .args(["--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn files_that_are_not_mp3_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.mp3"), b"this is not audio").unwrap();
+    std::fs::copy(
+        music_dir().join("01-morning-steps.mp3"),
+        dir.path().join("good.mp3"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+        .arg("--music")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("listening on ");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = seen.join("\n");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("WARN") && l.contains("broken.mp3")),
+        "{log}"
+    );
+    assert!(seen.iter().any(|l| l.contains("loaded 1 songs")), "{log}");
+}

@@ -1,0 +1,247 @@
+//! Helpers for the server's socket tests: songs built by hand, an in-process server on a free
+//! loopback port, and a raw protocol client built on jukebox-protocol's encoder and decoder.
+
+#![allow(dead_code)] // each test file uses a different part of this
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use jukebox_protocol::{
+    decode_frame, encode_frame, ErrorCode, Frame, Manifest, Message, SegmentInfo, VERSION,
+};
+use jukebox_segmenter::Song;
+use jukebox_server::{Config, Server, Store};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest a test waits for anything before failing, so that a bug shows up as a failure rather
+/// than a hung test. Never used to synchronise.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A song with the given ID whose manifest describes `segments`, with real SHA-256 hashes.
+pub fn song(id: u32, segments: Vec<Bytes>) -> Song {
+    let infos = segments
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| SegmentInfo {
+            index: index as u32,
+            bytes: bytes.len() as u32,
+            frames: 1,
+            samples: 1152,
+            sha256: sha256(bytes),
+        })
+        .collect::<Vec<_>>();
+    let n = infos.len() as u64;
+    Song {
+        path: format!("song-{id}.mp3").into(),
+        manifest: Manifest {
+            id,
+            title: format!("Song {id}"),
+            artist: "Tester".into(),
+            album: String::new(),
+            codec: "mp3".into(),
+            mpeg_version: "1".into(),
+            sample_rate: 44_100,
+            channels: 2,
+            bitrate: 128_000,
+            frames: n,
+            samples: n * 1152,
+            duration_ms: n * 1152 * 1000 / 44_100,
+            encoder_delay: 0,
+            encoder_padding: 0,
+            segments: infos,
+        },
+        segments,
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `len` bytes of a pattern that differs per `seed`, so misplaced bytes are noticed.
+pub fn pattern(seed: u32, len: usize) -> Bytes {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// Song 1: segments of awkward sizes around the DATA frame limit. Song 2: three small segments.
+/// Song 3: `big_segments` segments of `big_len` bytes, one shared buffer, for long transfers.
+pub fn songs(big_segments: usize, big_len: usize) -> Vec<Song> {
+    let big = pattern(99, big_len);
+    vec![
+        song(
+            1,
+            [1, 16_383, 16_384, 16_385, 100_000]
+                .iter()
+                .enumerate()
+                .map(|(i, &len)| pattern(i as u32, len))
+                .collect(),
+        ),
+        song(2, (0..3).map(|i| pattern(10 + i, 3_000)).collect()),
+        song(3, vec![big; big_segments]),
+    ]
+}
+
+/// Starts an in-process server on a free loopback port; it runs until the test's runtime ends.
+pub async fn start(songs: Vec<Song>, config: Config) -> (SocketAddr, Arc<Store>) {
+    let store = Arc::new(Store::new(songs));
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..config
+    };
+    let server = Server::bind(config, store.clone()).await.unwrap();
+    let addr = server.local_addr();
+    assert_ne!(addr.port(), 0);
+    tokio::spawn(server.run());
+    (addr, store)
+}
+
+/// A server with [`songs`] and default limits.
+pub async fn start_default() -> (SocketAddr, Arc<Store>) {
+    start(songs(4, 1 << 20), Config::default()).await
+}
+
+/// A client speaking raw frames.
+pub struct Client {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        Client {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Connects and completes the handshake.
+    pub async fn open(addr: SocketAddr) -> Client {
+        let mut client = Client::connect(addr).await;
+        client.send(0, Message::Hello { version: VERSION }).await;
+        let welcome = client.recv().await.expect("EOF instead of WELCOME");
+        assert_eq!(
+            welcome,
+            Frame {
+                request_id: 0,
+                message: Message::Welcome { version: VERSION }
+            }
+        );
+        client
+    }
+
+    pub async fn send(&mut self, request_id: u32, message: Message) {
+        let mut bytes = BytesMut::new();
+        encode_frame(
+            &Frame {
+                request_id,
+                message,
+            },
+            &mut bytes,
+        );
+        self.send_raw(&bytes).await;
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// The next frame, or `None` at EOF (or when the server reset the connection after closing it).
+    pub async fn recv(&mut self) -> Option<Frame> {
+        tokio::time::timeout(PATIENCE, self.recv_inner())
+            .await
+            .expect("server sent nothing in time")
+    }
+
+    async fn recv_inner(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(frame) = decode_frame(&mut self.buf).expect("server sent a bad frame") {
+                return Some(frame);
+            }
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) => {
+                    assert!(self.buf.is_empty(), "EOF in the middle of a frame");
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
+    /// Expects an ERROR with this request ID and code.
+    pub async fn expect_error(&mut self, request_id: u32, code: ErrorCode) {
+        let frame = self.recv().await.expect("EOF instead of ERROR");
+        assert_error(&frame, request_id, code);
+    }
+
+    /// Expects a fatal ERROR (request ID 0) followed by EOF.
+    pub async fn expect_fatal(&mut self, code: ErrorCode) {
+        self.expect_error(0, code).await;
+        assert_eq!(
+            self.recv().await,
+            None,
+            "the server did not close after a fatal error"
+        );
+    }
+
+    /// Requests a segment and collects its DATA frames, checking the frame rules on the way.
+    pub async fn fetch(&mut self, request_id: u32, song: u32, index: u32) -> Vec<u8> {
+        self.send(request_id, Message::GetSegment { song, index })
+            .await;
+        self.collect(request_id).await
+    }
+
+    /// Collects the DATA frames of one request up to END; any other frame fails the test.
+    pub async fn collect(&mut self, request_id: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        loop {
+            let frame = self.recv().await.expect("EOF in the middle of a segment");
+            assert_eq!(frame.request_id, request_id, "unexpected frame {frame:?}");
+            let Message::Data { end, bytes: piece } = frame.message else {
+                panic!("expected DATA, got {:?}", frame.message);
+            };
+            assert!(!piece.is_empty() && piece.len() <= jukebox_protocol::MAX_DATA_PAYLOAD);
+            bytes.extend_from_slice(&piece);
+            if end {
+                return bytes;
+            }
+        }
+    }
+
+    /// Closes the sending side only; the client still reads.
+    pub async fn shutdown_write(&mut self) {
+        self.stream.shutdown().await.unwrap();
+    }
+
+    /// Drops the connection without reading what is waiting.
+    pub fn vanish(self) {
+        drop(self.stream);
+    }
+}
+
+pub fn assert_error(frame: &Frame, request_id: u32, code: ErrorCode) {
+    match &frame.message {
+        Message::Error { code: got, .. } => {
+            assert_eq!((frame.request_id, *got), (request_id, code), "{frame:?}")
+        }
+        other => panic!(
+            "expected ERROR {code}, got {other:?} for request {}",
+            frame.request_id
+        ),
+    }
+}

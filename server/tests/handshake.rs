@@ -1,0 +1,97 @@
+//! Connection opening, the rules on who may send what, and the time limits.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{songs, start, start_default, Client};
+use jukebox_protocol::{ErrorCode, Message};
+use jukebox_server::Config;
+
+#[tokio::test]
+async fn hello_is_welcomed() {
+    let (addr, _) = start_default().await;
+    let mut client = Client::open(addr).await;
+    // The connection is usable afterwards.
+    client.send(1, Message::List).await;
+    assert!(matches!(
+        client.recv().await.unwrap().message,
+        Message::Catalog(_)
+    ));
+}
+
+#[tokio::test]
+async fn wrong_version_is_refused() {
+    let (addr, _) = start_default().await;
+    let mut client = Client::connect(addr).await;
+    client.send(0, Message::Hello { version: 2 }).await;
+    client.expect_fatal(ErrorCode::UnsupportedVersion).await;
+}
+
+#[tokio::test]
+async fn first_frame_must_be_hello() {
+    let (addr, _) = start_default().await;
+    let mut client = Client::connect(addr).await;
+    client.send(1, Message::List).await;
+    client.expect_fatal(ErrorCode::UnexpectedMessage).await;
+}
+
+#[tokio::test]
+async fn second_hello_is_refused() {
+    let (addr, _) = start_default().await;
+    let mut client = Client::open(addr).await;
+    client.send(0, Message::Hello { version: 1 }).await;
+    client.expect_fatal(ErrorCode::UnexpectedMessage).await;
+}
+
+#[tokio::test]
+async fn request_id_zero_is_refused() {
+    let (addr, _) = start_default().await;
+    let mut client = Client::open(addr).await;
+    client.send(0, Message::GetManifest { song: 1 }).await;
+    client.expect_fatal(ErrorCode::UnexpectedMessage).await;
+}
+
+#[tokio::test]
+async fn server_messages_from_a_client_are_refused() {
+    let (addr, _) = start_default().await;
+    let mut client = Client::open(addr).await;
+    client.send(1, Message::Welcome { version: 1 }).await;
+    client.expect_fatal(ErrorCode::UnexpectedMessage).await;
+}
+
+fn quick_timeout() -> Config {
+    Config {
+        idle_timeout: Duration::from_millis(300),
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn silent_connection_times_out() {
+    let (addr, _) = start(songs(1, 1000), quick_timeout()).await;
+    let mut client = Client::open(addr).await;
+    client.expect_fatal(ErrorCode::IdleTimeout).await;
+}
+
+#[tokio::test]
+async fn missing_hello_times_out() {
+    let (addr, _) = start(songs(1, 1000), quick_timeout()).await;
+    let mut client = Client::connect(addr).await;
+    client.expect_fatal(ErrorCode::IdleTimeout).await;
+}
+
+#[tokio::test]
+async fn client_closing_after_its_requests_still_gets_the_answers() {
+    let (addr, store) = start_default().await;
+    let mut client = Client::open(addr).await;
+    client
+        .send(1, Message::GetSegment { song: 1, index: 4 })
+        .await;
+    client.shutdown_write().await;
+    assert_eq!(
+        client.collect(1).await,
+        store.segment(1, 4).unwrap().as_ref()
+    );
+    assert_eq!(client.recv().await, None);
+}
