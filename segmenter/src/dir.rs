@@ -14,7 +14,7 @@ pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
     // The folder itself must be readable; anything below it that is not is skipped.
     std::fs::read_dir(dir)?;
     let (mut files, mut skipped) = (Vec::new(), Vec::new());
-    for entry in WalkDir::new(dir).follow_links(true) {
+    for entry in WalkDir::new(dir).min_depth(1).follow_links(true) {
         match entry {
             Ok(entry) => {
                 if !is_mp3(entry.path()) {
@@ -36,13 +36,16 @@ pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
                     });
                 }
             }
-            Err(err) => {
+            // A folder that cannot be read (or loops) may hide songs: report it. A broken link
+            // that is not named like a song is not worth a warning.
+            Err(err) if err.path().is_none_or(|p| is_mp3(p) || p.is_dir()) => {
                 let path = err.path().map_or_else(PathBuf::new, |p| relative(dir, p));
                 skipped.push(Skipped {
                     path,
                     reason: err.to_string(),
                 });
             }
+            Err(_) => {}
         }
     }
     files.sort_by(|a, b| {

@@ -143,6 +143,8 @@ fn load_dir_keeps_good_files_in_path_order_and_lists_bad_ones() {
     write(&root.join("song.mp3.bak"), &small);
     write_wav(&root.join("wave.mp3"), 8_000, 1, 0.2);
     std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling.mp3")).unwrap();
+    std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling.txt")).unwrap();
+    std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();
 
     let loaded = load_dir(root, DEFAULT_SEGMENT_DURATION).unwrap();
     let paths: Vec<_> = loaded.songs.iter().map(|s| s.path.clone()).collect();
@@ -170,6 +172,7 @@ fn load_dir_keeps_good_files_in_path_order_and_lists_bad_ones() {
     assert_eq!(
         names,
         [
+            "b/loop",
             "dangling.mp3",
             "empty.mp3",
             "garbage.mp3",
@@ -180,9 +183,9 @@ fn load_dir_keeps_good_files_in_path_order_and_lists_bad_ones() {
     for (path, reason) in &skipped {
         assert!(!reason.is_empty(), "{path} has a reason");
     }
-    assert_eq!(skipped[4].1, "is a directory");
+    assert_eq!(skipped[5].1, "is a directory");
     assert_eq!(
-        skipped[3].1,
+        skipped[4].1,
         "not a playable mp3: no MPEG audio frames found"
     );
 
