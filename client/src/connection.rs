@@ -121,8 +121,8 @@ impl Connection {
         let mut request = self.send(Message::GetManifest { song }, false)?;
         match request.next().await? {
             Message::Manifest(json) => {
-                let manifest = Manifest::from_json(&json)
-                    .map_err(|e| ClientError::bad_manifest(song, e))?;
+                let manifest =
+                    Manifest::from_json(&json).map_err(|e| ClientError::bad_manifest(song, e))?;
                 if manifest.id != song {
                     return Err(ClientError::BadManifest {
                         song,

@@ -32,7 +32,9 @@ pub enum ClientError {
     Protocol(String),
     #[error("invalid manifest for song {song}: {reason}")]
     BadManifest { song: u32, reason: String },
-    #[error("segment {index} of song {song} failed verification (SHA-256 mismatch); playback stopped")]
+    #[error(
+        "segment {index} of song {song} failed verification (SHA-256 mismatch); playback stopped"
+    )]
     Corrupt { song: u32, index: u32 },
     #[error("cannot decode song {song}: {reason}")]
     Decode { song: u32, reason: String },

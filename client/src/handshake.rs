@@ -72,7 +72,10 @@ async fn first_frame(stream: &mut TcpStream, buf: &mut BytesMut, addr: &str) -> 
             .await
             .map_err(|e| not_jukebox(addr, &e.to_string()))?;
         if n == 0 {
-            return Err(not_jukebox(addr, "it closed the connection during the handshake"));
+            return Err(not_jukebox(
+                addr,
+                "it closed the connection during the handshake",
+            ));
         }
     }
 }

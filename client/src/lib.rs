@@ -11,3 +11,5 @@ pub mod player;
 pub use client::Client;
 pub use connection::Connection;
 pub use error::ClientError;
+pub mod cli;
+pub mod embedded;

@@ -8,8 +8,8 @@
 
 pub mod device;
 pub mod format;
-pub mod pacer;
 pub mod paced;
+pub mod pacer;
 pub mod queue;
 pub mod sink;
 
@@ -71,7 +71,10 @@ enum Worker {
 
 impl Output {
     /// Opens the output; failures are one line fit to show the user.
-    pub fn open(spec: &OutputSpec, signals: mpsc::UnboundedSender<Signal>) -> Result<Output, String> {
+    pub fn open(
+        spec: &OutputSpec,
+        signals: mpsc::UnboundedSender<Signal>,
+    ) -> Result<Output, String> {
         let queue = Arc::new(PcmQueue::new(signals));
         let paced = |sink: Box<dyn sink::PcmSink>| {
             let shutdown = Arc::new(AtomicBool::new(false));
@@ -93,9 +96,7 @@ impl Output {
             }
             OutputSpec::Default => {
                 Worker::Device(device::Device::open(queue.clone()).map_err(|e| {
-                    format!(
-                        "no usable sound device ({e}); use --output wav:PATH or --output null"
-                    )
+                    format!("no usable sound device ({e}); use --output wav:PATH or --output null")
                 })?)
             }
         };

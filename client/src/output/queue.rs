@@ -211,7 +211,13 @@ mod tests {
             signals.try_recv(),
             Ok(Signal::Finished { generation: 1 })
         ));
-        assert_eq!(*queue.played().borrow(), Played { generation: 1, frames: 3 });
+        assert_eq!(
+            *queue.played().borrow(),
+            Played {
+                generation: 1,
+                frames: 3
+            }
+        );
     }
 
     #[test]

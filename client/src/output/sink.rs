@@ -56,7 +56,10 @@ impl WavSink {
 
     fn writer(&mut self, format: PcmFormat) -> io::Result<&mut WavWriter<BufWriter<File>>> {
         if self.writer.is_none() {
-            let file = self.file.take().ok_or_else(|| io::Error::other("WAV file lost"))?;
+            let file = self
+                .file
+                .take()
+                .ok_or_else(|| io::Error::other("WAV file lost"))?;
             let spec = WavSpec {
                 channels: format.channels,
                 sample_rate: format.sample_rate,

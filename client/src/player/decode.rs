@@ -81,15 +81,18 @@ fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError>
     let mut hint = Hint::new();
     hint.with_extension("mp3");
     let probed = symphonia::default::get_probe()
-        .format(&hint, source, &format_options(), &MetadataOptions::default())
+        .format(
+            &hint,
+            source,
+            &format_options(),
+            &MetadataOptions::default(),
+        )
         .map_err(fail)?;
     let reader = probed.format;
-    let track = reader
-        .default_track()
-        .ok_or_else(|| ClientError::Decode {
-            song,
-            reason: "no audio track".into(),
-        })?;
+    let track = reader.default_track().ok_or_else(|| ClientError::Decode {
+        song,
+        reason: "no audio track".into(),
+    })?;
     let track_id = track.id;
     let decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
@@ -170,7 +173,9 @@ impl Decoded<'_> {
             }
             let packet = match self.reader.next_packet() {
                 Ok(packet) => packet,
-                Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(SymphoniaError::IoError(e))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
                     return false
                 }
                 Err(e) => return self.fail(e.to_string()),

@@ -69,7 +69,8 @@ async fn fetch(job: &mut FetchJob) -> Result<()> {
         }
         fetched += length;
         fetched_samples += info.samples;
-        job.fetched_samples.store(fetched_samples, Ordering::Relaxed);
+        job.fetched_samples
+            .store(fetched_samples, Ordering::Relaxed);
         if job.segments.send(bytes).is_err() {
             // The decoder has stopped; it reports why.
             return Ok(());

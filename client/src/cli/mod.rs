@@ -1,0 +1,48 @@
+//! The `jukebox` command: flags, the prompt, and the commands behind it.
+
+pub mod args;
+pub mod command;
+pub mod display;
+pub mod input;
+pub mod printer;
+pub mod progress;
+pub mod session;
+
+use std::io::IsTerminal;
+
+pub use args::Args;
+
+use crate::client::Client;
+use crate::player::Player;
+use input::Input;
+use session::Session;
+
+/// Runs the client; the error is one line for the user.
+pub async fn run(args: Args) -> Result<(), String> {
+    let player = Player::new(&args.output)?;
+    let addr = match &args.server {
+        Some(addr) => addr.clone(),
+        None => crate::embedded::start(&args.music_dir()).await?.to_string(),
+    };
+    let client = match Client::connect(addr).await {
+        Ok(client) => client,
+        Err(e) => {
+            let _ = player.close();
+            return Err(e.to_string());
+        }
+    };
+    tracing::info!("connected to {}", client.addr());
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (input, terminal) = if interactive {
+        match Input::terminal() {
+            Ok((input, printer)) => (input, Some(printer)),
+            Err(e) => {
+                tracing::warn!("no line editing: {e}");
+                (Input::plain(), None)
+            }
+        }
+    } else {
+        (Input::plain(), None)
+    };
+    Session::new(client, player, terminal).run(input).await
+}

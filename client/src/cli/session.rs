@@ -1,0 +1,161 @@
+//! The command loop: runs each command, prints song events as they happen, and at a terminal
+//! keeps the progress bar up to date.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::command::{Command, HELP};
+use super::display::{playing_line, song_line};
+use super::input::Input;
+use super::printer::{Printer, TerminalPrinter};
+use super::progress::SongBar;
+use crate::client::Client;
+use crate::player::{Event, Player};
+
+/// How often the progress bar moves.
+const PROGRESS_TICK: Duration = Duration::from_millis(250);
+
+pub struct Session {
+    client: Client,
+    player: Player,
+    printer: Printer,
+    /// Set at a terminal: where the progress bar draws.
+    terminal: Option<Arc<TerminalPrinter>>,
+    bar: Option<SongBar>,
+}
+
+impl Session {
+    pub fn new(client: Client, player: Player, terminal: Option<Arc<TerminalPrinter>>) -> Session {
+        let printer = match &terminal {
+            Some(t) => Printer::Terminal(t.clone()),
+            None => Printer::Plain,
+        };
+        Session {
+            client,
+            player,
+            printer,
+            terminal,
+            bar: None,
+        }
+    }
+
+    /// Runs commands until `quit` or the end of input, then stops playback and closes the output.
+    pub async fn run(mut self, mut input: Input) -> Result<(), String> {
+        let mut tick = tokio::time::interval(PROGRESS_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                line = input.next() => {
+                    let Some(line) = line else { break };
+                    match Command::parse(&line) {
+                        Ok(Command::Quit) => break,
+                        Ok(command) => self.execute(command).await,
+                        Err(e) => self.printer.error(&e),
+                    }
+                }
+                event = self.player.next_event() => self.report(event),
+                _ = tick.tick(), if self.terminal.is_some() => self.update_bar(),
+            }
+        }
+        if let Some(song) = self.player.stop() {
+            self.printer.line(&format!("stopped {song}"));
+        }
+        self.hide_bar();
+        self.player.close()
+    }
+
+    async fn execute(&mut self, command: Command) {
+        match command {
+            Command::List => self.list().await,
+            Command::Play(song) => self.play(song).await,
+            Command::Stop => {
+                let line = match self.player.stop() {
+                    Some(song) => format!("stopped {song}"),
+                    None => "stopped".to_string(),
+                };
+                self.hide_bar();
+                self.printer.line(&line);
+            }
+            Command::Wait => {
+                while self.player.current().is_some() {
+                    let event = self.player.next_event().await;
+                    self.report(event);
+                }
+            }
+            Command::Help => self.printer.line(HELP),
+            Command::Nothing | Command::Quit => {}
+        }
+    }
+
+    async fn list(&mut self) {
+        let result = match self.client.connection().await {
+            Ok(connection) => connection.list().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(catalog) => {
+                for song in &catalog.songs {
+                    self.printer.line(&song_line(song));
+                }
+            }
+            Err(e) => self.printer.error(&e),
+        }
+    }
+
+    /// Fetches the manifest fresh and switches to the song; on error the current song goes on.
+    async fn play(&mut self, song: u32) {
+        let started = async {
+            let connection = self.client.connection().await?;
+            let manifest = connection.manifest(song).await?;
+            let line = playing_line(&manifest);
+            let stopped = self.player.play(connection, manifest)?;
+            Ok::<_, crate::ClientError>((stopped, line))
+        }
+        .await;
+        match started {
+            Ok((stopped, line)) => {
+                if let Some(old) = stopped {
+                    self.hide_bar();
+                    self.printer.line(&format!("stopped {old}"));
+                }
+                self.printer.line(&line);
+                self.update_bar();
+            }
+            Err(e) => self.printer.error(&e),
+        }
+    }
+
+    fn report(&mut self, event: Event) {
+        self.hide_bar();
+        match event {
+            Event::Finished(song) => self.printer.line(&format!("finished {song}")),
+            Event::Failed(song, error) => {
+                self.printer.error(&format_args!("song {song}: {error}"));
+                self.printer.line(&format!("stopped {song}"));
+            }
+        }
+    }
+
+    fn update_bar(&mut self) {
+        let Some(terminal) = self.terminal.clone() else {
+            return;
+        };
+        let Some(progress) = self.player.progress() else {
+            self.hide_bar();
+            return;
+        };
+        match &mut self.bar {
+            Some(bar) if bar.song() == progress.song => bar.update(&progress),
+            _ => {
+                self.hide_bar();
+                self.bar = Some(SongBar::new(terminal, &progress));
+            }
+        }
+    }
+
+    fn hide_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}

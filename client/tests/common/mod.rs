@@ -1,0 +1,98 @@
+//! Helpers for running the real `jukebox` binary and checking what it played.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::DecoderOptions;
+use symphonia::core::errors::Error;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// The bundled music folder.
+pub fn music_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../music")
+}
+
+/// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it.
+pub fn run_jukebox(args: &[&str], commands: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jukebox starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(commands.as_bytes())
+        .expect("commands are written");
+    child.wait_with_output().expect("jukebox runs")
+}
+
+pub fn stdout_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Decodes an mp3 file with symphonia, gapless, as the client does: (rate, channels, samples).
+pub fn decode_file(path: &Path) -> (u32, u16, Vec<f32>) {
+    let file = std::fs::File::open(path).expect("song opens");
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let mut reader = symphonia::default::get_probe()
+        .format(
+            &hint,
+            stream,
+            &jukebox_client::player::decode::format_options(),
+            &MetadataOptions::default(),
+        )
+        .expect("song probes")
+        .format;
+    let track = reader.default_track().expect("a track");
+    let track_id = track.id;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .expect("a decoder");
+    let (mut rate, mut channels, mut samples) = (0, 0, Vec::new());
+    loop {
+        let packet = match reader.next_packet() {
+            Ok(packet) => packet,
+            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!("reading the song: {e}"),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let audio = decoder.decode(&packet).expect("the packet decodes");
+        let spec = *audio.spec();
+        rate = spec.rate;
+        channels = spec.channels.count() as u16;
+        let mut buf = SampleBuffer::<f32>::new(audio.capacity() as u64, spec);
+        buf.copy_interleaved_ref(audio);
+        samples.extend_from_slice(buf.samples());
+    }
+    (rate, channels, samples)
+}
+
+/// Reads a 32-bit float WAV: (rate, channels, samples).
+pub fn read_wav(path: &Path) -> (u32, u16, Vec<f32>) {
+    let mut reader = hound::WavReader::open(path).expect("a valid WAV file");
+    let spec = reader.spec();
+    assert_eq!(spec.sample_format, hound::SampleFormat::Float);
+    assert_eq!(spec.bits_per_sample, 32);
+    let samples = reader
+        .samples::<f32>()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("samples read");
+    (spec.sample_rate, spec.channels, samples)
+}
