@@ -99,6 +99,39 @@ proptest! {
     }
 
     #[test]
+    fn random_tags_around_real_audio_never_panic(
+        head in proptest::collection::vec(any::<u8>(), 0..600),
+        tail in proptest::collection::vec(any::<u8>(), 0..600),
+        version in 2u8..5,
+        flags in any::<u8>(),
+        kind in 0usize..4,
+    ) {
+        // An ID3v2 header with a size that fits what follows, then random tag bytes.
+        let mut data = vec![b'I', b'D', b'3', version, 0, flags];
+        let size = head.len();
+        data.extend([0, 0, (size >> 7) as u8 & 0x7F, size as u8 & 0x7F]);
+        data.extend(&head);
+        let audio = &real_file()[real_file().len() / 2..];
+        data.extend(audio);
+        // A random ID3v1, APEv2 footer, Lyrics3v2 end or bare bytes at the end.
+        let mut tail = tail;
+        match kind {
+            0 => {
+                tail.resize(128, 0);
+                tail[..3].copy_from_slice(b"TAG");
+            }
+            1 => {
+                tail.resize(32, 0);
+                tail[..8].copy_from_slice(b"APETAGEX");
+            }
+            2 => tail.extend(b"000020LYRICS200"),
+            _ => {}
+        }
+        data.extend(tail);
+        check(data, 500);
+    }
+
+    #[test]
     fn damaged_real_files_never_panic(changes in proptest::collection::vec(damage(), 1..12), ms in 0u64..3000) {
         let mut data = real_file().to_vec();
         for change in &changes {
