@@ -2,19 +2,16 @@
 //! copies anything: every connection sends clones of the same shared buffers.
 
 use bytes::Bytes;
-use jukebox_protocol::{Catalog, SongSummary, MAX_PAYLOAD};
-use jukebox_segmenter::Song;
+use jukebox_protocol::MAX_PAYLOAD;
+use jukebox_segmenter::{catalog_of, Song};
 
 /// The songs a server offers, with their catalog and manifests serialised once for everyone.
 pub struct Store {
     /// Sorted by song ID, IDs unique and nonzero, so lookups are a binary search.
-    songs: Vec<Entry>,
+    songs: Vec<Song>,
+    /// `manifest_json[i]` is the manifest of `songs[i]`.
+    manifest_json: Vec<Bytes>,
     catalog_json: Bytes,
-}
-
-struct Entry {
-    song: Song,
-    manifest_json: Bytes,
 }
 
 /// Why a segment cannot be served.
@@ -32,11 +29,15 @@ impl Store {
     pub fn new(songs: Vec<Song>) -> Store {
         let mut songs = songs;
         songs.sort_by_key(|song| song.manifest.id);
-        let mut entries: Vec<Entry> = Vec::with_capacity(songs.len());
+        let mut kept: Vec<Song> = Vec::with_capacity(songs.len());
         for song in songs {
             let id = song.manifest.id;
-            if id == 0 || entries.last().is_some_and(|e| e.song.manifest.id == id) {
-                tracing::warn!(id, path = %song.path.display(), "song left out: its ID is 0 or already taken");
+            if id == 0 || kept.last().is_some_and(|s| s.manifest.id == id) {
+                tracing::warn!(
+                    id,
+                    path = %song.path.display(),
+                    "song left out: its ID is 0 or already taken"
+                );
                 continue;
             }
             if song.segments.len() != song.manifest.segments.len() {
@@ -48,27 +49,28 @@ impl Store {
                     song.manifest.segments.len()
                 );
             }
-            let manifest_json = Bytes::from(song.manifest.to_json());
-            if !fits(&manifest_json) {
-                tracing::warn!(
-                    id,
-                    "manifest is too large for one frame; GET_MANIFEST will fail"
-                );
-            }
-            entries.push(Entry {
-                song,
-                manifest_json,
-            });
+            kept.push(song);
         }
-        let catalog = Catalog {
-            songs: entries.iter().map(|e| summary(&e.song)).collect(),
-        };
-        let catalog_json = Bytes::from(catalog.to_json());
+        let manifest_json = kept
+            .iter()
+            .map(|song| {
+                let json = Bytes::from(song.manifest.to_json());
+                if !fits(&json) {
+                    tracing::warn!(
+                        id = song.manifest.id,
+                        "manifest is too large for one frame; GET_MANIFEST will fail"
+                    );
+                }
+                json
+            })
+            .collect();
+        let catalog_json = Bytes::from(catalog_of(&kept).to_json());
         if !fits(&catalog_json) {
             tracing::warn!("catalog is too large for one frame; LIST will fail");
         }
         Store {
-            songs: entries,
+            songs: kept,
+            manifest_json,
             catalog_json,
         }
     }
@@ -84,8 +86,8 @@ impl Store {
     }
 
     /// The songs offered, in ID order.
-    pub fn songs(&self) -> impl Iterator<Item = &Song> {
-        self.songs.iter().map(|e| &e.song)
+    pub fn songs(&self) -> &[Song] {
+        &self.songs
     }
 
     /// The catalog as compact JSON.
@@ -95,23 +97,22 @@ impl Store {
 
     /// A song's manifest as compact JSON.
     pub fn manifest_json(&self, id: u32) -> Option<&Bytes> {
-        self.entry(id).map(|e| &e.manifest_json)
+        self.position(id).map(|i| &self.manifest_json[i])
     }
 
     /// The bytes of one segment of a song.
     pub fn segment(&self, id: u32, index: u32) -> Result<&Bytes, Lookup> {
-        let entry = self.entry(id).ok_or(Lookup::UnknownSong)?;
+        let song = &self.songs[self.position(id).ok_or(Lookup::UnknownSong)?];
         usize::try_from(index)
             .ok()
-            .and_then(|i| entry.song.segments.get(i))
+            .and_then(|i| song.segments.get(i))
             .ok_or(Lookup::OutOfRange)
     }
 
-    fn entry(&self, id: u32) -> Option<&Entry> {
+    fn position(&self, id: u32) -> Option<usize> {
         self.songs
-            .binary_search_by_key(&id, |e| e.song.manifest.id)
+            .binary_search_by_key(&id, |song| song.manifest.id)
             .ok()
-            .map(|i| &self.songs[i])
     }
 }
 
@@ -120,22 +121,11 @@ pub(crate) fn fits(json: &Bytes) -> bool {
     !json.is_empty() && json.len() <= MAX_PAYLOAD as usize
 }
 
-fn summary(song: &Song) -> SongSummary {
-    let m = &song.manifest;
-    SongSummary {
-        id: m.id,
-        title: m.title.clone(),
-        artist: m.artist.clone(),
-        album: m.album.clone(),
-        duration_ms: m.duration_ms,
-        segments: m.segments.len() as u32,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_songs::song;
+    use jukebox_protocol::Catalog;
 
     #[test]
     fn looks_up_songs_and_segments_by_id() {

@@ -40,7 +40,7 @@ async fn manifest_and_unknown_song() {
     };
     assert_eq!(frame.request_id, 1);
     let manifest = Manifest::from_json(&json).unwrap();
-    assert_eq!(&manifest, &store.songs().nth(1).unwrap().manifest);
+    assert_eq!(&manifest, &store.songs()[1].manifest);
     client.expect_error(2, ErrorCode::UnknownSong).await;
     // Not fatal.
     client.send(3, Message::GetManifest { song: 1 }).await;
