@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use jukebox_protocol::{Catalog, Manifest};
 
-/// Default target duration of a segment. See `plan` for why.
+/// Default target duration of a segment. See [`plan`] for why.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
 
 /// A segmented song: its manifest and its segments, which share one buffer holding the file.
