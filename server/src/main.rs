@@ -76,9 +76,17 @@ fn run(args: Args) -> Result<(), String> {
     for skipped in &loaded.skipped {
         tracing::warn!("skipping {}: {}", skipped.path.display(), skipped.reason);
     }
+    let segments: usize = loaded.songs.iter().map(|s| s.segments.len()).sum();
+    let bytes: usize = loaded
+        .songs
+        .iter()
+        .flat_map(|s| &s.segments)
+        .map(|s| s.len())
+        .sum();
     tracing::info!(
-        "loaded {} songs from {}",
+        "loaded {} songs ({segments} segments, {:.1} MB of audio) from {}",
         loaded.songs.len(),
+        bytes as f64 / 1e6,
         args.music.display()
     );
     let store = Arc::new(Store::new(loaded.songs));
