@@ -703,4 +703,85 @@ mod tests {
         assert!(s.accepts_input());
         assert_eq!(s.receive(&mut buf), 1);
     }
+
+    proptest::proptest! {
+        /// Whatever bytes arrive, in whatever pieces, the session never panics, sends only
+        /// well-formed frames, and once it closes its last frame is a connection-level ERROR.
+        #[test]
+        fn arbitrary_input_is_handled(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 0..20),
+            after_hello in proptest::bool::ANY,
+        ) {
+            let mut s = if after_hello { open() } else { session() };
+            let mut buf = BytesMut::new();
+            let mut sent = Vec::new();
+            for chunk in chunks {
+                buf.extend_from_slice(&chunk);
+                s.receive(&mut buf);
+                sent.extend(drain(&mut s));
+            }
+            if s.is_closing() {
+                let last = sent.last().expect("a closing session sent its error");
+                proptest::prop_assert_eq!(last.request_id, 0);
+                let is_error = matches!(last.message, Message::Error { .. });
+                proptest::prop_assert!(is_error);
+            }
+        }
+
+        /// Valid requests in any order: every GET_SEGMENT gets an error or its whole segment.
+        #[test]
+        fn every_segment_request_is_answered(
+            requests in proptest::collection::vec((0u32..4, 0u32..6, proptest::bool::ANY), 1..30),
+        ) {
+            let mut s = open();
+            let store = s.store.clone();
+            let mut expected = Vec::new();
+            let mut frames = Vec::new();
+            for (i, (song, index, list)) in requests.into_iter().enumerate() {
+                let id = i as u32 + 1;
+                frames.push(if list {
+                    req(id, Message::List)
+                } else {
+                    expected.push((id, song, index));
+                    req(id, Message::GetSegment { song, index })
+                });
+            }
+            let mut wire = wire(&frames);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            // Feed the requests 20 bytes at a time and take one answer between feeds, so that
+            // requests arrive while transfers are under way.
+            while !wire.is_empty() || !s.is_idle() {
+                buf.extend_from_slice(&wire.split_to(wire.len().min(20)));
+                s.receive(&mut buf);
+                out.extend(next(&mut s));
+            }
+            proptest::prop_assert!(buf.is_empty());
+            for (id, song, index) in expected {
+                let mine: Vec<&Frame> = out.iter().filter(|f| f.request_id == id).collect();
+                match store.segment(song, index) {
+                    Ok(_) if mine.len() == 1 && matches!(
+                        mine[0].message,
+                        Message::Error { code: ErrorCode::TooManyRequests, .. }
+                    ) => {}
+                    Ok(segment) => {
+                        let mut bytes = Vec::new();
+                        for (k, frame) in mine.iter().enumerate() {
+                            let Message::Data { end, bytes: b } = &frame.message else {
+                                return Err(proptest::test_runner::TestCaseError::fail(format!("{frame:?}")));
+                            };
+                            proptest::prop_assert_eq!(*end, k + 1 == mine.len());
+                            bytes.extend_from_slice(b);
+                        }
+                        proptest::prop_assert_eq!(&bytes[..], segment.as_ref());
+                    }
+                    Err(_) => {
+                        proptest::prop_assert_eq!(mine.len(), 1);
+                        let is_error = matches!(mine[0].message, Message::Error { .. });
+                        proptest::prop_assert!(is_error);
+                    }
+                }
+            }
+        }
+    }
 }
