@@ -11,6 +11,7 @@ use rodio::{ChannelCount, SampleRate, Source};
 
 use super::format::PcmFormat;
 use super::queue::PcmQueue;
+use super::quiet_stderr::QuietStderr;
 
 /// Frames taken off the queue at a time by the audio callback.
 const REFILL_FRAMES: usize = 512;
@@ -30,7 +31,10 @@ impl Device {
         let thread = std::thread::Builder::new()
             .name("jukebox-device".into())
             .spawn(move || {
-                let mut sink = match rodio::DeviceSinkBuilder::open_default_sink() {
+                let quiet = QuietStderr::new();
+                let opened = rodio::DeviceSinkBuilder::open_default_sink();
+                drop(quiet);
+                let mut sink = match opened {
                     Ok(sink) => sink,
                     Err(e) => {
                         let _ = opened_tx.send(Err(e.to_string()));

@@ -11,6 +11,7 @@ pub mod format;
 pub mod paced;
 pub mod pacer;
 pub mod queue;
+mod quiet_stderr;
 pub mod sink;
 
 use std::path::PathBuf;

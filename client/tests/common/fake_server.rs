@@ -1,0 +1,69 @@
+//! A scripted peer on 127.0.0.1 that speaks the wire format, to drive the client through exact
+//! frame sequences (a real server never sends stale frames on cue).
+
+use bytes::BytesMut;
+use jukebox_protocol::{decode_frame, encode_frame, Frame, Message, VERSION};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub struct Peer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+/// Binds a listener; returns it and its address as HOST:PORT.
+pub async fn listen() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    (listener, addr)
+}
+
+impl Peer {
+    /// Accepts one connection without answering anything.
+    pub async fn accept_raw(listener: &TcpListener) -> Peer {
+        let (stream, _) = listener.accept().await.unwrap();
+        Peer {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Accepts one connection and completes the handshake.
+    pub async fn accept(listener: &TcpListener) -> Peer {
+        let mut peer = Peer::accept_raw(listener).await;
+        let hello = peer.recv().await.expect("a HELLO");
+        assert_eq!(hello.request_id, 0);
+        assert_eq!(hello.message, Message::Hello { version: VERSION });
+        peer.send(0, Message::Welcome { version: VERSION }).await;
+        peer
+    }
+
+    /// The next frame from the client; `None` when it closed the connection.
+    pub async fn recv(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(frame) = decode_frame(&mut self.buf).expect("the client sends valid frames")
+            {
+                return Some(frame);
+            }
+            if self.stream.read_buf(&mut self.buf).await.unwrap_or(0) == 0 {
+                return None;
+            }
+        }
+    }
+
+    pub async fn send(&mut self, request_id: u32, message: Message) {
+        let mut out = BytesMut::new();
+        encode_frame(
+            &Frame {
+                request_id,
+                message,
+            },
+            &mut out,
+        );
+        self.send_raw(&out).await;
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+}

@@ -1,0 +1,201 @@
+//! The client's connection against a scripted peer: handshake outcomes, request routing, cancel,
+//! stale frames, server errors and reconnecting.
+
+mod common;
+
+use bytes::Bytes;
+use common::fake_server::{listen, Peer};
+use jukebox_client::{Client, ClientError, Connection};
+use jukebox_protocol::{Catalog, ErrorCode, Message, SongSummary};
+
+fn catalog() -> Catalog {
+    Catalog {
+        songs: vec![SongSummary {
+            id: 1,
+            title: "One".into(),
+            artist: String::new(),
+            album: String::new(),
+            duration_ms: 2000,
+            segments: 1,
+        }],
+    }
+}
+
+fn data(bytes: &'static [u8], end: bool) -> Message {
+    Message::Data {
+        end,
+        bytes: Bytes::from_static(bytes),
+    }
+}
+
+#[tokio::test]
+async fn a_list_is_answered_while_a_segment_is_in_flight() {
+    let (listener, addr) = listen().await;
+    let (started, segment_started) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let get = peer.recv().await.unwrap();
+        assert_eq!(get.message, Message::GetSegment { song: 1, index: 0 });
+        assert_ne!(get.request_id, 0);
+        peer.send(get.request_id, data(b"abc", false)).await;
+        started.send(()).unwrap();
+        // The LIST comes while the segment is still open; answer it first.
+        let list = peer.recv().await.unwrap();
+        assert_eq!(list.message, Message::List);
+        assert!(list.request_id > get.request_id, "ids count up");
+        peer.send(
+            list.request_id,
+            Message::Catalog(catalog().to_json().into()),
+        )
+        .await;
+        peer.send(get.request_id, data(b"def", true)).await;
+        peer
+    });
+    let connection = Connection::connect(&addr).await.unwrap();
+    let segment = tokio::spawn({
+        let connection = connection.clone();
+        async move { connection.segment(1, 0).await }
+    });
+    segment_started.await.unwrap();
+    // The list completes although the segment cannot until the catalog has been sent.
+    assert_eq!(connection.list().await.unwrap(), catalog());
+    assert_eq!(&segment.await.unwrap().unwrap()[..], b"abcdef");
+    assert_eq!(connection.stale_frames(), 0);
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn dropping_a_segment_request_cancels_it_and_late_frames_are_discarded() {
+    let (listener, addr) = listen().await;
+    let (got_request, request_seen) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let get = peer.recv().await.unwrap();
+        got_request.send(()).unwrap();
+        let cancel = peer.recv().await.unwrap();
+        assert_eq!(cancel.message, Message::Cancel);
+        assert_eq!(cancel.request_id, get.request_id);
+        // Frames that were already on the way when the CANCEL arrived.
+        peer.send(get.request_id, data(b"late", false)).await;
+        peer.send(get.request_id, data(b"late", true)).await;
+        let list = peer.recv().await.unwrap();
+        peer.send(
+            list.request_id,
+            Message::Catalog(catalog().to_json().into()),
+        )
+        .await;
+        peer
+    });
+    let connection = Connection::connect(&addr).await.unwrap();
+    let segment = tokio::spawn({
+        let connection = connection.clone();
+        async move { connection.segment(1, 0).await }
+    });
+    request_seen.await.unwrap();
+    segment.abort();
+    assert!(segment.await.unwrap_err().is_cancelled());
+    // Frames arrive in order, so both stale DATA frames are counted before the catalog.
+    assert_eq!(connection.list().await.unwrap(), catalog());
+    assert_eq!(connection.stale_frames(), 2);
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn server_errors_become_typed_errors_and_the_connection_goes_on() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        for code in [ErrorCode::UnknownSong, ErrorCode::SegmentOutOfRange] {
+            let request = peer.recv().await.unwrap();
+            let message = Message::Error {
+                code,
+                message: "no".into(),
+            };
+            peer.send(request.request_id, message).await;
+        }
+        let list = peer.recv().await.unwrap();
+        peer.send(
+            list.request_id,
+            Message::Catalog(catalog().to_json().into()),
+        )
+        .await;
+        peer
+    });
+    let connection = Connection::connect(&addr).await.unwrap();
+    let error = connection.manifest(42).await.unwrap_err();
+    assert!(matches!(error, ClientError::UnknownSong(42)), "{error:?}");
+    assert_eq!(error.to_string(), "unknown song 42");
+    let error = connection.segment(1, 9).await.unwrap_err();
+    assert!(
+        matches!(error, ClientError::SegmentOutOfRange { song: 1, index: 9 }),
+        "{error:?}"
+    );
+    assert_eq!(connection.list().await.unwrap(), catalog());
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn an_unsupported_version_is_reported_clearly() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept_raw(&listener).await;
+        peer.recv().await.unwrap();
+        let message = Message::Error {
+            code: ErrorCode::UnsupportedVersion,
+            message: "this server speaks version 2".into(),
+        };
+        peer.send(0, message).await;
+    });
+    let error = Connection::connect(&addr).await.err().unwrap();
+    assert!(
+        matches!(error, ClientError::UnsupportedVersion { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("version 2"), "{error}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_peer_that_is_not_a_jukebox_server_is_recognised() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept_raw(&listener).await;
+        peer.send_raw(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            .await;
+    });
+    let error = Connection::connect(&addr).await.err().unwrap();
+    assert!(matches!(error, ClientError::NotJukebox { .. }), "{error:?}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn after_the_server_closes_the_next_command_reconnects() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut first = Peer::accept(&listener).await;
+        let idle = Message::Error {
+            code: ErrorCode::IdleTimeout,
+            message: "idle for 300 s".into(),
+        };
+        first.send(0, idle).await;
+        drop(first);
+        let mut second = Peer::accept(&listener).await;
+        let list = second.recv().await.unwrap();
+        second
+            .send(
+                list.request_id,
+                Message::Catalog(catalog().to_json().into()),
+            )
+            .await;
+        second
+    });
+    let mut client = Client::connect(addr).await.unwrap();
+    let first = client.connection().await.unwrap();
+    // Wait until the close has been seen: a request on the old connection fails with the reason.
+    let error = first.list().await.unwrap_err();
+    assert!(error.to_string().contains("IDLE_TIMEOUT"), "{error}");
+    assert!(first.is_closed());
+    let second = client.connection().await.unwrap();
+    assert_eq!(second.list().await.unwrap(), catalog());
+    drop(server.await.unwrap());
+}

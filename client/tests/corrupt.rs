@@ -1,0 +1,81 @@
+//! A segment whose bytes do not match the manifest's SHA-256 stops the song with an error, and
+//! nothing of it is played.
+
+mod common;
+
+use bytes::Bytes;
+use common::fake_server::{listen, Peer};
+use common::*;
+use jukebox_protocol::{Manifest, Message, SegmentInfo};
+use sha2::{Digest, Sha256};
+
+fn manifest() -> Manifest {
+    Manifest {
+        id: 1,
+        title: "Tampered".into(),
+        artist: String::new(),
+        album: String::new(),
+        codec: "mp3".into(),
+        mpeg_version: "2".into(),
+        sample_rate: 22_050,
+        channels: 1,
+        bitrate: 48_000,
+        frames: 1,
+        samples: 576,
+        duration_ms: 26,
+        encoder_delay: 0,
+        encoder_padding: 0,
+        segments: vec![SegmentInfo {
+            index: 0,
+            bytes: 10,
+            frames: 1,
+            samples: 576,
+            sha256: hex::encode(Sha256::digest(b"0123456789")),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_segment_stops_the_song_with_an_error() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        while let Some(frame) = peer.recv().await {
+            let reply = match frame.message {
+                Message::GetManifest { song: 1 } => Message::Manifest(manifest().to_json().into()),
+                Message::GetSegment { song: 1, index: 0 } => Message::Data {
+                    end: true,
+                    bytes: Bytes::from_static(b"9876543210"),
+                },
+                other => panic!("unexpected {other:?}"),
+            };
+            peer.send(frame.request_id, reply).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("out.wav");
+    let args = [
+        "--server".to_string(),
+        addr,
+        "--output".to_string(),
+        format!("wav:{}", wav.display()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_jukebox(&args, "play 1\nwait\n")
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "playing 1: Tampered (0:00)",
+            "error: song 1: segment 0 of song 1 failed verification (SHA-256 mismatch); playback stopped",
+            "stopped 1",
+        ]
+    );
+    let (_, _, samples) = read_wav(&wav);
+    assert!(samples.is_empty());
+    server.await.unwrap();
+}
