@@ -671,8 +671,11 @@ fn appendix(source: &str) -> String {
         out += &format!("~~~\n{}~~~\n\n", hex_dump(&bytes));
     }
     out += "## Invalid Frames\n\n";
-    out += "Each of the following frames is invalid; a receiver that reads it reports the error \
-            code named (a server in an ERROR frame with request ID 0) and closes the connection.\n\n";
+    out += "Each of the following frames is invalid. A receiver that reads it reports the error \
+            code named and closes the connection; a server reports it in an ERROR frame with \
+            request ID 0. The last three are of types that only servers send, so a server that \
+            receives them reports UNEXPECTED\\_MESSAGE instead, from the header alone (see \
+            (#receiving-frames)).\n\n";
     for (code, label, bytes) in invalid_vectors() {
         out += &format!("Invalid vector {}: {label}\n\n", code.name());
         out += &format!("~~~\n{}~~~\n\n", hex_dump(&bytes));
