@@ -69,3 +69,27 @@ fn errors_are_reported_and_the_session_goes_on() {
     // The list after the errors is answered; the one after quit is not.
     assert_eq!(lines.len(), 3 + 4, "{lines:?}");
 }
+
+#[test]
+fn switching_and_stopping_print_one_line_each_and_the_wav_keeps_the_first_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("out.wav");
+    let output = run_jukebox(
+        &["--output", &format!("wav:{}", wav.display())],
+        "wait\nplay 3\nplay 1\nstop\nstop\n",
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "playing 3: Small Hours — Jukebox Ensemble (0:12)",
+            "stopped 3",
+            "playing 1: Morning Steps — Jukebox Ensemble (0:28)",
+            "stopped 1",
+            "stopped",
+        ]
+    );
+    // Song 3 (22.05 kHz mono) came first; song 1 (44.1 kHz stereo) was converted to it.
+    let (rate, channels, _) = read_wav(&wav);
+    assert_eq!((rate, channels), (22_050, 1));
+}

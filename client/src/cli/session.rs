@@ -22,6 +22,8 @@ pub struct Session {
     /// Set at a terminal: where the progress bar draws.
     terminal: Option<Arc<TerminalPrinter>>,
     bar: Option<SongBar>,
+    /// Set by `wait`: commands stay queued until the current song ends.
+    waiting: bool,
 }
 
 impl Session {
@@ -36,6 +38,7 @@ impl Session {
             printer,
             terminal,
             bar: None,
+            waiting: false,
         }
     }
 
@@ -45,7 +48,7 @@ impl Session {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
-                line = input.next() => {
+                line = input.next(), if !self.waiting => {
                     let Some(line) = line else { break };
                     match Command::parse(&line) {
                         Ok(Command::Quit) => break,
@@ -57,10 +60,13 @@ impl Session {
                 _ = tick.tick(), if self.terminal.is_some() => self.update_bar(),
             }
         }
+        self.hide_bar();
+        // The prompt thread has stopped reading: print directly from here on.
+        self.terminal = None;
+        self.printer = Printer::Plain;
         if let Some(song) = self.player.stop() {
             self.printer.line(&format!("stopped {song}"));
         }
-        self.hide_bar();
         self.player.close()
     }
 
@@ -76,12 +82,7 @@ impl Session {
                 self.hide_bar();
                 self.printer.line(&line);
             }
-            Command::Wait => {
-                while self.player.current().is_some() {
-                    let event = self.player.next_event().await;
-                    self.report(event);
-                }
-            }
+            Command::Wait => self.waiting = self.player.current().is_some(),
             Command::Help => self.printer.line(HELP),
             Command::Nothing | Command::Quit => {}
         }
@@ -127,6 +128,7 @@ impl Session {
 
     fn report(&mut self, event: Event) {
         self.hide_bar();
+        self.waiting = false;
         match event {
             Event::Finished(song) => self.printer.line(&format!("finished {song}")),
             Event::Failed(song, error) => {

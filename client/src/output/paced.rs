@@ -45,6 +45,6 @@ pub fn spawn(
                     }
                 }
             }
-            sink.finish()
+            sink.finish(queue.format())
         })
 }

@@ -11,8 +11,9 @@ use super::format::PcmFormat;
 /// Receives the samples an output has "played", in order.
 pub trait PcmSink: Send {
     fn write(&mut self, format: PcmFormat, samples: &[f32]) -> io::Result<()>;
-    /// Completes the output (for a WAV file: writes the final header).
-    fn finish(self: Box<Self>) -> io::Result<()>;
+    /// Completes the output (for a WAV file: writes the final header). `format` is the output's
+    /// format, if a song ever fixed it.
+    fn finish(self: Box<Self>, format: Option<PcmFormat>) -> io::Result<()>;
 }
 
 /// Discards samples.
@@ -22,7 +23,7 @@ impl PcmSink for NullSink {
     fn write(&mut self, _: PcmFormat, _: &[f32]) -> io::Result<()> {
         Ok(())
     }
-    fn finish(self: Box<Self>) -> io::Result<()> {
+    fn finish(self: Box<Self>, _: Option<PcmFormat>) -> io::Result<()> {
         Ok(())
     }
 }
@@ -91,8 +92,8 @@ impl PcmSink for WavSink {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> io::Result<()> {
-        self.writer(EMPTY_FORMAT)?;
+    fn finish(mut self: Box<Self>, format: Option<PcmFormat>) -> io::Result<()> {
+        self.writer(format.unwrap_or(EMPTY_FORMAT))?;
         let path = self.path.clone();
         let writer = self.writer.take().expect("created above");
         writer
