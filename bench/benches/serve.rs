@@ -1,0 +1,87 @@
+//! Serving a segment: the server's per-request work without a socket (the session cutting a segment
+//! into DATA frames over the shared buffer), and a whole request through a real loopback connection
+//! to an in-process server. The segment is segment 1 of the first bundled song: 2 s of 128 kbit/s
+//! audio, about 32 KB.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use jukebox_bench::conn::Conn;
+use jukebox_protocol::{encode_frame, Frame, Message, VERSION};
+use jukebox_server::session::Session;
+use jukebox_server::{Config, Server, Store};
+
+/// The bundled songs, segmented as the server loads them.
+fn store() -> Arc<Store> {
+    let music = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../music");
+    let loaded = jukebox_segmenter::load_dir(&music, jukebox_segmenter::DEFAULT_SEGMENT_DURATION)
+        .expect("bundled music loads");
+    Arc::new(Store::new(loaded.songs))
+}
+
+fn wire(frame: Frame) -> BytesMut {
+    let mut buf = BytesMut::new();
+    encode_frame(&frame, &mut buf);
+    buf
+}
+
+fn serve(c: &mut Criterion) {
+    let store = store();
+    let segment = store.segment(1, 1).expect("song 1 has a segment 1").len();
+    let mut group = c.benchmark_group("serve one segment");
+    group.throughput(Throughput::Bytes(segment as u64));
+
+    group.bench_function("session (no socket)", |b| {
+        let mut session = Session::new(store.clone(), 16);
+        session.receive(&mut wire(Frame {
+            request_id: 0,
+            message: Message::Hello { version: VERSION },
+        }));
+        session.next_frame().unwrap();
+        let request = wire(Frame {
+            request_id: 1,
+            message: Message::GetSegment { song: 1, index: 1 },
+        });
+        b.iter(|| {
+            let mut buf = request.clone();
+            session.receive(&mut buf);
+            let mut sent = 0;
+            while let Some(frame) = session.next_frame() {
+                sent += frame.remaining();
+            }
+            black_box(sent)
+        })
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr: SocketAddr = runtime.block_on(async {
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        };
+        let server = Server::bind(config, store.clone()).await.unwrap();
+        let addr = server.local_addr();
+        tokio::spawn(server.run());
+        addr
+    });
+    let mut conn = runtime.block_on(Conn::open(addr, 64 * 1024)).unwrap();
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("loopback round trip", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(conn.segment(1, 1, |_| {}))
+                .expect("segment served")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, serve);
+criterion_main!(benches);

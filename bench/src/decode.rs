@@ -1,0 +1,59 @@
+//! Decoding a segment as far as its first PCM: the end point of "time to first audio".
+
+use std::io::Cursor;
+
+use sha2::{Digest, Sha256};
+use symphonia::core::codecs::DecoderOptions;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use crate::conn::{Failure, Result};
+
+/// Checks a segment against its manifest hash, as a player does before playing it.
+pub fn verify(bytes: &[u8], sha256_hex: &str) -> Result<()> {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if hex.eq_ignore_ascii_case(sha256_hex) {
+        Ok(())
+    } else {
+        Err(Failure("segment does not match its manifest hash".into()))
+    }
+}
+
+/// Decodes mp3 bytes until the first packet that yields samples; returns how many sample frames
+/// it held.
+pub fn first_pcm(bytes: Vec<u8>) -> Result<usize> {
+    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            source,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| Failure(format!("cannot read segment as mp3: {e}")))?;
+    let mut format = probed.format;
+    let track = format
+        .default_track()
+        .ok_or_else(|| Failure("segment has no audio track".into()))?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| Failure(format!("no decoder: {e}")))?;
+    loop {
+        let packet = format
+            .next_packet()
+            .map_err(|e| Failure(format!("segment holds no decodable audio: {e}")))?;
+        match decoder.decode(&packet) {
+            Ok(audio) if audio.frames() > 0 => return Ok(audio.frames()),
+            Ok(_) => {}
+            // A frame that leans on a bit reservoir from before the segment may not decode; the
+            // next one will, as in a player.
+            Err(symphonia::core::errors::Error::DecodeError(_)) => {}
+            Err(e) => return Err(Failure(format!("decoding failed: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! What the load modes share: learning the catalog, opening many connections without overflowing
+//! the server's accept backlog, and running one task per connection to a common deadline.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jukebox_protocol::Manifest;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::conn::{Conn, Failure, Result};
+use crate::stats::{ConnStats, Totals};
+
+/// Connection attempts in flight at once while opening: below the listen backlog (tokio: 1024), so
+/// thousands of clients come up without SYN retries.
+const CONNECTING_AT_ONCE: usize = 256;
+
+/// Every song's manifest, learned once over one connection before the load starts.
+pub async fn manifests(addr: SocketAddr) -> Result<Arc<Vec<Manifest>>> {
+    let mut conn = Conn::open(addr, 64 * 1024).await?;
+    let catalog = conn.catalog().await?;
+    let mut manifests = Vec::with_capacity(catalog.songs.len());
+    for song in &catalog.songs {
+        manifests.push(conn.manifest(song.id).await?);
+    }
+    if !manifests.iter().any(|m| !m.segments.is_empty()) {
+        return Err(Failure("the server offers no song with segments".into()));
+    }
+    Ok(Arc::new(manifests))
+}
+
+/// Opens `clients` connections (at most [`CONNECTING_AT_ONCE`] connecting at a time), then runs
+/// `work(index, connection)` on each; returns the totals and the seconds the work phase lasted.
+pub async fn run<F, Fut>(
+    addr: SocketAddr,
+    clients: usize,
+    buf_size: usize,
+    work: F,
+) -> (Totals, f64)
+where
+    F: Fn(usize, Conn) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ConnStats> + Send + 'static,
+{
+    let mut totals = Totals::default();
+    let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    let mut opening = JoinSet::new();
+    for index in 0..clients {
+        let gate = gate.clone();
+        opening.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (index, Conn::open(addr, buf_size).await)
+        });
+    }
+    let mut conns = Vec::with_capacity(clients);
+    while let Some(joined) = opening.join_next().await {
+        match joined {
+            Ok((index, Ok(conn))) => conns.push((index, conn)),
+            Ok((_, Err(e))) => totals.add(&failed(format!("connect: {e}"))),
+            Err(e) => totals.add(&failed(format!("connect task: {e}"))),
+        }
+    }
+    let work = Arc::new(work);
+    let started = Instant::now();
+    let mut running = JoinSet::new();
+    for (index, conn) in conns {
+        let work = work.clone();
+        running.spawn(async move { work(index, conn).await });
+    }
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok(stats) => totals.add(&stats),
+            Err(e) => totals.add(&failed(format!("connection task: {e}"))),
+        }
+    }
+    (totals, started.elapsed().as_secs_f64())
+}
+
+fn failed(message: String) -> ConnStats {
+    ConnStats {
+        failure: Some(message),
+        ..ConnStats::default()
+    }
+}
+
+/// Every (song, index, length) of the catalog, in order: what throughput clients cycle through.
+pub fn all_segments(manifests: &[Manifest]) -> Vec<(u32, u32, usize)> {
+    manifests
+        .iter()
+        .flat_map(|m| {
+            m.segments
+                .iter()
+                .map(move |s| (m.id, s.index, s.bytes as usize))
+        })
+        .collect()
+}
+
+/// Seconds of audio in one segment of a song.
+pub fn segment_seconds(manifest: &Manifest, index: usize) -> f64 {
+    manifest.segments[index].samples as f64 / f64::from(manifest.sample_rate.max(1))
+}
+
+/// The deadline of a run of `duration` starting now.
+pub fn deadline(duration: Duration) -> Instant {
+    Instant::now() + duration
+}

@@ -1,0 +1,147 @@
+//! `jukebox-bench`: loads a Jukebox server over its own protocol and reports what it measured.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use jukebox_bench::{latency, realtime, throughput};
+use serde::Serialize;
+
+/// Load generator and latency probe for a Jukebox server.
+#[derive(Debug, Parser)]
+#[command(name = "jukebox-bench", version)]
+struct Args {
+    /// Server to load.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5853", value_parser = parse_addr, global = true)]
+    server: SocketAddr,
+
+    /// How long the load (or the list probe of `latency`) runs, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds, global = true)]
+    duration: Duration,
+
+    /// Worker threads of the load generator (default: one per core).
+    #[arg(long, value_name = "N", global = true)]
+    threads: Option<usize>,
+
+    /// Print the report as one JSON object instead of a line of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// N players at real-time pace: underruns, segment latency, failed connections.
+    Realtime {
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        clients: usize,
+    },
+    /// N connections pulling segments back to back: segments/s, MB/s, latency.
+    Throughput {
+        #[arg(long, value_name = "N", default_value_t = 64)]
+        clients: usize,
+    },
+    /// Time to first audio for play and switch, and LIST round trips during a long transfer.
+    Latency {
+        /// Play and switch trials.
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        trials: usize,
+        /// Milliseconds between LIST probes.
+        #[arg(long, value_name = "MS", default_value_t = 10)]
+        list_interval_ms: u64,
+    },
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("{text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("must be more than 0 seconds".into());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // Thousands of connections need thousands of descriptors: take what the hard limit allows.
+    let wanted = match &args.mode {
+        Mode::Realtime { clients } | Mode::Throughput { clients } => *clients as u64 + 64,
+        Mode::Latency { .. } => 64,
+    };
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => eprintln!(
+            "jukebox-bench: warning: only {limit} file descriptors allowed; connections beyond that will fail"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("jukebox-bench: warning: cannot raise the file descriptor limit: {e}"),
+    }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("jukebox-bench: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = args.server;
+    let duration = args.duration;
+    let outcome = runtime.block_on(async move {
+        match args.mode {
+            Mode::Realtime { clients } => realtime::realtime(server, clients, duration)
+                .await
+                .map(|r| (r.failed + r.underruns == 0, render(&r, args.json))),
+            Mode::Throughput { clients } => throughput::throughput(server, clients, duration)
+                .await
+                .map(|r| (r.failed == 0, render(&r, args.json))),
+            Mode::Latency {
+                trials,
+                list_interval_ms,
+            } => {
+                let options = latency::Options {
+                    trials,
+                    duration,
+                    list_interval: Duration::from_millis(list_interval_ms.max(1)),
+                };
+                latency::latency(server, options)
+                    .await
+                    .map(|r| (r.failed == 0, render(&r, args.json)))
+            }
+        }
+    });
+    match outcome {
+        Ok((clean, text)) => {
+            println!("{text}");
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("jukebox-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render<R: Serialize + std::fmt::Display>(report: &R, json: bool) -> String {
+    if json {
+        serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    } else {
+        report.to_string()
+    }
+}

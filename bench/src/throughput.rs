@@ -1,0 +1,97 @@
+//! `throughput`: every connection asks for the next segment as soon as the last one has arrived,
+//! one request outstanding at a time (as wrk does with HTTP keep-alive), for a fixed time.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::conn::Failure;
+use crate::load::{all_segments, manifests, run};
+use crate::stats::{ConnStats, Percentiles};
+
+/// Read buffer per connection: a few DATA frames per read, so a 32 KB segment takes one or two.
+const BUF_SIZE: usize = 64 * 1024;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub mode: &'static str,
+    pub clients: u64,
+    pub failed: u64,
+    pub seconds: f64,
+    pub segments: u64,
+    pub bytes: u64,
+    pub segments_per_sec: f64,
+    pub mb_per_sec: f64,
+    pub latency: Percentiles,
+    pub failures: Vec<String>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "throughput: {} clients, {:.0} segments/s, {:.1} MB/s, latency {}, {} failed",
+            self.clients, self.segments_per_sec, self.mb_per_sec, self.latency, self.failed
+        )?;
+        for failure in &self.failures {
+            write!(f, "\n  failure: {failure}")?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn throughput(
+    addr: SocketAddr,
+    clients: usize,
+    duration: Duration,
+) -> Result<Report, Failure> {
+    let plan = Arc::new(all_segments(&manifests(addr).await?));
+    let (totals, seconds) = run(addr, clients, BUF_SIZE, move |index, mut conn| {
+        let plan = plan.clone();
+        async move {
+            let mut stats = ConnStats::default();
+            let deadline = Instant::now() + duration;
+            // Connections start at different places so they do not all want the same segment.
+            let mut next = index.wrapping_mul(7919) % plan.len();
+            while Instant::now() < deadline {
+                let (song, segment, expected) = plan[next];
+                next = (next + 1) % plan.len();
+                let asked = Instant::now();
+                match conn.segment(song, segment, |_| {}).await {
+                    Ok(len) if len == expected => {
+                        stats.latency.record(asked.elapsed());
+                        stats.segments += 1;
+                        stats.bytes += len as u64;
+                    }
+                    Ok(len) => {
+                        stats.failure = Some(format!(
+                            "segment {segment} of song {song}: {len} bytes, manifest says {expected}"
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        stats.failure = Some(e.0);
+                        break;
+                    }
+                }
+            }
+            stats
+        }
+    })
+    .await;
+    Ok(Report {
+        mode: "throughput",
+        clients: totals.connections,
+        failed: totals.failed,
+        seconds,
+        segments: totals.segments,
+        bytes: totals.bytes,
+        segments_per_sec: totals.segments as f64 / seconds,
+        mb_per_sec: totals.bytes as f64 / seconds / 1e6,
+        latency: totals.latency.summary(),
+        failures: totals.failures,
+    })
+}
