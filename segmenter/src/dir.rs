@@ -1,6 +1,7 @@
 //! Loading a folder of mp3 files: find, sort, segment in parallel, number.
 
 use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,10 +12,62 @@ use crate::{segment_file, LoadedDir, Skipped, Song};
 
 /// See [`crate::load_dir`].
 pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
-    // The folder itself must be readable; anything below it that is not is skipped.
+    let Found { files, mut skipped } = find(dir, None)?;
+    let results: Vec<_> = files
+        .into_par_iter()
+        .map(|rel| {
+            let result = segment_file(&dir.join(&rel), 0, target);
+            (rel, result)
+        })
+        .collect();
+
+    let mut songs: Vec<Song> = Vec::new();
+    for (rel, result) in results {
+        match result {
+            Ok(mut song) => {
+                song.manifest.id = songs.len() as u32 + 1;
+                song.path = rel;
+                songs.push(song);
+            }
+            Err(err) => skipped.push(Skipped {
+                path: rel,
+                reason: err.to_string(),
+            }),
+        }
+    }
+    skipped.sort_by(|a, b| path_order(&a.path, &b.path));
+    for s in &skipped {
+        tracing::warn!(path = %s.path.display(), reason = %s.reason, "skipping file");
+    }
+    Ok(LoadedDir { songs, skipped })
+}
+
+/// The songs below a folder, before reading them.
+pub(crate) struct Found {
+    /// Paths of the `*.mp3` files relative to the folder, in byte order: the order of song IDs.
+    pub files: Vec<PathBuf>,
+    /// Entries named like songs that are not files, and folders that could not be read.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Lists every `*.mp3` file below `dir`, recursively, following links, leaving out the folder
+/// `exclude` (a catalog being written inside the folder it is made from). The folder itself must be
+/// readable; anything below it that is not is reported in `skipped`.
+pub(crate) fn find(dir: &Path, exclude: Option<&Path>) -> std::io::Result<Found> {
     std::fs::read_dir(dir)?;
     let (mut files, mut skipped) = (Vec::new(), Vec::new());
-    for entry in WalkDir::new(dir).min_depth(1).follow_links(true) {
+    let walk = WalkDir::new(dir).min_depth(1).follow_links(true);
+    // Compared by device and inode, whatever way the two paths are spelled.
+    let exclude = exclude
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| (m.dev(), m.ino()));
+    let excluded = |e: &walkdir::DirEntry| {
+        exclude.is_some_and(|ex| {
+            e.file_type().is_dir()
+                && std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == ex)
+        })
+    };
+    for entry in walk.into_iter().filter_entry(|e| !excluded(e)) {
         match entry {
             Ok(entry) => {
                 if !is_mp3(entry.path()) {
@@ -48,44 +101,15 @@ pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
             Err(_) => {}
         }
     }
-    files.sort_by(|a, b| {
-        a.as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.as_os_str().as_encoded_bytes())
-    });
+    files.sort_by(|a, b| path_order(a, b));
+    Ok(Found { files, skipped })
+}
 
-    let results: Vec<_> = files
-        .into_par_iter()
-        .map(|rel| {
-            let result = segment_file(&dir.join(&rel), 0, target);
-            (rel, result)
-        })
-        .collect();
-
-    let mut songs: Vec<Song> = Vec::new();
-    for (rel, result) in results {
-        match result {
-            Ok(mut song) => {
-                song.manifest.id = songs.len() as u32 + 1;
-                song.path = rel;
-                songs.push(song);
-            }
-            Err(err) => skipped.push(Skipped {
-                path: rel,
-                reason: err.to_string(),
-            }),
-        }
-    }
-    skipped.sort_by(|a, b| {
-        a.path
-            .as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.path.as_os_str().as_encoded_bytes())
-    });
-    for s in &skipped {
-        tracing::warn!(path = %s.path.display(), reason = %s.reason, "skipping file");
-    }
-    Ok(LoadedDir { songs, skipped })
+/// The byte order of two paths: the order song IDs follow.
+pub(crate) fn path_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    a.as_os_str()
+        .as_encoded_bytes()
+        .cmp(b.as_os_str().as_encoded_bytes())
 }
 
 /// Whether the name ends in ".mp3", in any case.

@@ -4,14 +4,21 @@
 //! [`scan`] walks its frames (parsed by [`header`]), [`xing`] recognises an info frame and its
 //! encoder delay, [`plan`] cuts the frames into segments, and `song` builds the manifest. `dir` does
 //! this for a whole folder in parallel.
+//!
+//! A folder can also be segmented once into a catalog on disk ([`write_catalog`], the
+//! `jukebox-segmenter` binary) that a server loads without reading audio ([`load_catalog`]).
 
 mod catalog;
 mod dir;
+pub mod files;
 pub mod header;
+pub mod index;
+mod load;
 pub mod plan;
 pub mod scan;
 mod song;
 pub mod tags;
+pub mod write;
 pub mod xing;
 
 use std::path::{Path, PathBuf};
@@ -20,17 +27,45 @@ use std::time::Duration;
 use bytes::Bytes;
 use jukebox_protocol::{Catalog, Manifest};
 
+pub use files::{SegmentFiles, SegmentReadError};
+pub use write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
+
 /// Default target duration of a segment. See [`plan`] for why.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
 
-/// A segmented song: its manifest and its segments, which share one buffer holding the file.
+/// A segmented song: its manifest and its segments, either in memory (from [`load_dir`] and
+/// [`segment_file`]: slices of one shared buffer holding the file) or on disk, read on demand (from
+/// [`load_catalog`]). [`Song::segment`] gives a segment either way.
 #[derive(Debug, Clone)]
 pub struct Song {
     /// Path of the source file relative to the folder it was loaded from.
     pub path: PathBuf,
     pub manifest: Manifest,
     /// `segments[i]` holds the bytes of manifest segment `i`; slices of one shared buffer.
+    /// Empty for a song loaded from a catalog: see `files`.
     pub segments: Vec<Bytes>,
+    /// For a song loaded from a catalog, where its segments are read from; `None` otherwise.
+    pub files: Option<SegmentFiles>,
+}
+
+impl Song {
+    /// Number of segments, as the manifest lists them.
+    pub fn segment_count(&self) -> usize {
+        self.manifest.segments.len()
+    }
+
+    /// The bytes of segment `index`: a cheap clone when the song is in memory, otherwise one
+    /// blocking read of its file (tens of microseconds from the page cache; call it where blocking
+    /// is allowed, e.g. `tokio::task::spawn_blocking`).
+    pub fn segment(&self, index: u32) -> Result<Bytes, SegmentReadError> {
+        if let Some(bytes) = self.segments.get(index as usize) {
+            return Ok(bytes.clone());
+        }
+        match &self.files {
+            Some(files) => files.read(index),
+            None => Err(SegmentReadError::OutOfRange(index)),
+        }
+    }
 }
 
 /// Why a file could not be segmented.
@@ -86,6 +121,15 @@ pub fn segment_file(path: &Path, id: u32, target: Duration) -> Result<Song, Segm
 /// Valid songs are numbered 1, 2, 3... in the byte order of their paths relative to `dir`.
 pub fn load_dir(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
     dir::load(dir, target)
+}
+
+/// Loads a catalog folder written by [`write_catalog`] (or the `jukebox-segmenter` binary) for
+/// serving. The songs, IDs and manifests are those [`load_dir`] gives for the source folder the
+/// catalog was made from; their segments stay on disk (`segments` is empty, `files` is set) and
+/// [`Song::segment`] reads them. Songs whose folder is damaged are skipped with a reason (and a
+/// warning); the others keep their IDs. Only a missing or unreadable index is an error.
+pub fn load_catalog(dir: &Path) -> std::io::Result<LoadedDir> {
+    load::load(dir)
 }
 
 /// The catalog that lists these songs.

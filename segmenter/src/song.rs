@@ -98,5 +98,6 @@ pub fn segment(
         path: PathBuf::new(),
         manifest,
         segments,
+        files: None,
     })
 }

@@ -86,8 +86,12 @@ pub fn read_metadata(data: &[u8], layout: &Layout) -> Metadata {
         })
         .filter(|s| !s.is_empty())
     };
-    if let Some(range) = &layout.id3v2 {
-        let read = id3::Tag::read_from2(Cursor::new(&data[range.clone()]));
+    if let Some(tag) = layout
+        .id3v2
+        .as_ref()
+        .and_then(|r| text_frames(&data[r.clone()]))
+    {
+        let read = id3::Tag::read_from2(Cursor::new(&tag[..]));
         if let Ok(tag) = id3::partial_tag_ok(read) {
             meta.title = clean(tag.title());
             meta.artist = clean(tag.artist());
@@ -102,6 +106,86 @@ pub fn read_metadata(data: &[u8], layout: &Layout) -> Metadata {
         }
     }
     meta
+}
+
+/// A copy of an ID3v2 tag that holds only its title, artist and album frames, for the `id3` crate
+/// to decode. The crate allocates whatever a frame header claims before reading it (up to 4 GiB for
+/// a few bytes of input), so only frames that lie within the tag are passed on; compressed,
+/// encrypted and grouped frames are left out as well. Whole-tag unsynchronisation (v2.2, v2.3) is
+/// undone here and an extended header is skipped; v2.4's per-frame flags are kept for the crate.
+fn text_frames(tag: &[u8]) -> Option<Vec<u8>> {
+    let header = tag.get(..ID3V2_HEADER_LEN)?;
+    let (version, flags) = (header[3], header[5]);
+    let size = syncsafe(&header[6..10])?;
+    let mut body = std::borrow::Cow::Borrowed(tag.get(ID3V2_HEADER_LEN..ID3V2_HEADER_LEN + size)?);
+    if version < 4 && flags & 0x80 != 0 {
+        body = std::borrow::Cow::Owned(resynchronise(&body));
+    }
+    let mut at = 0;
+    if flags & 0x40 != 0 {
+        at = match version {
+            3 => 4 + u32::from_be_bytes(body.get(..4)?.try_into().ok()?) as usize,
+            4 => syncsafe(body.get(..4)?)?,
+            // In v2.2 the bit means compression, which no decoder supports.
+            _ => return None,
+        };
+    }
+    let (header_len, id_len, wanted): (usize, usize, [&[u8]; 3]) = if version == 2 {
+        (6, 3, [b"TT2", b"TP1", b"TAL"])
+    } else {
+        (10, 4, [b"TIT2", b"TPE1", b"TALB"])
+    };
+    let mut out = Vec::new();
+    while let Some(frame_header) = body.get(at..at + header_len) {
+        let id = &frame_header[..id_len];
+        if !id
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            break; // padding, or damage
+        }
+        let size = match version {
+            2 => {
+                u32::from_be_bytes([0, frame_header[3], frame_header[4], frame_header[5]]) as usize
+            }
+            3 => u32::from_be_bytes(frame_header[4..8].try_into().ok()?) as usize,
+            _ => syncsafe(&frame_header[4..8])?,
+        };
+        let end = at.checked_add(header_len)?.checked_add(size)?;
+        if end > body.len() {
+            break;
+        }
+        let frame_flags = if version == 2 { 0 } else { frame_header[9] };
+        // v2.3: compression 0x80, encryption 0x40, grouping 0x20; v2.4: grouping 0x40,
+        // compression 0x08, encryption 0x04.
+        let unsupported = match version {
+            3 => frame_flags & 0xE0 != 0,
+            4 => frame_flags & 0x4C != 0,
+            _ => false,
+        };
+        if wanted.contains(&id) && !unsupported {
+            out.extend_from_slice(&body[at..end]);
+        }
+        at = end;
+    }
+    let mut copy = vec![b'I', b'D', b'3', version, 0, 0];
+    let len = out.len();
+    copy.extend([21, 14, 7, 0].map(|shift| (len >> shift) as u8 & 0x7F));
+    copy.extend(out);
+    Some(copy)
+}
+
+/// Undoes ID3v2 unsynchronisation: every 0xFF 0x00 becomes 0xFF.
+fn resynchronise(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut previous = 0;
+    for &b in data {
+        if !(previous == 0xFF && b == 0x00) {
+            out.push(b);
+        }
+        previous = b;
+    }
+    out
 }
 
 /// Length of an ID3v2 tag (header, body and footer) whose header opens `data` with `magic`, if the

@@ -1,0 +1,167 @@
+//! `jukebox-segmenter`: cuts every mp3 of a folder into a pre-chunked catalog that
+//! `jukebox-server --catalog` serves without reading audio at startup.
+
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use jukebox_segmenter::{segment_all, write_catalog, Progress, Summary};
+
+use progress::{Bar, Lines};
+
+const LAYOUT: &str = "\
+Catalog layout (docs/CATALOG.md):
+  OUT_DIR/index.json                   songs in ID order: id, folder, source path, size, mtime, hash
+  OUT_DIR/songs/<folder>/manifest.json the song's manifest (its id is 0: IDs come from the index)
+  OUT_DIR/songs/<folder>/000000.seg    segment 0, 1, 2...: whole MPEG frames, concatenated = the audio
+
+A song folder is written under a temporary name and renamed when complete, then a new index replaces
+the old one, so an interrupted run leaves the previous catalog in place. Re-running on the same input
+rewrites only songs whose content changed and removes songs whose source is gone. Song IDs are 1, 2,
+3... in the byte order of the source paths, as `jukebox-server --music IN_DIR` numbers them.";
+
+/// Cuts every *.mp3 below IN_DIR (recursively) into a pre-chunked catalog in OUT_DIR, for
+/// `jukebox-server --catalog OUT_DIR`.
+#[derive(Debug, Parser)]
+#[command(name = "jukebox-segmenter", version, after_help = LAYOUT)]
+struct Args {
+    /// Folder of mp3 files to segment.
+    #[arg(value_name = "IN_DIR", required_unless_present = "bench")]
+    input: Option<PathBuf>,
+
+    /// Catalog folder to write (created if missing; must be empty or a catalog).
+    #[arg(value_name = "OUT_DIR", required_unless_present = "bench")]
+    output: Option<PathBuf>,
+
+    /// Target duration of a segment, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
+    segment_duration: Duration,
+
+    /// Read, segment and hash every mp3 below DIR without writing anything, and print the rate.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["input", "output"])]
+    bench: Option<PathBuf>,
+
+    /// Threads to use (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("must be more than 0 seconds".into());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            // clap's first line says what is wrong; usage and hints follow on other lines.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("jukebox-segmenter: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("jukebox-segmenter: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if let Some(jobs) = args.jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(jobs))
+            .build_global()
+            .map_err(|e| format!("cannot start {jobs} threads: {e}"))?;
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let (bar, lines) = (terminal.then(Bar::new), (!terminal).then(Lines::new));
+    let progress: &dyn Progress = match (&bar, &lines) {
+        (Some(bar), _) => bar,
+        (_, Some(lines)) => lines,
+        _ => unreachable!("one of the two is set"),
+    };
+    let started = Instant::now();
+    let result = match (&args.bench, &args.input, &args.output) {
+        (Some(dir), _, _) => segment_all(dir, args.segment_duration, progress),
+        (None, Some(input), Some(output)) => {
+            write_catalog(input, output, args.segment_duration, progress)
+        }
+        _ => return Err("IN_DIR and OUT_DIR are required".into()),
+    };
+    let elapsed = started.elapsed();
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let summary = result.map_err(|e| e.to_string())?;
+    match &args.bench {
+        Some(dir) => print_bench(&summary, dir, elapsed),
+        None => print_summary(
+            &summary,
+            args.output.as_deref().unwrap_or(".".as_ref()),
+            elapsed,
+        ),
+    }
+    Ok(())
+}
+
+fn print_summary(s: &Summary, output: &std::path::Path, elapsed: Duration) {
+    println!(
+        "{} songs in {} ({} written, {} unchanged, {} removed), {} skipped",
+        s.songs,
+        output.display(),
+        s.written,
+        s.unchanged,
+        s.removed,
+        s.skipped.len()
+    );
+    for skipped in &s.skipped {
+        println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
+    }
+    println!(
+        "total duration {}, {} bytes of segments from {} bytes of mp3, in {:.2} s",
+        hms(s.duration_ms),
+        s.bytes,
+        s.source_bytes,
+        elapsed.as_secs_f64()
+    );
+}
+
+fn print_bench(s: &Summary, dir: &std::path::Path, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "bench {}: {} songs, {} skipped, {} bytes read, {} bytes of segments hashed, {:.3} s, {:.1} MB/s, {} threads",
+        dir.display(),
+        s.songs,
+        s.skipped.len(),
+        s.source_bytes,
+        s.bytes,
+        secs,
+        s.source_bytes as f64 / 1e6 / secs,
+        rayon::current_num_threads()
+    );
+}
+
+/// Milliseconds as h:mm:ss.
+fn hms(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
