@@ -7,6 +7,7 @@ pub mod input;
 pub mod printer;
 pub mod progress;
 pub mod session;
+pub mod signals;
 
 use std::io::IsTerminal;
 
@@ -19,6 +20,7 @@ use session::Session;
 
 /// Runs the client; the error is one line for the user.
 pub async fn run(args: Args) -> Result<(), String> {
+    let shutdown = signals::Shutdown::new();
     let player = Player::new(&args.output)?;
     let addr = match &args.server {
         Some(addr) => addr.clone(),
@@ -44,5 +46,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     } else {
         (Input::plain(), None)
     };
-    Session::new(client, player, terminal).run(input).await
+    Session::new(client, player, terminal)
+        .run(input, shutdown)
+        .await
 }

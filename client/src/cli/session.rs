@@ -9,6 +9,7 @@ use super::display::{playing_line, song_line};
 use super::input::Input;
 use super::printer::{Printer, TerminalPrinter};
 use super::progress::SongBar;
+use super::signals::Shutdown;
 use crate::client::Client;
 use crate::player::{Event, Player};
 
@@ -42,8 +43,8 @@ impl Session {
         }
     }
 
-    /// Runs commands until `quit` or the end of input, then stops playback and closes the output.
-    pub async fn run(mut self, mut input: Input) -> Result<(), String> {
+    /// Runs commands until `quit`, the end of input or a stop signal, then stops playback and closes the output.
+    pub async fn run(mut self, mut input: Input, mut shutdown: Shutdown) -> Result<(), String> {
         let mut tick = tokio::time::interval(PROGRESS_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -58,6 +59,7 @@ impl Session {
                 }
                 event = self.player.next_event() => self.report(event),
                 _ = tick.tick(), if self.terminal.is_some() => self.update_bar(),
+                _ = shutdown.recv() => break,
             }
         }
         self.hide_bar();
