@@ -124,6 +124,11 @@ pub fn write_catalog(
         path: output.to_path_buf(),
         source,
     };
+    // The source first: nothing is created for a run that cannot read it.
+    std::fs::read_dir(input).map_err(|source| WriteError::Input {
+        path: input.to_path_buf(),
+        source,
+    })?;
     let songs_dir = output.join(SONGS_DIR);
     if !is_ours(output).map_err(out_err)? {
         return Err(WriteError::Foreign(output.to_path_buf()));

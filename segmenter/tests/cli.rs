@@ -1,0 +1,140 @@
+//! The `jukebox-segmenter` binary on temporary folders: layout, summary, incremental re-runs,
+//! leftovers of an interrupted run, and one-line errors.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::music_dir;
+use jukebox_segmenter::index::{Index, SONGS_DIR};
+use jukebox_segmenter::load_catalog;
+
+fn segmenter(args: &[&Path]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
+        .args(args)
+        .output()
+        .expect("run jukebox-segmenter")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(music_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, src.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(src.path().join("zz-broken.mp3"), b"nothing").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let catalog = out.path().join("catalog");
+
+    let first = segmenter(&[src.path(), &catalog]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    assert!(
+        stdout.contains(" (4 written, 0 unchanged, 0 removed), 1 skipped"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped zz-broken.mp3: not a playable mp3"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("total duration 0:01:"), "{stdout}");
+    // stderr is not a terminal here: plain lines, one per file.
+    let stderr = text(&first.stderr);
+    assert_eq!(stderr.matches("] ").count(), 5, "{stderr}");
+    assert!(stderr.contains("01-morning-steps.mp3: written"), "{stderr}");
+
+    let index = Index::read(&catalog).unwrap().expect("index.json");
+    assert_eq!(index.songs.len(), 4);
+    for entry in &index.songs {
+        let folder = catalog.join(SONGS_DIR).join(&entry.dir);
+        assert!(folder.join("manifest.json").is_file());
+        for i in 0..entry.segments {
+            let seg = folder.join(format!("{i:06}.seg"));
+            assert!(seg.is_file(), "{}", seg.display());
+        }
+    }
+
+    // A leftover of an interrupted write is never loaded, and the next run removes it.
+    let leftover = catalog
+        .join(SONGS_DIR)
+        .join(".tmp-feedfeedfeedfeedfeedfeedfeedfeed-1");
+    std::fs::create_dir(&leftover).unwrap();
+    std::fs::write(leftover.join("000000.seg"), b"half a song").unwrap();
+    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 4);
+
+    let second = segmenter(&[src.path(), &catalog]);
+    assert!(second.status.success());
+    let stdout = text(&second.stdout);
+    assert!(
+        stdout.contains("4 songs in ") && stdout.contains("(0 written, 4 unchanged, 0 removed)"),
+        "{stdout}"
+    );
+    assert!(!leftover.exists());
+    assert_eq!(Index::read(&catalog).unwrap().unwrap(), index);
+}
+
+#[test]
+fn wrong_arguments_and_unreadable_folders_are_one_line_errors() {
+    let out = tempfile::tempdir().unwrap();
+    let missing = out.path().join("missing");
+    let file = out.path().join("file.txt");
+    std::fs::write(&file, b"x").unwrap();
+    let music = music_dir();
+    let music = music.as_path();
+    let cases: Vec<(Vec<&Path>, &str)> = vec![
+        (vec![], "required"),
+        (
+            vec![
+                Path::new("--segment-duration"),
+                Path::new("0"),
+                music,
+                out.path(),
+            ],
+            "more than 0",
+        ),
+        (vec![Path::new("--frobnicate")], "--frobnicate"),
+        (vec![&missing, out.path()], "cannot read source folder"),
+        (vec![&file, out.path()], "cannot read source folder"),
+        (vec![music, &file], "cannot write catalog folder"),
+        (vec![music, music], "refusing"),
+    ];
+    for (args, expected) in cases {
+        let output = segmenter(&args);
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("jukebox-segmenter: "), "{stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn help_documents_the_layout_and_bench_reports_a_rate() {
+    let help = segmenter(&[Path::new("--help")]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for word in [
+        "index.json",
+        "manifest.json",
+        "000000.seg",
+        "--segment-duration",
+        "--bench",
+    ] {
+        assert!(help.contains(word), "{word}: {help}");
+    }
+    let bench = segmenter(&[Path::new("--bench"), &music_dir()]);
+    assert!(bench.status.success());
+    let line = text(&bench.stdout);
+    assert!(
+        line.starts_with("bench ") && line.contains(" 4 songs, 0 skipped"),
+        "{line}"
+    );
+    assert!(line.contains(" MB/s"), "{line}");
+}
