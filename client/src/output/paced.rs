@@ -48,3 +48,73 @@ pub fn spawn(
             sink.finish(queue.format())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::output::format::PcmFormat;
+    use crate::player::signal::Signal;
+
+    /// A clock that moves 10 ms each time it is read, whatever the real time.
+    struct SteppingClock(Mutex<Duration>);
+
+    impl Clock for SteppingClock {
+        fn now(&self) -> Duration {
+            let mut now = self.0.lock().unwrap();
+            *now += Duration::from_millis(10);
+            *now
+        }
+    }
+
+    struct Capture(Arc<Mutex<(Vec<f32>, Option<PcmFormat>)>>);
+
+    impl PcmSink for Capture {
+        fn write(&mut self, _: PcmFormat, samples: &[f32]) -> io::Result<()> {
+            self.0.lock().unwrap().0.extend_from_slice(samples);
+            Ok(())
+        }
+        fn finish(self: Box<Self>, format: Option<PcmFormat>) -> io::Result<()> {
+            self.0.lock().unwrap().1 = format;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn plays_everything_queued_in_order_then_reports_the_end() {
+        let (signals_tx, mut signals) = mpsc::unbounded_channel();
+        let queue = Arc::new(PcmQueue::new(signals_tx));
+        let format = PcmFormat {
+            sample_rate: 8_000,
+            channels: 2,
+        };
+        queue.fix_format(format);
+        queue.start(7);
+        let samples: Vec<f32> = (0..4_000).map(|i| i as f32).collect();
+        queue.push(7, samples[..1_000].to_vec());
+        queue.push(7, samples[1_000..].to_vec());
+        queue.end(7);
+        let captured = Arc::new(Mutex::new((Vec::new(), None)));
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let thread = spawn(
+            queue.clone(),
+            Box::new(Capture(captured.clone())),
+            Box::new(SteppingClock(Mutex::new(Duration::ZERO))),
+            shutdown.clone(),
+        )
+        .unwrap();
+        match signals.blocking_recv() {
+            Some(Signal::Finished { generation: 7 }) => {}
+            other => panic!("expected the end of generation 7, got {other:?}"),
+        }
+        shutdown.store(true, Ordering::Release);
+        thread.join().unwrap().unwrap();
+        let captured = captured.lock().unwrap();
+        assert_eq!(captured.0, samples);
+        assert_eq!(captured.1, Some(format));
+        assert_eq!(queue.played().borrow().frames, 2_000);
+    }
+}

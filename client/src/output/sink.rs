@@ -108,3 +108,50 @@ fn hound_error(e: hound::Error) -> io::Error {
         other => io::Error::other(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &Path) -> (WavSpec, Vec<f32>) {
+        let mut reader = hound::WavReader::open(path).unwrap();
+        let samples = reader.samples::<f32>().map(Result::unwrap).collect();
+        (reader.spec(), samples)
+    }
+
+    #[test]
+    fn writes_float_samples_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.wav");
+        let format = PcmFormat {
+            sample_rate: 22_050,
+            channels: 1,
+        };
+        let mut sink = Box::new(WavSink::create(&path).unwrap());
+        let samples = [0.0, -1.0, 0.123_456_79, f32::MIN_POSITIVE, 1.0];
+        sink.write(format, &samples[..2]).unwrap();
+        sink.write(format, &samples[2..]).unwrap();
+        sink.finish(Some(format)).unwrap();
+        let (spec, read_back) = read(&path);
+        assert_eq!((spec.sample_rate, spec.channels), (22_050, 1));
+        assert_eq!(spec.sample_format, SampleFormat::Float);
+        assert_eq!(read_back, samples);
+    }
+
+    #[test]
+    fn a_file_with_nothing_played_is_a_valid_empty_wav() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.wav");
+        Box::new(WavSink::create(&path).unwrap())
+            .finish(None)
+            .unwrap();
+        let (spec, samples) = read(&path);
+        assert_eq!(spec.bits_per_sample, 32);
+        assert!(samples.is_empty());
+    }
+
+    #[test]
+    fn an_unwritable_path_fails_at_creation() {
+        assert!(WavSink::create(Path::new("/nonexistent-dir/x.wav")).is_err());
+    }
+}
