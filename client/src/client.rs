@@ -23,6 +23,11 @@ impl Client {
         &self.addr
     }
 
+    /// Frames the current connection discarded because their request was no longer outstanding.
+    pub fn stale_frames(&self) -> u64 {
+        self.connection.as_ref().map_or(0, Connection::stale_frames)
+    }
+
     /// The open connection, or a new one when the server has closed the last.
     pub async fn connection(&mut self) -> Result<Connection> {
         if let Some(connection) = &self.connection {

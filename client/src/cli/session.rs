@@ -69,6 +69,10 @@ impl Session {
         if let Some(song) = self.player.stop() {
             self.printer.line(&format!("stopped {song}"));
         }
+        tracing::info!(
+            "discarded {} stale frames on the last connection",
+            self.client.stale_frames()
+        );
         self.player.close()
     }
 
@@ -96,10 +100,11 @@ impl Session {
             Err(e) => Err(e),
         };
         match result {
+            Ok(catalog) if catalog.songs.is_empty() => {}
             Ok(catalog) => {
-                for song in &catalog.songs {
-                    self.printer.line(&song_line(song));
-                }
+                // One print for the whole list: at a terminal each print redraws the prompt.
+                let lines: Vec<String> = catalog.songs.iter().map(song_line).collect();
+                self.printer.line(&lines.join("\n"));
             }
             Err(e) => self.printer.error(&e),
         }
