@@ -3,7 +3,7 @@
 //! Such a frame is a valid MPEG frame holding silence-free metadata instead of audio: decoders skip
 //! it, so it is not counted as audio. Detection follows symphonia (the decoder clients use): the tag
 //! sits right after the side information (Xing/Info) or 32 bytes after the header (VBRI), and the
-//! bytes before it are zero.
+//! bytes before it are zero; except that a CRC is allowed before a Xing/Info tag, as ffmpeg does.
 
 use crate::header::{FrameHeader, Layer, HEADER_LEN};
 
@@ -25,7 +25,11 @@ pub fn parse(frame: &[u8], header: &FrameHeader) -> Option<InfoFrame> {
     }
     let at = HEADER_LEN + header.side_info_len();
     let id = frame.get(at..at + 4)?;
-    if (id == b"Xing" || id == b"Info") && zeros(&frame[HEADER_LEN..at]) {
+    // LAME puts the tag at the same place when the frame has a CRC, whose two bytes then take the
+    // start of the (otherwise zero) side information. ffmpeg and mpg123 find the tag there too;
+    // symphonia 0.5 expects zeros and decodes such a frame as audio.
+    let side = HEADER_LEN + if header.crc { 2 } else { 0 };
+    if (id == b"Xing" || id == b"Info") && zeros(&frame[side..at]) {
         return Some(lame_tag(frame, at).unwrap_or_default());
     }
     if frame.get(VBRI_OFFSET..VBRI_OFFSET + 4)? == b"VBRI" && zeros(&frame[HEADER_LEN..VBRI_OFFSET])
@@ -107,6 +111,20 @@ mod tests {
         let mut f = frame();
         f[36..40].copy_from_slice(b"VBRI");
         assert_eq!(parse(&f, &header()), Some(InfoFrame::default()));
+    }
+
+    #[test]
+    fn an_info_frame_with_a_crc() {
+        // As LAME writes it with -p: the CRC, then zeros up to the tag at the usual place.
+        let mut f = frame();
+        f[1] = 0xFA;
+        f[4..6].copy_from_slice(&[0x86, 0x1F]);
+        f[36..40].copy_from_slice(b"Info");
+        let h = FrameHeader::parse(&f).unwrap();
+        assert!(h.crc);
+        assert_eq!(parse(&f, &h), Some(InfoFrame::default()));
+        f[6] = 1;
+        assert_eq!(parse(&f, &h), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{check_against_oracle, is_info_frame, lame, music_dir};
+use common::{check_against_ffprobe, check_against_oracle, is_info_frame, lame, music_dir};
 use jukebox_segmenter::{segment_bytes, segment_file, DEFAULT_SEGMENT_DURATION};
 use sha2::{Digest, Sha256};
 
@@ -23,6 +23,7 @@ fn bundled_songs_agree_with_symphonia() {
         let song = segment_file(&path, 7, DEFAULT_SEGMENT_DURATION).expect("song segments");
         let what = path.display().to_string();
         check_against_oracle(&song, &data, &what);
+        check_against_ffprobe(&song, &data, &what);
         let m = &song.manifest;
         assert_eq!(m.id, 7);
         assert_eq!(m.artist, "Jukebox Ensemble", "{what}");
@@ -132,6 +133,20 @@ const VARIANTS: &[(u32, u16, &[&str], &str)] = &[
         "2.5",
     ),
     (8_000, 2, &["--resample", "8", "-b", "8", "-t"], "2.5"),
+    // Frames with a CRC after the header.
+    (44_100, 2, &["--resample", "44.1", "-p", "-V", "4"], "1"),
+    (
+        22_050,
+        1,
+        &["--resample", "22.05", "-m", "m", "-p", "-b", "32"],
+        "2",
+    ),
+    (
+        11_025,
+        2,
+        &["--resample", "11.025", "-p", "--abr", "24"],
+        "2.5",
+    ),
 ];
 
 #[test]
@@ -149,8 +164,15 @@ fn lame_files_of_every_kind_agree_with_symphonia() {
         )
         .unwrap_or_else(|e| panic!("{what}: {e}"));
         check_against_oracle(&song, &data, &what);
+        check_against_ffprobe(&song, &data, &what);
         let m = &song.manifest;
         assert_eq!(m.mpeg_version, version, "{what}");
+        let first = jukebox_segmenter::header::FrameHeader::parse(&song.segments[0]).unwrap();
+        assert_eq!(
+            first.crc,
+            args.contains(&"-p"),
+            "{what}: CRC as lame was asked"
+        );
         assert_eq!(m.sample_rate, rate, "{what}");
         assert_eq!(m.channels, channels, "{what}");
         assert_eq!(
