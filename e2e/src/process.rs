@@ -188,9 +188,10 @@ impl ClientProcess {
         self.out.expect(what, pred)
     }
 
-    /// Waits for a stdout line starting with `prefix`.
+    /// Waits for a stdout line starting with `prefix`, ignoring indentation.
     pub fn expect_prefix(&self, prefix: &str) -> String {
-        self.out.expect(prefix, |l| l.starts_with(prefix))
+        self.out
+            .expect(prefix, |l| l.trim_start().starts_with(prefix))
     }
 
     /// All stdout lines so far.
