@@ -41,7 +41,15 @@ pub fn locate(data: &[u8]) -> Layout {
         if id3v2.is_none() {
             id3v2 = Some(start..start + len);
         }
-        start += len;
+        let audio = id3v2_audio_start(&data[start..], len);
+        start += audio;
+        if audio < len {
+            break;
+        }
+    }
+    // A tag whose size runs past the end of the file: skip the frames that can be walked.
+    if id3v2_len(&data[start..], b"ID3").is_none() {
+        start += truncated_id3v2_len(&data[start..]);
     }
 
     let mut end = data.len();
@@ -114,6 +122,49 @@ pub fn read_metadata(data: &[u8], layout: &Layout) -> Metadata {
 /// encrypted and grouped frames are left out as well. Whole-tag unsynchronisation (v2.2, v2.3) is
 /// undone here and an extended header is skipped; v2.4's per-frame flags are kept for the crate.
 fn text_frames(tag: &[u8]) -> Option<Vec<u8>> {
+    let (version, body, frames) = id3v2_frames(tag)?;
+    let wanted: [&[u8]; 3] = if version == 2 {
+        [b"TT2", b"TP1", b"TAL"]
+    } else {
+        [b"TIT2", b"TPE1", b"TALB"]
+    };
+    let mut out = Vec::new();
+    for frame in frames.frames {
+        let flags = if version == 2 {
+            0
+        } else {
+            body[frame.start + 9]
+        };
+        // v2.3: compression 0x80, encryption 0x40, grouping 0x20; v2.4: grouping 0x40,
+        // compression 0x08, encryption 0x04.
+        let unsupported = match version {
+            3 => flags & 0xE0 != 0,
+            4 => flags & 0x4C != 0,
+            _ => false,
+        };
+        let id = &body[frame.start..frame.start + if version == 2 { 3 } else { 4 }];
+        if wanted.contains(&id) && !unsupported {
+            out.extend_from_slice(&body[frame]);
+        }
+    }
+    let mut copy = vec![b'I', b'D', b'3', version, 0, 0];
+    let len = out.len();
+    copy.extend([21, 14, 7, 0].map(|shift| (len >> shift) as u8 & 0x7F));
+    copy.extend(out);
+    Some(copy)
+}
+
+/// The frames of an ID3v2 tag, found by walking their headers.
+struct Id3Frames {
+    /// Each frame's bytes (header included) in the body.
+    frames: Vec<Range<usize>>,
+    /// Where the walk stopped in the body: the start of the padding, or of damage.
+    end: usize,
+}
+
+/// The version, the body (resynchronised for v2.2 and v2.3) and the frames of the ID3v2 tag at the
+/// start of `tag`. Frames are taken while their headers are plausible and they fit in the body.
+fn id3v2_frames(tag: &[u8]) -> Option<(u8, std::borrow::Cow<'_, [u8]>, Id3Frames)> {
     let header = tag.get(..ID3V2_HEADER_LEN)?;
     let (version, flags) = (header[3], header[5]);
     let size = syncsafe(&header[6..10])?;
@@ -121,21 +172,30 @@ fn text_frames(tag: &[u8]) -> Option<Vec<u8>> {
     if version < 4 && flags & 0x80 != 0 {
         body = std::borrow::Cow::Owned(resynchronise(&body));
     }
-    let mut at = 0;
-    if flags & 0x40 != 0 {
-        at = match version {
-            3 => 4 + u32::from_be_bytes(body.get(..4)?.try_into().ok()?) as usize,
-            4 => syncsafe(body.get(..4)?)?,
-            // In v2.2 the bit means compression, which no decoder supports.
-            _ => return None,
-        };
+    let at = extended_header_len(version, flags, &body)?;
+    let frames = walk_frames(version, &body, at);
+    Some((version, body, frames))
+}
+
+/// Length of the extended header at the start of an ID3v2 body, 0 when there is none.
+fn extended_header_len(version: u8, flags: u8, body: &[u8]) -> Option<usize> {
+    if flags & 0x40 == 0 {
+        return Some(0);
     }
-    let (header_len, id_len, wanted): (usize, usize, [&[u8]; 3]) = if version == 2 {
-        (6, 3, [b"TT2", b"TP1", b"TAL"])
-    } else {
-        (10, 4, [b"TIT2", b"TPE1", b"TALB"])
+    let len = match version {
+        3 => 4usize.checked_add(u32::from_be_bytes(body.get(..4)?.try_into().ok()?) as usize)?,
+        4 => syncsafe(body.get(..4)?)?,
+        // In v2.2 the bit means compression, which no decoder supports.
+        _ => return None,
     };
-    let mut out = Vec::new();
+    (len <= body.len()).then_some(len)
+}
+
+/// Walks the frames of an ID3v2 `body` from `at`, while their headers are plausible and they fit.
+fn walk_frames(version: u8, body: &[u8], mut at: usize) -> Id3Frames {
+    let header_len = if version == 2 { 6 } else { 10 };
+    let id_len = if version == 2 { 3 } else { 4 };
+    let mut frames = Vec::new();
     while let Some(frame_header) = body.get(at..at + header_len) {
         let id = &frame_header[..id_len];
         if !id
@@ -148,31 +208,73 @@ fn text_frames(tag: &[u8]) -> Option<Vec<u8>> {
             2 => {
                 u32::from_be_bytes([0, frame_header[3], frame_header[4], frame_header[5]]) as usize
             }
-            3 => u32::from_be_bytes(frame_header[4..8].try_into().ok()?) as usize,
-            _ => syncsafe(&frame_header[4..8])?,
+            3 => u32::from_be_bytes([
+                frame_header[4],
+                frame_header[5],
+                frame_header[6],
+                frame_header[7],
+            ]) as usize,
+            _ => match syncsafe(&frame_header[4..8]) {
+                Some(size) => size,
+                None => break,
+            },
         };
-        let end = at.checked_add(header_len)?.checked_add(size)?;
-        if end > body.len() {
+        let Some(end) = (at + header_len)
+            .checked_add(size)
+            .filter(|&e| e <= body.len())
+        else {
             break;
-        }
-        let frame_flags = if version == 2 { 0 } else { frame_header[9] };
-        // v2.3: compression 0x80, encryption 0x40, grouping 0x20; v2.4: grouping 0x40,
-        // compression 0x08, encryption 0x04.
-        let unsupported = match version {
-            3 => frame_flags & 0xE0 != 0,
-            4 => frame_flags & 0x4C != 0,
-            _ => false,
         };
-        if wanted.contains(&id) && !unsupported {
-            out.extend_from_slice(&body[at..end]);
-        }
+        frames.push(at..end);
         at = end;
     }
-    let mut copy = vec![b'I', b'D', b'3', version, 0, 0];
-    let len = out.len();
-    copy.extend([21, 14, 7, 0].map(|shift| (len >> shift) as u8 & 0x7F));
-    copy.extend(out);
-    Some(copy)
+    Id3Frames { frames, end: at }
+}
+
+/// For an ID3v2 header whose size runs past the end of `data`: the length of its header and the
+/// frames that can be walked; 0 when `data` does not start with an ID3v2 header.
+fn truncated_id3v2_len(data: &[u8]) -> usize {
+    let Some(header) = data.get(..ID3V2_HEADER_LEN) else {
+        return 0;
+    };
+    let (version, flags) = (header[3], header[5]);
+    let plausible = &header[..3] == b"ID3"
+        && (2..=4).contains(&version)
+        && syncsafe(&header[6..10]).is_some()
+        && !(flags & 0x80 != 0 && version < 4);
+    if !plausible {
+        return 0;
+    }
+    let rest = &data[ID3V2_HEADER_LEN..];
+    match extended_header_len(version, flags, rest) {
+        Some(at) => ID3V2_HEADER_LEN + walk_frames(version, rest, at).end,
+        None => 0,
+    }
+}
+
+/// Where the audio may start after an ID3v2 tag of `len` bytes at the start of `data`: `len`,
+/// unless the tag's size field lies. Claiming too much shows as bytes other than zeros (padding)
+/// after the last frame: the audio may start there, and the frame scanner skips what is not audio.
+/// Claiming too little shows as frames running on past the end: the audio starts after them.
+fn id3v2_audio_start(data: &[u8], len: usize) -> usize {
+    let (version, flags) = (data[3], data[5]);
+    if (flags & 0x80 != 0 && version < 4) || flags & 0x10 != 0 {
+        return len; // walk positions do not map to file offsets, or a footer closes the tag
+    }
+    let rest = &data[ID3V2_HEADER_LEN..];
+    let Some(at) = extended_header_len(version, flags, rest) else {
+        return len;
+    };
+    let walked = ID3V2_HEADER_LEN + walk_frames(version, rest, at).end;
+    if walked > len {
+        return walked;
+    }
+    let within = ID3V2_HEADER_LEN + walk_frames(version, &data[ID3V2_HEADER_LEN..len], at).end;
+    if data[within..len].iter().all(|&b| b == 0) {
+        len
+    } else {
+        within
+    }
 }
 
 /// Undoes ID3v2 unsynchronisation: every 0xFF 0x00 becomes 0xFF.
@@ -368,7 +470,11 @@ mod tests {
     fn oversized_lengths_are_not_trusted() {
         let mut data = b"ID3\x03\x00\x00\x7F\x7F\x7F\x7F".to_vec();
         data.extend([0xAA; 100]);
-        assert_eq!(locate(&data).audio, 0..110);
+        // Only the header and the frames that can be walked (none here) are skipped.
+        assert_eq!(locate(&data).audio, 10..110);
+        let mut data = b"ID3\x03\x00\x00\x7F\x7F\x7F\x7FTIT2\x00\x00\x00\x02\x00\x00\x00x".to_vec();
+        data.extend([0xAA; 100]);
+        assert_eq!(locate(&data).audio, 22..122);
         let mut data = vec![0xAA; 100];
         let mut footer = ape(0, false);
         footer[12..16].copy_from_slice(&5000u32.to_le_bytes());
