@@ -189,7 +189,7 @@ async fn after_the_server_closes_the_next_command_reconnects() {
             .await;
         second
     });
-    let mut client = Client::connect(addr).await.unwrap();
+    let client = Client::connect(addr).await.unwrap();
     let first = client.connection().await.unwrap();
     // Wait until the close has been seen: a request on the old connection fails with the reason.
     let error = first.list().await.unwrap_err();

@@ -71,7 +71,7 @@ impl Session {
         }
         tracing::info!(
             "discarded {} stale frames on the last connection",
-            self.client.stale_frames()
+            self.client.stale_frames().await
         );
         self.player.close()
     }
@@ -116,7 +116,7 @@ impl Session {
             let connection = self.client.connection().await?;
             let manifest = connection.manifest(song).await?;
             let line = playing_line(&manifest);
-            let stopped = self.player.play(connection, manifest)?;
+            let stopped = self.player.play(self.client.clone(), manifest)?;
             Ok::<_, crate::ClientError>((stopped, line))
         }
         .await;

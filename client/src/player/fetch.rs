@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::signal::Signal;
 use super::verify::segment_is_intact;
-use crate::connection::Connection;
+use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::output::Played;
 
@@ -19,7 +19,8 @@ use crate::output::Played;
 pub const READ_AHEAD_SECONDS: f64 = 6.0;
 
 pub struct FetchJob {
-    pub connection: Connection,
+    /// Reconnects if the server closed the connection between two segments.
+    pub client: Client,
     pub manifest: Arc<Manifest>,
     pub generation: u64,
     /// To the decoder; dropped when the song has been fetched.
@@ -60,7 +61,7 @@ async fn fetch(job: &mut FetchJob) -> Result<()> {
                 return Ok(());
             }
         }
-        let bytes = job.connection.segment(song, info.index).await?;
+        let bytes = segment(&job.client, song, info.index).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
                 song,
@@ -77,6 +78,18 @@ async fn fetch(job: &mut FetchJob) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Fetches a segment; if the connection turns out to be closed (an idle timeout while the
+/// read-ahead was full), opens a new one and asks once more.
+async fn segment(client: &Client, song: u32, index: u32) -> Result<Bytes> {
+    match client.connection().await?.segment(song, index).await {
+        Err(ClientError::Closed(reason)) => {
+            tracing::info!("connection lost ({reason}); fetching segment {index} again");
+            client.connection().await?.segment(song, index).await
+        }
+        result => result,
+    }
 }
 
 fn played_seconds(job: &mut FetchJob) -> f64 {

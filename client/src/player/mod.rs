@@ -16,7 +16,7 @@ use std::sync::Arc;
 use jukebox_protocol::Manifest;
 use tokio::sync::mpsc;
 
-use crate::connection::Connection;
+use crate::client::Client;
 use crate::error::ClientError;
 use crate::output::{Output, OutputSpec, PcmFormat};
 use signal::Signal;
@@ -79,11 +79,7 @@ impl Player {
 
     /// Starts playing a song whose manifest was just fetched, stopping the current one first.
     /// Returns the ID of the song that was stopped.
-    pub fn play(
-        &mut self,
-        connection: Connection,
-        manifest: Manifest,
-    ) -> Result<Option<u32>, ClientError> {
+    pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u32>, ClientError> {
         let stopped = self.stop();
         self.last_generation += 1;
         let generation = self.last_generation;
@@ -115,7 +111,7 @@ impl Player {
             reason: format!("cannot start the decoder: {e}"),
         })?;
         let fetch = tokio::spawn(fetch::run(fetch::FetchJob {
-            connection,
+            client,
             manifest: manifest.clone(),
             generation,
             segments: segments_tx,

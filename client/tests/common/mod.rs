@@ -48,7 +48,16 @@ pub fn stdout_lines(output: &Output) -> Vec<String> {
 /// Decodes an mp3 file with symphonia, gapless, as the client does: (rate, channels, samples).
 pub fn decode_file(path: &Path) -> (u32, u16, Vec<f32>) {
     let file = std::fs::File::open(path).expect("song opens");
-    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    decode_stream(MediaSourceStream::new(Box::new(file), Default::default()))
+}
+
+/// Decodes mp3 bytes held in memory, as [`decode_file`] does.
+pub fn decode_bytes(bytes: Vec<u8>) -> (u32, u16, Vec<f32>) {
+    let cursor = std::io::Cursor::new(bytes);
+    decode_stream(MediaSourceStream::new(Box::new(cursor), Default::default()))
+}
+
+fn decode_stream(stream: MediaSourceStream) -> (u32, u16, Vec<f32>) {
     let mut hint = Hint::new();
     hint.with_extension("mp3");
     let mut reader = symphonia::default::get_probe()
