@@ -213,3 +213,55 @@ fn lame_files_of_every_kind_agree_with_symphonia() {
         "most variants have an Info/Xing frame: {with_info}"
     );
 }
+
+/// A VBRI frame as Fraunhofer's encoder writes it, for a stream of `frames` frames of `bytes`: the
+/// first frame's header, 32 zero bytes, then the tag (version 1, delay, quality, sizes, an empty
+/// table of contents).
+fn vbri_frame(header: [u8; 4], len: usize, bytes: u32, frames: u32) -> Vec<u8> {
+    let mut f = header.to_vec();
+    f.resize(36, 0);
+    f.extend(b"VBRI");
+    f.extend(1u16.to_be_bytes());
+    f.extend(0x0DFAu16.to_be_bytes()); // delay 0x0DFA (as a fixed-point float)
+    f.extend(75u16.to_be_bytes());
+    f.extend(bytes.to_be_bytes());
+    f.extend(frames.to_be_bytes());
+    f.extend([0, 0, 0, 1, 0, 2, 0, 1]); // TOC: 0 entries, scale 1, 2 bytes each, 1 frame each
+    f.resize(len, 0);
+    f
+}
+
+#[test]
+fn a_vbri_frame_is_carried_not_counted() {
+    for (rate, channels, args) in [
+        (44_100, 2, &["-b", "128", "-t"][..]),
+        (
+            22_050,
+            1,
+            &["--resample", "22.05", "-m", "m", "-b", "32", "-t"][..],
+        ),
+    ] {
+        let clean = lame(rate, channels, 1.0, args);
+        let header = [clean[0], clean[1], clean[2] & !0x02, clean[3]];
+        let len = jukebox_segmenter::header::FrameHeader::parse(&header)
+            .unwrap()
+            .frame_len();
+        let plain =
+            segment_bytes(1, "t", Bytes::from(clean.clone()), DEFAULT_SEGMENT_DURATION).unwrap();
+        let frames = plain.manifest.frames as u32;
+        let mut data = vbri_frame(header, len, clean.len() as u32, frames);
+        data.extend(&clean);
+        let what = format!("VBRI, {rate} Hz");
+        let song =
+            segment_bytes(1, "t", Bytes::from(data.clone()), DEFAULT_SEGMENT_DURATION).unwrap();
+        assert_eq!(song.manifest.frames, plain.manifest.frames, "{what}");
+        assert_eq!(
+            &song.segments[0][36..40],
+            b"VBRI",
+            "{what}: segment 0 starts with it"
+        );
+        assert_eq!(common::concat(&song), data, "{what}");
+        check_against_oracle(&song, &data, &what);
+        check_against_ffprobe(&song, &data, &what);
+    }
+}

@@ -106,6 +106,51 @@ fn layer_2_audio_is_rejected_with_a_reason() {
 }
 
 #[test]
+fn free_format_and_layer_1_are_rejected_with_a_reason() {
+    let free = lame(44_100, 2, 1.0, &["--freeformat", "-b", "400"]);
+    assert_eq!(free[2] >> 4, 0, "lame wrote a free-format bitrate index");
+    assert_eq!(reason(free), "free-format bitrate is not supported");
+    // MPEG-1 Layer I, 288 kbit/s, 44.1 kHz: frames of 312 bytes (no encoder at hand, so built).
+    let mut layer1 = Vec::new();
+    for _ in 0..20 {
+        let mut frame = vec![0xFF, 0xFF, 0x90, 0x00];
+        frame.resize(312, 0x11);
+        layer1.extend(frame);
+    }
+    assert_eq!(reason(layer1), "Layer I audio is not supported");
+}
+
+#[test]
+fn an_unreadable_file_is_an_io_error_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    // Reading /proc/self/mem from its start fails with EIO even for root, who reads any file
+    // whatever its permission bits.
+    std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("mem.mp3")).unwrap();
+    let locked = dir.path().join("locked.mp3");
+    std::fs::write(&locked, lame(22_050, 1, 0.5, &["-b", "32"])).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let root = std::fs::read(&locked).is_ok();
+    let err = segment_file(&dir.path().join("mem.mp3"), 1, DEFAULT_SEGMENT_DURATION).unwrap_err();
+    assert!(matches!(err, SegmentError::Io(_)), "{err}");
+    let loaded = load_dir(dir.path(), DEFAULT_SEGMENT_DURATION).unwrap();
+    let skipped: Vec<_> = loaded
+        .skipped
+        .iter()
+        .map(|s| s.path.display().to_string())
+        .collect();
+    if root {
+        assert_eq!(skipped, ["mem.mp3"]);
+        assert_eq!(loaded.songs.len(), 1);
+    } else {
+        assert_eq!(skipped, ["locked.mp3", "mem.mp3"]);
+    }
+    assert!(loaded
+        .skipped
+        .iter()
+        .all(|s| s.reason.starts_with("cannot read: ")));
+}
+
+#[test]
 fn a_directory_and_a_missing_file_are_io_errors() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("x.mp3");

@@ -189,9 +189,10 @@ pub fn concat(song: &Song) -> Vec<u8> {
 }
 
 /// Whether `frame` is a Xing/Info frame (the tag after the side information; MPEG-1 stereo 32
-/// bytes, mono 17, MPEG-2/2.5 stereo 17, mono 9).
+/// bytes, mono 17, MPEG-2/2.5 stereo 17, mono 9) or a VBRI frame (32 bytes after the header).
 pub fn is_info_frame(frame: &[u8]) -> bool {
-    [17, 32, 9].iter().any(|side| {
+    let vbri = frame.get(36..40).is_some_and(|id| id == b"VBRI");
+    vbri || [17, 32, 9].iter().any(|side| {
         let at = 4 + side;
         frame
             .get(at..at + 4)
