@@ -1,7 +1,7 @@
 //! One TCP connection to a server, shared by every request the client has in flight.
 //!
-//! A writer task sends frames from a channel (so a dropped request can send its CANCEL from `Drop`);
-//! a reader task decodes frames and routes each, by request id, to the request waiting for it. Any
+//! A writer task sends frames from a channel (so a dropped request can send its CANCEL from
+//! `Drop`); a reader task decodes frames and routes each, by request id, to the request waiting for it. Any
 //! number of requests may be outstanding, so a LIST is answered while a segment is still arriving.
 //! Frames for ids that are not outstanding (a segment cancelled while its frames were on the way)
 //! are discarded and counted.
@@ -291,7 +291,8 @@ async fn read_frames(mut socket: OwnedReadHalf, mut buf: BytesMut, shared: Arc<S
     shared.close(reason);
 }
 
-/// Hands a frame to the request it answers. Returns the reason to close on a connection-level error.
+/// Hands a frame to the request it answers. Returns the reason to close on a connection-level
+/// error.
 fn route(shared: &Shared, frame: Frame) -> Result<(), String> {
     let Frame {
         request_id,

@@ -43,7 +43,8 @@ impl Session {
         }
     }
 
-    /// Runs commands until `quit`, the end of input or a stop signal, then stops playback and closes the output.
+    /// Runs commands until `quit`, the end of input or a stop signal, then stops playback and
+    /// closes the output.
     pub async fn run(mut self, mut input: Input, mut shutdown: Shutdown) -> Result<(), String> {
         let mut tick = tokio::time::interval(PROGRESS_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -186,7 +186,8 @@ impl Decoded<'_> {
             let audio = match self.decoder.decode(&packet) {
                 Ok(audio) => audio,
                 Err(SymphoniaError::DecodeError(e)) => {
-                    // A damaged frame is skipped, as every player does; verified data makes it rare.
+                    // A damaged frame is skipped, as every player does; verified data makes it
+                    // rare.
                     tracing::warn!("song {}: skipping undecodable frame: {e}", self.song);
                     continue;
                 }
