@@ -1,8 +1,9 @@
 //! One TCP connection to a server, shared by every request the client has in flight.
 //!
 //! A writer task sends frames from a channel (so a dropped request can send its CANCEL from
-//! `Drop`); a reader task decodes frames and routes each, by request id, to the request waiting for it. Any
-//! number of requests may be outstanding, so a LIST is answered while a segment is still arriving.
+//! `Drop`); a reader task decodes frames and routes each, by request id, to the request waiting
+//! for it. Any number of requests may be outstanding, so a LIST is answered while a segment is
+//! still arriving.
 //! Frames for ids that are not outstanding (a segment cancelled while its frames were on the way)
 //! are discarded and counted.
 
