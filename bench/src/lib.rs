@@ -9,10 +9,12 @@
 //! is what it measures.
 //!
 //! Modes: [`realtime`] (players at real-time pace, counting underruns), [`throughput`] (segments
-//! as fast as the server sends them) and [`latency`] (play, switch and list latencies).
+//! as fast as the server sends them) and [`latency`] (play, switch and list latencies); [`dump`]
+//! writes the server's segments to files so another server can serve the same bytes.
 
 pub mod conn;
 pub mod decode;
+pub mod dump;
 pub mod latency;
 pub mod load;
 pub mod realtime;

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use jukebox_protocol::Manifest;
@@ -32,50 +32,88 @@ pub async fn manifests(addr: SocketAddr) -> Result<Arc<Vec<Manifest>>> {
     Ok(Arc::new(manifests))
 }
 
-/// Opens `clients` connections (at most [`CONNECTING_AT_ONCE`] connecting at a time), then runs
-/// `work(index, connection)` on each; returns the totals and the seconds the work phase lasted.
-pub async fn run<F, Fut>(
+/// A runtime for one load thread: single-threaded, so a connection's task never moves between
+/// threads and no thread wakes another, as in wrk's one event loop per thread.
+pub fn thread_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Spreads `clients` connections over `threads` threads, each with its own single-threaded runtime.
+/// Every thread opens its connections (at most [`CONNECTING_AT_ONCE`] connecting at a time in all),
+/// all wait until every connection is open, then run `work(index, connection)` on each. Returns the
+/// totals and the seconds the work phase lasted.
+pub fn run<F, Fut>(
     addr: SocketAddr,
     clients: usize,
     buf_size: usize,
+    threads: usize,
     work: F,
-) -> (Totals, f64)
+) -> Result<(Totals, f64)>
 where
     F: Fn(usize, Conn) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ConnStats> + Send + 'static,
 {
-    let mut totals = Totals::default();
-    let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
-    let mut opening = JoinSet::new();
-    for index in 0..clients {
-        let gate = gate.clone();
-        opening.spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            (index, Conn::open(addr, buf_size).await)
-        });
-    }
-    let mut conns = Vec::with_capacity(clients);
-    while let Some(joined) = opening.join_next().await {
-        match joined {
-            Ok((index, Ok(conn))) => conns.push((index, conn)),
-            Ok((_, Err(e))) => totals.add(&failed(format!("connect: {e}"))),
-            Err(e) => totals.add(&failed(format!("connect task: {e}"))),
-        }
-    }
+    let threads = threads.clamp(1, clients.max(1));
     let work = Arc::new(work);
-    let started = Instant::now();
-    let mut running = JoinSet::new();
-    for (index, conn) in conns {
+    let opened = Arc::new(Barrier::new(threads));
+    let mut handles = Vec::with_capacity(threads);
+    for thread in 0..threads {
         let work = work.clone();
-        running.spawn(async move { work(index, conn).await });
+        let opened = opened.clone();
+        let runtime = thread_runtime()?;
+        let gate = (CONNECTING_AT_ONCE / threads).max(1);
+        handles.push(std::thread::spawn(move || {
+            let mut totals = Totals::default();
+            let conns = runtime.block_on(async {
+                let gate = Arc::new(Semaphore::new(gate));
+                let mut opening = JoinSet::new();
+                for index in (thread..clients).step_by(threads) {
+                    let gate = gate.clone();
+                    opening.spawn(async move {
+                        let _permit = gate.acquire_owned().await;
+                        (index, Conn::open(addr, buf_size).await)
+                    });
+                }
+                let mut conns = Vec::new();
+                while let Some(joined) = opening.join_next().await {
+                    match joined {
+                        Ok((index, Ok(conn))) => conns.push((index, conn)),
+                        Ok((_, Err(e))) => totals.add(&failed(format!("connect: {e}"))),
+                        Err(e) => totals.add(&failed(format!("connect task: {e}"))),
+                    }
+                }
+                conns
+            });
+            opened.wait();
+            let started = Instant::now();
+            runtime.block_on(async {
+                let mut running = JoinSet::new();
+                for (index, conn) in conns {
+                    let work = work.clone();
+                    running.spawn(async move { work(index, conn).await });
+                }
+                while let Some(joined) = running.join_next().await {
+                    match joined {
+                        Ok(stats) => totals.add(&stats),
+                        Err(e) => totals.add(&failed(format!("connection task: {e}"))),
+                    }
+                }
+            });
+            (totals, started.elapsed().as_secs_f64())
+        }));
     }
-    while let Some(joined) = running.join_next().await {
-        match joined {
-            Ok(stats) => totals.add(&stats),
-            Err(e) => totals.add(&failed(format!("connection task: {e}"))),
-        }
+    let mut totals = Totals::default();
+    let mut seconds: f64 = 0.0;
+    for handle in handles {
+        let (part, elapsed) = handle
+            .join()
+            .map_err(|_| Failure("a load thread panicked".into()))?;
+        totals.merge(part);
+        seconds = seconds.max(elapsed);
     }
-    (totals, started.elapsed().as_secs_f64())
+    Ok((totals, seconds))
 }
 
 fn failed(message: String) -> ConnStats {

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use jukebox_bench::{latency, realtime, throughput};
+use jukebox_bench::conn::Failure;
+use jukebox_bench::load::thread_runtime;
+use jukebox_bench::{dump, latency, realtime, throughput};
 use serde::Serialize;
 
 /// Load generator and latency probe for a Jukebox server.
@@ -20,7 +22,7 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds, global = true)]
     duration: Duration,
 
-    /// Worker threads of the load generator (default: one per core).
+    /// Threads of the load generator, each with its own event loop (default: one per core).
     #[arg(long, value_name = "N", global = true)]
     threads: Option<usize>,
 
@@ -43,6 +45,18 @@ enum Mode {
     Throughput {
         #[arg(long, value_name = "N", default_value_t = 64)]
         clients: usize,
+        /// Ask only for this song's segments (default: every song's, in turn).
+        #[arg(long, value_name = "ID")]
+        song: Option<u32>,
+        /// Ask only for the segment with this index, e.g. to match a load that fetches one file.
+        #[arg(long, value_name = "INDEX")]
+        segment: Option<u32>,
+    },
+    /// Writes every segment the server offers to OUT/SONG/INDEX.mp3 (verified against its manifest),
+    /// for serving the same bytes with another server.
+    Dump {
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
     },
     /// Time to first audio for play and switch, and LIST round trips during a long transfer.
     Latency {
@@ -76,8 +90,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // Thousands of connections need thousands of descriptors: take what the hard limit allows.
     let wanted = match &args.mode {
-        Mode::Realtime { clients } | Mode::Throughput { clients } => *clients as u64 + 64,
-        Mode::Latency { .. } => 64,
+        Mode::Realtime { clients } | Mode::Throughput { clients, .. } => *clients as u64 + 64,
+        Mode::Latency { .. } | Mode::Dump { .. } => 64,
     };
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < wanted => eprintln!(
@@ -86,42 +100,43 @@ fn main() -> ExitCode {
         Ok(_) => {}
         Err(e) => eprintln!("jukebox-bench: warning: cannot raise the file descriptor limit: {e}"),
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        builder.worker_threads(threads.max(1));
-    }
-    let runtime = match builder.enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("jukebox-bench: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let server = args.server;
     let duration = args.duration;
-    let outcome = runtime.block_on(async move {
-        match args.mode {
-            Mode::Realtime { clients } => realtime::realtime(server, clients, duration)
-                .await
-                .map(|r| (r.failed + r.underruns == 0, render(&r, args.json))),
-            Mode::Throughput { clients } => throughput::throughput(server, clients, duration)
-                .await
-                .map(|r| (r.failed == 0, render(&r, args.json))),
-            Mode::Latency {
-                trials,
-                list_interval_ms,
-            } => {
-                let options = latency::Options {
-                    trials,
-                    duration,
-                    list_interval: Duration::from_millis(list_interval_ms.max(1)),
-                };
-                latency::latency(server, options)
-                    .await
-                    .map(|r| (r.failed == 0, render(&r, args.json)))
-            }
+    let json = args.json;
+    let outcome = match args.mode {
+        Mode::Realtime { clients } => realtime::realtime(server, clients, duration, threads)
+            .map(|r| (r.failed + r.underruns == 0, render(&r, json))),
+        Mode::Throughput {
+            clients,
+            song,
+            segment,
+        } => {
+            let selection = throughput::Selection { song, segment };
+            throughput::throughput(server, clients, duration, selection, threads)
+                .map(|r| (r.failed == 0, render(&r, json)))
         }
-    });
+        Mode::Latency {
+            trials,
+            list_interval_ms,
+        } => {
+            let options = latency::Options {
+                trials,
+                duration,
+                list_interval: Duration::from_millis(list_interval_ms.max(1)),
+            };
+            thread_runtime()
+                .map_err(Failure::from)
+                .and_then(|rt| rt.block_on(latency::latency(server, options)))
+                .map(|r| (r.failed == 0, render(&r, json)))
+        }
+        Mode::Dump { out } => thread_runtime()
+            .map_err(Failure::from)
+            .and_then(|rt| rt.block_on(dump::dump(server, &out)))
+            .map(|r| (true, render(&r, json))),
+    };
     match outcome {
         Ok((clean, text)) => {
             println!("{text}");

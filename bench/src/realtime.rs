@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::time::{sleep_until, Instant};
 
 use crate::conn::Failure;
-use crate::load::{manifests, run, segment_seconds};
+use crate::load::{manifests, run, segment_seconds, thread_runtime};
 use crate::stats::{ConnStats, Percentiles};
 
 /// Audio kept buffered ahead of the play position: the client's read-ahead.
@@ -58,19 +58,21 @@ impl std::fmt::Display for Report {
     }
 }
 
-pub async fn realtime(
+/// Runs the players on `threads` threads; see [`crate::load::run`].
+pub fn realtime(
     addr: SocketAddr,
     clients: usize,
     duration: Duration,
+    threads: usize,
 ) -> Result<Report, Failure> {
-    let manifests = manifests(addr).await?;
+    let manifests = thread_runtime()?.block_on(manifests(addr))?;
     let playable: Arc<Vec<usize>> = Arc::new(
         (0..manifests.len())
             .filter(|&i| !manifests[i].segments.is_empty())
             .collect(),
     );
     let ramp = RAMP.min(duration / 4);
-    let (totals, seconds) = run(addr, clients, BUF_SIZE, move |index, mut conn| {
+    let (totals, seconds) = run(addr, clients, BUF_SIZE, threads, move |index, mut conn| {
         let manifests = manifests.clone();
         let playable = playable.clone();
         async move {
@@ -145,8 +147,7 @@ pub async fn realtime(
             }
             stats
         }
-    })
-    .await;
+    })?;
     Ok(Report {
         mode: "realtime",
         clients: totals.connections,

@@ -104,6 +104,23 @@ impl Totals {
     }
 }
 
+impl Totals {
+    /// Adds the totals of another load thread.
+    pub fn merge(&mut self, other: Totals) {
+        self.connections += other.connections;
+        self.failed += other.failed;
+        self.segments += other.segments;
+        self.bytes += other.bytes;
+        self.underruns += other.underruns;
+        self.latency.merge(&other.latency);
+        for failure in other.failures {
+            if self.failures.len() < 5 && !self.failures.contains(&failure) {
+                self.failures.push(failure);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

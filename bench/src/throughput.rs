@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::conn::Failure;
-use crate::load::{all_segments, manifests, run};
+use crate::load::{all_segments, manifests, run, thread_runtime};
 use crate::stats::{ConnStats, Percentiles};
 
 /// Read buffer per connection: a few DATA frames per read, so a 32 KB segment takes one or two.
@@ -43,13 +43,37 @@ impl std::fmt::Display for Report {
     }
 }
 
-pub async fn throughput(
+/// Which segments the connections ask for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    /// Only this song's segments.
+    pub song: Option<u32>,
+    /// Only the segment with this index (of every selected song).
+    pub segment: Option<u32>,
+}
+
+/// Runs the load on `threads` threads; see [`crate::load::run`].
+pub fn throughput(
     addr: SocketAddr,
     clients: usize,
     duration: Duration,
+    selection: Selection,
+    threads: usize,
 ) -> Result<Report, Failure> {
-    let plan = Arc::new(all_segments(&manifests(addr).await?));
-    let (totals, seconds) = run(addr, clients, BUF_SIZE, move |index, mut conn| {
+    let manifests = thread_runtime()?.block_on(manifests(addr))?;
+    let plan: Vec<_> = all_segments(&manifests)
+        .into_iter()
+        .filter(|&(song, index, _)| {
+            selection.song.is_none_or(|s| s == song) && selection.segment.is_none_or(|i| i == index)
+        })
+        .collect();
+    if plan.is_empty() {
+        return Err(Failure(
+            "no segment of the server matches --song/--segment".into(),
+        ));
+    }
+    let plan = Arc::new(plan);
+    let (totals, seconds) = run(addr, clients, BUF_SIZE, threads, move |index, mut conn| {
         let plan = plan.clone();
         async move {
             let mut stats = ConnStats::default();
@@ -80,8 +104,7 @@ pub async fn throughput(
             }
             stats
         }
-    })
-    .await;
+    })?;
     Ok(Report {
         mode: "throughput",
         clients: totals.connections,

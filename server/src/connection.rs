@@ -1,6 +1,7 @@
 //! The async shell around one client's [`Session`]: moves bytes between the socket and the session
 //! and keeps the time limits. All protocol decisions are the session's.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use jukebox_protocol::{ErrorCode, Frame, Message};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
@@ -29,11 +30,17 @@ const READ_CHUNK: usize = 1024;
 const LINGER: Duration = Duration::from_secs(2);
 const DRAIN_LIMIT: usize = 64 * 1024;
 
-/// The per-connection limits from the server's configuration.
+/// Most frames gathered into one vectored write (see `Config::data_frames_per_write`).
+pub const MAX_FRAMES_PER_WRITE: usize = 8;
+
+/// The per-connection limits and socket settings from the server's configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub idle_timeout: Duration,
     pub max_queued_segments: usize,
+    pub notsent_lowat: Option<u32>,
+    /// 1 to [`MAX_FRAMES_PER_WRITE`].
+    pub data_frames_per_write: usize,
 }
 
 /// Serves one client until it closes, fails, or breaks the protocol. Never panics on what the peer
@@ -48,9 +55,15 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, store: Arc<Store>, limit
 
 async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    if let Some(lowat) = limits.notsent_lowat {
+        socket2::SockRef::from(&stream).set_tcp_notsent_lowat(lowat)?;
+    }
     let mut session = Session::new(store, limits.max_queued_segments);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out: Option<OutFrame> = None;
+    // The frames of the write under way (one, unless `data_frames_per_write` says otherwise).
+    let mut out: VecDeque<OutFrame> = VecDeque::with_capacity(limits.data_frames_per_write);
+    // The kernel holds the tail of the last write back for the next one (MSG_MORE): see write_some.
+    let mut corked = false;
     let mut eof = false;
     let opened = Instant::now();
     // Last frame received or fully sent: the idle timeout counts from here.
@@ -62,20 +75,27 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     loop {
         // Take in whatever the client has sent, without waiting.
         if !eof && session.accepts_input() && rbuf.len() < READ_CHUNK {
-            rbuf.reserve(READ_CHUNK);
-            let mut got = match stream.try_read_buf(&mut rbuf) {
-                Ok(n) => Some(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                Err(e) => return Err(e),
-            };
-            if got.is_none() && out.is_none() && session.data_next() {
+            let room = READ_CHUNK - rbuf.len();
+            let got = if out.is_empty() && session.data_next() {
                 // About to send DATA: look at the socket itself, since the runtime may not have
                 // noticed a request that arrived during the last frame. This keeps a LIST or CANCEL
                 // behind at most one DATA frame.
-                got = read_arrived(&stream, &mut rbuf)?;
-            }
-            if got == Some(0) {
-                eof = true;
+                read_arrived(&stream, &mut rbuf, room)?
+            } else {
+                rbuf.reserve(room);
+                match stream.try_read_buf(&mut rbuf) {
+                    Ok(n) => Some(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                    Err(e) => return Err(e),
+                }
+            };
+            match got {
+                Some(0) => eof = true,
+                // A read that did not fill the room took everything there was: tell the runtime,
+                // so that waiting for the next request does not begin with a read that finds
+                // nothing. New bytes raise a new readiness event, so none is missed.
+                Some(n) if n < room => forget_readable(&stream),
+                _ => {}
             }
         }
         if session.receive(&mut rbuf) > 0 {
@@ -90,10 +110,18 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
             closing_since = Some(now);
             timer.as_mut().reset(now + LINGER);
         }
-        if out.is_none() {
-            out = session.next_frame();
+        if out.is_empty() {
+            out.extend(session.next_frame());
+            while out.len() < limits.data_frames_per_write && session.data_next() {
+                out.extend(session.next_frame());
+            }
         }
-        if out.is_none() {
+        if out.is_empty() && corked {
+            // The transfer that was to continue was cancelled: send what the kernel holds back.
+            uncork(&stream)?;
+            corked = false;
+        }
+        if out.is_empty() {
             if session.is_closing() {
                 break;
             }
@@ -107,13 +135,18 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
         tokio::select! {
             biased;
             ready = stream.readable(), if want_read => ready?,
-            ready = stream.writable(), if out.is_some() => {
+            ready = stream.writable(), if !out.is_empty() => {
                 ready?;
-                if let Some(frame) = out.as_mut() {
-                    if write_some(&stream, frame)? && !frame.has_remaining() {
-                        out = None;
+                let more = out.back().is_some_and(OutFrame::continues_segment);
+                if write_some(&stream, &mut out, more)? {
+                    corked = more;
+                    if out.is_empty() {
                         last_activity = Instant::now();
                     }
+                } else if corked {
+                    // The socket is full: what is held back must go for room to come.
+                    uncork(&stream)?;
+                    corked = false;
                 }
             }
             () = &mut timer => {
@@ -129,7 +162,7 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
                 if closing_since.is_some() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "client did not take its error"));
                 }
-                if out.is_some() || !session.is_idle() {
+                if !out.is_empty() || !session.is_idle() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"));
                 }
                 let message = if session.awaiting_hello() {
@@ -150,27 +183,54 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     Ok(())
 }
 
-/// Writes as much of `frame` as the socket takes now, header and payload in one vectored write.
-/// Returns false when the socket was not ready after all.
-fn write_some(stream: &TcpStream, frame: &mut OutFrame) -> io::Result<bool> {
-    let mut slices = [IoSlice::new(&[]); 2];
-    let count = frame.chunks_vectored(&mut slices);
-    match stream.try_write_vectored(&slices[..count]) {
-        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-        Ok(n) => {
-            frame.advance(n);
-            Ok(true)
+/// Writes as much of `out` as the socket takes now, headers and payloads in one vectored write,
+/// and drops the frames written whole. Returns false when the socket was not ready after all.
+///
+/// With `more` (the last frame is DATA and the next DATA frame of its segment follows), the write
+/// carries MSG_MORE: the kernel keeps the bytes that do not fill a packet until the next write, so
+/// the frames of a segment, still written one at a time with a check for requests in between, leave
+/// in as few packets as if written together. The next write without MSG_MORE, or [`uncork`],
+/// sends them.
+fn write_some(stream: &TcpStream, out: &mut VecDeque<OutFrame>, more: bool) -> io::Result<bool> {
+    let written = {
+        let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES_PER_WRITE];
+        let mut count = 0;
+        for frame in out.iter() {
+            count += frame.chunks_vectored(&mut slices[count..]);
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-        Err(e) => Err(e),
+        let slices = &slices[..count];
+        let result = if more {
+            stream.try_io(Interest::WRITABLE, || {
+                socket2::SockRef::from(stream).send_vectored_with_flags(slices, libc::MSG_MORE)
+            })
+        } else {
+            stream.try_write_vectored(slices)
+        };
+        match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    };
+    let mut left = written;
+    while let Some(frame) = out.front_mut() {
+        let remaining = frame.remaining();
+        if left < remaining {
+            frame.advance(left);
+            break;
+        }
+        left -= remaining;
+        out.pop_front();
     }
+    Ok(true)
 }
 
-/// Reads straight from the (non-blocking) socket whatever has arrived, bypassing the runtime's
-/// cached readiness. `None` when nothing is there.
-fn read_arrived(stream: &TcpStream, rbuf: &mut BytesMut) -> io::Result<Option<usize>> {
+/// Reads straight from the (non-blocking) socket whatever has arrived, at most `room` bytes,
+/// bypassing the runtime's cached readiness. `None` when nothing is there.
+fn read_arrived(stream: &TcpStream, rbuf: &mut BytesMut, room: usize) -> io::Result<Option<usize>> {
     let mut chunk = [0u8; READ_CHUNK];
-    let room = READ_CHUNK.saturating_sub(rbuf.len()).max(1);
+    let room = room.clamp(1, READ_CHUNK);
     let socket = socket2::SockRef::from(stream);
     match (&*socket).read(&mut chunk[..room]) {
         Ok(n) => {
@@ -181,6 +241,18 @@ fn read_arrived(stream: &TcpStream, rbuf: &mut BytesMut) -> io::Result<Option<us
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Sends at once whatever a write with MSG_MORE left held back (setting TCP_NODELAY pushes it).
+fn uncork(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)
+}
+
+/// Clears the runtime's record that the socket is readable, without a system call.
+fn forget_readable(stream: &TcpStream) {
+    let _ = stream.try_io(Interest::READABLE, || {
+        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+    });
 }
 
 /// Closes after a fatal error without losing the ERROR: shut down our side, then discard what the

@@ -25,6 +25,10 @@ pub use connection::HELLO_TIMEOUT;
 pub use server::Server;
 pub use store::Store;
 
+/// Default [`Config::notsent_lowat`]: one DATA frame. See docs/BENCHMARKS.md for the measurements
+/// behind it.
+pub const DEFAULT_NOTSENT_LOWAT: u32 = 16 * 1024;
+
 /// Server limits and address.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -36,6 +40,15 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Segment requests a connection may have queued at once; more get TOO_MANY_REQUESTS.
     pub max_queued_segments: usize,
+    /// TCP_NOTSENT_LOWAT for client sockets: the kernel holds at most about this many bytes not yet
+    /// sent per connection (plus the frame being written), so a control response queued behind a
+    /// transfer waits for little more than the link's round trip, even on a slow link. `None`
+    /// leaves the system default (unlimited), letting a send buffer of megabytes build up ahead.
+    pub notsent_lowat: Option<u32>,
+    /// DATA frames written per system call when nothing else is queued. 1 (the default) checks for
+    /// control requests and cancels between every two DATA frames, as the protocol specification
+    /// requires; more is for measuring what that rule costs, not for serving.
+    pub data_frames_per_write: usize,
 }
 
 impl Default for Config {
@@ -45,6 +58,8 @@ impl Default for Config {
             max_connections: 16_384,
             idle_timeout: Duration::from_secs(300),
             max_queued_segments: 16,
+            notsent_lowat: Some(DEFAULT_NOTSENT_LOWAT),
+            data_frames_per_write: 1,
         }
     }
 }

@@ -31,6 +31,16 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
     idle_timeout: Duration,
 
+    /// TCP_NOTSENT_LOWAT of client sockets: unsent bytes the kernel holds per connection, which a
+    /// control response cannot overtake. 0 leaves the system default.
+    #[arg(long, value_name = "BYTES", default_value_t = jukebox_server::DEFAULT_NOTSENT_LOWAT)]
+    notsent_lowat: u32,
+
+    /// DATA frames per write (1 to 8); more than 1 breaks the rule of one DATA frame between
+    /// checks for control requests, and is only for measuring what that rule costs.
+    #[arg(long, value_name = "N", default_value_t = 1, hide = true)]
+    data_frames_per_write: usize,
+
     /// Target duration of a segment, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     segment_duration: Duration,
@@ -94,6 +104,8 @@ fn run(args: Args) -> Result<(), String> {
         listen: args.listen,
         max_connections: args.max_connections,
         idle_timeout: args.idle_timeout,
+        notsent_lowat: (args.notsent_lowat > 0).then_some(args.notsent_lowat),
+        data_frames_per_write: args.data_frames_per_write,
         ..Config::default()
     };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start: {e}"))?;

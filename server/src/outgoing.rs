@@ -4,7 +4,7 @@
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
-use jukebox_protocol::{encode_frame, Frame, HEADER_LEN};
+use jukebox_protocol::{encode_frame, Frame, MessageType, FLAG_END, HEADER_LEN};
 
 /// A frame to write, as a [`Buf`] whose two chunks (header, payload) go out in one vectored write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,12 @@ impl OutFrame {
     /// The frame's payload.
     pub fn payload(&self) -> &Bytes {
         &self.payload
+    }
+
+    /// True for a DATA frame that is not the last of its segment: unless the transfer is
+    /// cancelled, another DATA frame follows at once.
+    pub fn continues_segment(&self) -> bool {
+        self.header[4] == MessageType::Data.code() && self.header[5] & FLAG_END == 0
     }
 }
 
@@ -104,6 +110,23 @@ mod tests {
         }
         assert_eq!(decode_frame(&mut wire).unwrap(), Some(frame));
         assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn only_data_before_the_end_continues_a_segment() {
+        let data = |end| {
+            OutFrame::new(
+                jukebox_protocol::codec::data_header(1, 3, end),
+                Bytes::from_static(b"abc"),
+            )
+        };
+        assert!(data(false).continues_segment());
+        assert!(!data(true).continues_segment());
+        let welcome = OutFrame::encode(&Frame {
+            request_id: 0,
+            message: Message::Welcome { version: 1 },
+        });
+        assert!(!welcome.continues_segment());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::connection::{self, Limits};
+use crate::connection::{self, Limits, MAX_FRAMES_PER_WRITE};
 use crate::{Config, Store};
 
 /// Connections being turned away with SERVER_BUSY at once; beyond this they are closed unanswered,
@@ -52,6 +52,11 @@ impl Server {
         let limits = Limits {
             idle_timeout: self.config.idle_timeout,
             max_queued_segments: self.config.max_queued_segments,
+            notsent_lowat: self.config.notsent_lowat,
+            data_frames_per_write: self
+                .config
+                .data_frames_per_write
+                .clamp(1, MAX_FRAMES_PER_WRITE),
         };
         let slots = Arc::new(Semaphore::new(
             self.config.max_connections.min(Semaphore::MAX_PERMITS),

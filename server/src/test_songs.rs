@@ -39,5 +39,6 @@ pub fn song(id: u32, segments: &[&[u8]]) -> Song {
             segments: infos,
         },
         segments: segments.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
+        files: None,
     }
 }

@@ -208,10 +208,19 @@ async fn too_many_queued_segments_refuses_the_extra_one() {
     client.send_raw(&burst).await;
     let (refusal, _) = skip_data(&mut client, 1).await;
     assert_error(&refusal, max + 1, ErrorCode::TooManyRequests);
-    // The connection goes on.
+    // The connection goes on. The cancels go in one write, so that no transfer starts between
+    // two of them.
+    let mut cancels = bytes::BytesMut::new();
     for id in 1..=max {
-        client.send(id, Message::Cancel).await;
+        jukebox_protocol::encode_frame(
+            &Frame {
+                request_id: id,
+                message: Message::Cancel,
+            },
+            &mut cancels,
+        );
     }
+    client.send_raw(&cancels).await;
     client.send(100, Message::List).await;
     let (answer, _) = skip_data(&mut client, 1).await;
     assert_eq!(answer.request_id, 100);

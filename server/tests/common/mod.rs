@@ -55,6 +55,7 @@ pub fn song(id: u32, segments: Vec<Bytes>) -> Song {
             segments: infos,
         },
         segments,
+        files: None,
     }
 }
 
