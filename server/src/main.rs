@@ -108,14 +108,22 @@ fn run(args: Args) -> Result<(), String> {
         data_frames_per_write: args.data_frames_per_write,
         ..Config::default()
     };
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start: {e}"))?;
+    // This runtime only accepts connections and waits for signals.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
     runtime.block_on(async {
         let server = Server::bind(config, store)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         tracing::info!("listening on {}", server.local_addr());
+        // Connections are served on one single-threaded runtime per core (see run_on_threads).
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         tokio::select! {
-            () = server.run() => {}
+            result = server.run_on_threads(threads) => {
+                result.map_err(|e| format!("cannot start connection threads: {e}"))?
+            }
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())
