@@ -51,7 +51,7 @@ pub struct Entry {
     pub size: u64,
     /// Modification time of the source file, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
-    /// Content hash of the source file (see [`crate::write`]), 64 hex digits.
+    /// Content hash of the source file (see `source::content_hash`), 64 hex digits.
     pub sha256: String,
     /// Number of segments, as in the manifest.
     pub segments: u32,

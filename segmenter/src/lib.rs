@@ -17,6 +17,8 @@ mod load;
 pub mod plan;
 pub mod scan;
 mod song;
+mod song_dir;
+mod source;
 pub mod tags;
 pub mod write;
 pub mod xing;

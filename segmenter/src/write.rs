@@ -14,21 +14,20 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::dir::{find, Found};
-use crate::files::{segment_file_name, MANIFEST_FILE};
 use crate::index::{Entry, Index, INDEX_FILE, SONGS_DIR};
-use crate::{segment_bytes, Skipped, Song};
+use crate::song_dir::{
+    folder_is_current, folder_name, manifest_file, remove_any, remove_leftovers, write_folder,
+    TMP_PREFIX,
+};
+use crate::source::{content_hash, read_source};
+use crate::{segment_bytes, Skipped};
 
-/// Prefix of song folders being written.
-pub const TMP_PREFIX: &str = ".tmp-";
 /// The lock file that keeps two runs from writing one catalog at once.
 pub const LOCK_FILE: &str = ".lock";
 
@@ -308,213 +307,4 @@ fn process(
         },
         outcome,
     })
-}
-
-/// A source file's bytes, with the size and modification time they were read at.
-pub(crate) struct Source {
-    pub data: Bytes,
-    pub size: u64,
-    pub mtime_ns: i64,
-}
-
-/// Reads a whole file and makes sure it did not change meanwhile: same size and modification time
-/// before and after, and as many bytes read as it had. `between` runs after the read, before the
-/// second look (tests change the file there).
-pub(crate) fn read_source(path: &Path, between: impl FnOnce()) -> Result<Source, String> {
-    let cannot = |e: std::io::Error| format!("cannot read: {e}");
-    let mut file = File::open(path).map_err(cannot)?;
-    let before = file.metadata().map_err(cannot)?;
-    if before.is_dir() {
-        return Err("is a directory".into());
-    }
-    let mut data = Vec::with_capacity(before.len() as usize);
-    file.read_to_end(&mut data).map_err(cannot)?;
-    between();
-    let after = std::fs::metadata(path).map_err(cannot)?;
-    let stamp = |m: &std::fs::Metadata| (m.len(), m.modified().ok());
-    if stamp(&before) != stamp(&after) || data.len() as u64 != after.len() {
-        return Err("changed while being read".into());
-    }
-    Ok(Source {
-        data: Bytes::from(data),
-        size: after.len(),
-        mtime_ns: after.modified().map_or(0, nanos_since_epoch),
-    })
-}
-
-fn nanos_since_epoch(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
-    }
-}
-
-/// SHA-256 over the file with each segment replaced by its SHA-256; see the module documentation.
-/// Every region is prefixed with its kind and length, so different files never hash alike.
-pub(crate) fn content_hash(data: &[u8], song: &Song) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(b"jukebox content v1\0");
-    hasher.update((data.len() as u64).to_le_bytes());
-    let base = data.as_ptr() as usize;
-    let mut at = 0;
-    for (bytes, info) in song.segments.iter().zip(&song.manifest.segments) {
-        let start = (bytes.as_ptr() as usize).wrapping_sub(base).min(data.len());
-        if start > at {
-            hasher.update(b"r");
-            hasher.update(((start - at) as u64).to_le_bytes());
-            hasher.update(&data[at..start]);
-        }
-        hasher.update(b"s");
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        let mut digest = [0u8; 32];
-        // The manifest's hashes are well formed: validation passed.
-        let _ = hex::decode_to_slice(&info.sha256, &mut digest);
-        hasher.update(digest);
-        at = (start + bytes.len()).min(data.len());
-    }
-    if at < data.len() {
-        hasher.update(b"r");
-        hasher.update(((data.len() - at) as u64).to_le_bytes());
-        hasher.update(&data[at..]);
-    }
-    hasher.finalize().into()
-}
-
-/// The song folder's name: a hash of what its content depends on.
-fn folder_name(rel: &Path, content: &[u8; 32], target: Duration) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"jukebox song folder v1\0");
-    hasher.update((rel.as_os_str().len() as u64).to_le_bytes());
-    hasher.update(rel.as_os_str().as_encoded_bytes());
-    hasher.update(content);
-    hasher.update(target.as_nanos().to_le_bytes());
-    hex::encode(&hasher.finalize()[..16])
-}
-
-/// The manifest file's bytes: the manifest with ID 0, since IDs come from the index (adding a song
-/// renumbers those after it, and must not rewrite their folders).
-fn manifest_file(song: &Song) -> Vec<u8> {
-    let mut manifest = song.manifest.clone();
-    manifest.id = 0;
-    let mut json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-    json.push(b'\n');
-    json
-}
-
-/// Whether `dir` already holds this song: the same manifest file and every segment file of the
-/// right size. (Its name says its content hash matched; this guards against damage since.)
-fn folder_is_current(dir: &Path, song: &Song, manifest_json: &[u8]) -> bool {
-    if std::fs::read(dir.join(MANIFEST_FILE)).ok().as_deref() != Some(manifest_json) {
-        return false;
-    }
-    song.manifest.segments.iter().all(|s| {
-        std::fs::metadata(dir.join(segment_file_name(s.index)))
-            .is_ok_and(|m| m.is_file() && m.len() == u64::from(s.bytes))
-    })
-}
-
-/// Writes the song folder under a temporary name, then renames it to `name`.
-fn write_folder(
-    songs_dir: &Path,
-    name: &str,
-    song: &Song,
-    manifest_json: &[u8],
-) -> std::io::Result<()> {
-    let tmp = songs_dir.join(format!("{TMP_PREFIX}{name}-{}", std::process::id()));
-    let result = (|| {
-        remove_any(&tmp)?;
-        std::fs::create_dir(&tmp)?;
-        for (info, bytes) in song.manifest.segments.iter().zip(&song.segments) {
-            File::create(tmp.join(segment_file_name(info.index)))?.write_all(bytes)?;
-        }
-        File::create(tmp.join(MANIFEST_FILE))?.write_all(manifest_json)?;
-        let dest = songs_dir.join(name);
-        // A folder of that name is damaged (or it would have been kept): replace it.
-        remove_any(&dest)?;
-        std::fs::rename(&tmp, &dest)
-    })();
-    if result.is_err() {
-        let _ = remove_any(&tmp);
-    }
-    result
-}
-
-/// Removes what an interrupted run left: song folders still under their temporary names, and a
-/// temporary index.
-fn remove_leftovers(songs_dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(songs_dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-            remove_any(&entry.path())?;
-        }
-    }
-    if let Some(out) = songs_dir.parent() {
-        let prefix = format!(".{INDEX_FILE}.tmp-");
-        for entry in std::fs::read_dir(out)? {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                remove_any(&entry.path())?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes a file or a folder with its content; nothing there is fine.
-fn remove_any(path: &Path) -> std::io::Result<()> {
-    let result = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) => Err(e),
-    };
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_file_that_changes_while_being_read_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.mp3");
-        std::fs::write(&path, b"first").unwrap();
-        let grow = || {
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .unwrap();
-            f.write_all(b" and more").unwrap();
-        };
-        let err = read_source(&path, grow).err().unwrap();
-        assert_eq!(err, "changed while being read");
-        let ok = read_source(&path, || {}).unwrap();
-        assert_eq!(&ok.data[..], b"first and more");
-        assert_eq!(ok.size, 14);
-    }
-
-    #[test]
-    fn content_hash_covers_every_byte() {
-        let data = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../music/03-small-hours.mp3"
-        ))
-        .unwrap();
-        let hash = |data: &[u8]| {
-            let bytes = Bytes::copy_from_slice(data);
-            let song = segment_bytes(1, "t", bytes.clone(), Duration::from_secs(2)).unwrap();
-            content_hash(&bytes, &song)
-        };
-        let original = hash(&data);
-        assert_eq!(hash(&data), original);
-        // A byte in the tag, in the audio, and in the last byte (ID3v1 or audio) each change it.
-        for at in [20, data.len() / 2, data.len() - 1] {
-            let mut changed = data.clone();
-            changed[at] ^= 0x01;
-            assert_ne!(hash(&changed), original, "byte {at}");
-        }
-    }
 }
