@@ -254,61 +254,68 @@ fn tags_at_the_end_and_at_both_ends() {
         footer,
         ..Id3::default()
     };
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str)> = vec![
-        ("ID3v1", vec![], id3v1("One"), "One"),
-        ("APEv2", vec![], ape(&frames), "fallback"),
-        (
-            "APEv2 + ID3v1",
-            vec![],
-            [ape(&frames), id3v1("Two")].concat(),
-            "Two",
-        ),
-        (
-            "Lyrics3v2 + ID3v1",
-            vec![],
-            [lyrics3v2(b"la la la"), id3v1("Three")].concat(),
-            "Three",
-        ),
-        (
-            "Lyrics3v1 + ID3v1",
-            vec![],
-            [lyrics3v1(b"la la"), id3v1("Four")].concat(),
-            "Four",
-        ),
-        (
-            "appended ID3v2.4",
-            vec![],
-            id3v2(v24(true), "Five", &frames),
-            "fallback",
-        ),
-        (
-            "both ends",
-            id3v2(v24(false), "Six", &frames),
-            [ape(&frames), lyrics3v2(b"words"), id3v1("Not six")].concat(),
-            "Six",
-        ),
-        (
-            "both ends, v2.4 with footer",
-            id3v2(v24(true), "Seven", &frames),
-            [id3v2(v24(true), "Appended", &frames), id3v1("")].concat(),
-            "Seven",
-        ),
-    ];
-    for (what, head, tail, title) in cases {
-        let input = [head, data.clone(), tail].concat();
-        let song = segment(&input);
-        assert_eq!(song.manifest.title, title, "{what}");
-        assert!(
-            concat(&song) == data,
-            "{what}: segments are the audio frames"
-        );
-        assert_eq!(song.manifest.frames, clean_song.manifest.frames, "{what}");
+    // Each case twice: with real MPEG frames hidden in the tags (which symphonia and ffprobe take
+    // for audio: they do not skip APEv2 or appended ID3v2 tags), and with a plain payload, on which
+    // they must agree with the segmenter. ffprobe makes one packet more of the bytes of a Lyrics3
+    // tag or an appended ID3v2 tag, which it does not know; it is compared on the other cases.
+    for hidden in [frames.as_slice(), &[0x55; 300][..]] {
+        let cases: Vec<(&str, Vec<u8>, Vec<u8>, &str)> = vec![
+            ("ID3v1", vec![], id3v1("One"), "One"),
+            ("APEv2", vec![], ape(hidden), "fallback"),
+            (
+                "APEv2 + ID3v1",
+                vec![],
+                [ape(hidden), id3v1("Two")].concat(),
+                "Two",
+            ),
+            (
+                "Lyrics3v2 + ID3v1",
+                vec![],
+                [lyrics3v2(b"la la la"), id3v1("Three")].concat(),
+                "Three",
+            ),
+            (
+                "Lyrics3v1 + ID3v1",
+                vec![],
+                [lyrics3v1(b"la la"), id3v1("Four")].concat(),
+                "Four",
+            ),
+            (
+                "appended ID3v2.4",
+                vec![],
+                id3v2(v24(true), "Five", hidden),
+                "fallback",
+            ),
+            (
+                "both ends",
+                id3v2(v24(false), "Six", hidden),
+                [ape(hidden), lyrics3v2(b"words"), id3v1("Not six")].concat(),
+                "Six",
+            ),
+            (
+                "both ends, v2.4 with footer",
+                id3v2(v24(true), "Seven", hidden),
+                [id3v2(v24(true), "Appended", hidden), id3v1("")].concat(),
+                "Seven",
+            ),
+        ];
+        for (what, head, tail, title) in cases {
+            let input = [head, data.clone(), tail].concat();
+            let song = segment(&input);
+            assert_eq!(song.manifest.title, title, "{what}");
+            assert!(
+                concat(&song) == data,
+                "{what}: segments are the audio frames"
+            );
+            assert_eq!(song.manifest.frames, clean_song.manifest.frames, "{what}");
+            if hidden != frames.as_slice() {
+                check_against_oracle(&song, &input, what);
+                if what.starts_with("ID3v1") || what.starts_with("APEv2") {
+                    check_against_ffprobe(&song, &input, what);
+                }
+            }
+        }
     }
-    // symphonia and ffprobe read files with ID3v1 and ID3v2 tags at either end alike.
-    let input = [id3v2(v24(false), "x", &frames), data.clone(), id3v1("y")].concat();
-    let song = segment(&input);
-    check_against_oracle(&song, &input, "ID3v2 and ID3v1");
-    check_against_ffprobe(&song, &input, "ID3v2 and ID3v1");
 }
 
 #[test]
