@@ -56,6 +56,15 @@ impl Song {
         self.manifest.segments.len()
     }
 
+    /// Bytes of all segments, as the manifest lists them (whether in memory or on disk).
+    pub fn audio_bytes(&self) -> u64 {
+        self.manifest
+            .segments
+            .iter()
+            .map(|s| u64::from(s.bytes))
+            .sum()
+    }
+
     /// The bytes of segment `index`: a cheap clone when the song is in memory, otherwise one
     /// blocking read of its file (tens of microseconds from the page cache; call it where blocking
     /// is allowed, e.g. `tokio::task::spawn_blocking`).
