@@ -80,6 +80,73 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
 }
 
 #[test]
+fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
+    use std::io::BufRead;
+    let src = tempfile::tempdir().unwrap();
+    let song = std::fs::read(music_dir().join("04-long-road.mp3")).unwrap();
+    for i in 0..4 {
+        std::fs::write(src.path().join(format!("a{i:02}.mp3")), &song).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let catalog = out.path().join("catalog");
+    assert!(segmenter(&[src.path(), &catalog]).status.success());
+    let old = Index::read(&catalog).unwrap().unwrap();
+    // More songs, and the old ones changed: a second run has much to write.
+    for i in 0..40 {
+        let mut changed = song.clone();
+        changed[200] ^= 1 + i as u8;
+        std::fs::write(src.path().join(format!("a{i:02}.mp3")), &changed).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
+        .args([src.path(), &catalog])
+        .args(["--jobs", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as it reports its first song written.
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    for line in stderr.lines() {
+        if line.unwrap().ends_with(": written") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Whatever moment it died at, a server loads a whole catalog, old or new, and nothing else.
+    let loaded = load_catalog(&catalog).unwrap();
+    assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+    let now = Index::read(&catalog).unwrap().unwrap();
+    assert!(
+        now == old || now.songs.len() == 40,
+        "{} songs",
+        now.songs.len()
+    );
+    assert_eq!(loaded.songs.len(), now.songs.len());
+    for song in &loaded.songs {
+        for i in 0..song.segment_count() as u32 {
+            song.segment(i).expect("every listed segment is there");
+        }
+    }
+    // The next run completes the new catalog and leaves no temporary folder behind.
+    let rerun = segmenter(&[src.path(), &catalog]);
+    assert!(rerun.status.success());
+    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 40);
+    let leftovers = std::fs::read_dir(catalog.join(SONGS_DIR))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+#[test]
 fn wrong_arguments_and_unreadable_folders_are_one_line_errors() {
     let out = tempfile::tempdir().unwrap();
     let missing = out.path().join("missing");
