@@ -357,3 +357,40 @@ fn a_different_segment_duration_rewrites_everything() {
         &loaded,
     );
 }
+
+#[test]
+fn a_second_run_on_the_same_catalog_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    run(&music_dir(), out.path());
+    let lock = std::fs::File::open(out.path().join(".lock")).unwrap();
+    lock.lock().unwrap();
+    let err =
+        write_catalog(&music_dir(), out.path(), DEFAULT_SEGMENT_DURATION, &Quiet).unwrap_err();
+    assert!(err.to_string().contains("another run"), "{err}");
+    lock.unlock().unwrap();
+    assert_eq!(run(&music_dir(), out.path()).unchanged, 4);
+}
+
+#[test]
+fn a_path_that_is_not_utf8_keeps_its_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let src = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.mp3");
+    std::fs::copy(
+        music_dir().join("03-small-hours.mp3"),
+        src.path().join(name),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    run(src.path(), out.path());
+    let index = Index::read(out.path()).unwrap().unwrap();
+    assert_eq!(
+        index.songs[0].source_hex.as_deref(),
+        Some("636166e92e6d7033")
+    );
+    assert_same_songs(
+        &load_dir(src.path(), DEFAULT_SEGMENT_DURATION).unwrap(),
+        &load_catalog(out.path()).unwrap(),
+    );
+    assert_eq!(run(src.path(), out.path()).unchanged, 1);
+}
