@@ -67,6 +67,9 @@ pub struct Oracle {
     pub samples: u64,
     pub sample_rate: u32,
     pub channels: u16,
+    /// Encoder delay and padding from the LAME tag, when symphonia read one.
+    pub delay: Option<u32>,
+    pub padding: Option<u32>,
 }
 
 pub fn oracle(data: &[u8]) -> Oracle {
@@ -105,6 +108,8 @@ pub fn oracle(data: &[u8]) -> Oracle {
         samples,
         sample_rate: params.sample_rate.expect("sample rate"),
         channels: params.channels.expect("channels").count() as u16,
+        delay: params.delay,
+        padding: params.padding,
     }
 }
 
@@ -226,6 +231,15 @@ pub fn check_against_oracle(song: &Song, data: &[u8], what: &str) {
     );
     assert_eq!(m.sample_rate, oracle.sample_rate, "{what}: sample rate");
     assert_eq!(m.channels, oracle.channels, "{what}: channels");
+    // symphonia adds the decoder's delay of 529 samples to the encoder's and takes it off the
+    // padding; the manifest carries the LAME tag's own figures.
+    if let (Some(delay), Some(padding)) = (oracle.delay, oracle.padding) {
+        assert_eq!(
+            (m.encoder_delay + 529, m.encoder_padding.saturating_sub(529)),
+            (delay, padding),
+            "{what}: LAME tag delay and padding"
+        );
+    }
     let audio: Vec<u8> = oracle.packets.concat();
     let ours = concat(song);
     assert!(
