@@ -40,6 +40,9 @@ enum Mode {
     Realtime {
         #[arg(long, value_name = "N", default_value_t = 100)]
         clients: usize,
+        /// Every player plays this song, over and over (default: the songs in turn).
+        #[arg(long, value_name = "ID")]
+        song: Option<u32>,
     },
     /// N connections pulling segments back to back: segments/s, MB/s, latency.
     Throughput {
@@ -90,7 +93,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // Thousands of connections need thousands of descriptors: take what the hard limit allows.
     let wanted = match &args.mode {
-        Mode::Realtime { clients } | Mode::Throughput { clients, .. } => *clients as u64 + 64,
+        Mode::Realtime { clients, .. } | Mode::Throughput { clients, .. } => *clients as u64 + 64,
         Mode::Latency { .. } | Mode::Dump { .. } => 64,
     };
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -107,8 +110,10 @@ fn main() -> ExitCode {
     let duration = args.duration;
     let json = args.json;
     let outcome = match args.mode {
-        Mode::Realtime { clients } => realtime::realtime(server, clients, duration, threads)
-            .map(|r| (r.failed + r.underruns == 0, render(&r, json))),
+        Mode::Realtime { clients, song } => {
+            realtime::realtime(server, clients, duration, song, threads)
+                .map(|r| (r.failed + r.underruns == 0, render(&r, json)))
+        }
         Mode::Throughput {
             clients,
             song,

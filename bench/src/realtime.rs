@@ -63,14 +63,19 @@ pub fn realtime(
     addr: SocketAddr,
     clients: usize,
     duration: Duration,
+    song: Option<u32>,
     threads: usize,
 ) -> Result<Report, Failure> {
     let manifests = thread_runtime()?.block_on(manifests(addr))?;
     let playable: Arc<Vec<usize>> = Arc::new(
         (0..manifests.len())
             .filter(|&i| !manifests[i].segments.is_empty())
+            .filter(|&i| song.is_none_or(|id| manifests[i].id == id))
             .collect(),
     );
+    if playable.is_empty() {
+        return Err(Failure("no playable song matches --song".into()));
+    }
     let ramp = RAMP.min(duration / 4);
     let (totals, seconds) = run(addr, clients, BUF_SIZE, threads, move |index, mut conn| {
         let manifests = manifests.clone();
