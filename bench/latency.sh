@@ -5,7 +5,7 @@
 #
 # The slow link is this machine's loopback inside a private network namespace (unshare -n, needs
 # root), with MTU 1500 and a tc htb qdisc whose default class leads to a 1 Mbit/s token bucket
-# (tbf, at most 50 ms of queue; prio is not built into every kernel, htb usually is): traffic
+# (tbf, at most 100 ms of queue; prio is not built into every kernel, htb usually is): traffic
 # from the server (DATA, CATALOG) takes the bucket, traffic to the server (requests, ACKs) goes
 # straight through, as on a downlink that is the bottleneck. The namespace disappears with the
 # processes in it, so nothing outside is touched.
@@ -56,7 +56,7 @@ if [ "${inside:-}" = slow ]; then
     tc qdisc add dev lo root handle 1: htb default 20 r2q 100000
     tc class add dev lo parent 1: classid 1:10 htb rate 10gbit
     tc class add dev lo parent 1: classid 1:20 htb rate 10gbit
-    tc qdisc add dev lo parent 1:20 handle 20: tbf rate "$rate" burst 1600 latency 50ms
+    tc qdisc add dev lo parent 1:20 handle 20: tbf rate "$rate" burst 1600 latency 100ms
     tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport "$port" 0xffff flowid 1:10
     status=0
     # A LIST every 10 ms would fill half of a 1 Mbit/s link with catalogs by itself.

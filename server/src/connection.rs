@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use jukebox_protocol::{ErrorCode, Frame, Message};
+use jukebox_protocol::{ErrorCode, Frame, Message, MAX_DATA_PAYLOAD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout_at, Instant};
@@ -29,6 +29,18 @@ const READ_CHUNK: usize = 1024;
 /// reads it.
 const LINGER: Duration = Duration::from_secs(2);
 const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// DATA payload size while the client or its link does not keep up (the socket refused a write in
+/// the last [`SLOW_FRAMES`] frames): a control response then waits behind at most this much of a
+/// frame in progress, 33 ms at 1 Mbit/s instead of 131 ms for a full frame. A client that keeps up
+/// gets full frames, so fast links pay nothing for it.
+const SLOW_DATA_PAYLOAD: usize = 4096;
+const SLOW_FRAMES: u32 = 16;
+
+/// How often a slow client's socket is looked at while the kernel holds more unsent bytes than
+/// [`Limits::notsent_lowat`]. The kernel applies the mark to readiness, not to writes, so a server
+/// that writes whenever a write succeeds can still queue far more than the mark.
+const SLOW_PACE: Duration = Duration::from_millis(5);
 
 /// Most frames gathered into one vectored write (see `Config::data_frames_per_write`).
 pub const MAX_FRAMES_PER_WRITE: usize = 8;
@@ -64,6 +76,10 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     let mut out: VecDeque<OutFrame> = VecDeque::with_capacity(limits.data_frames_per_write);
     // The kernel holds the tail of the last write back for the next one (MSG_MORE): see write_some.
     let mut corked = false;
+    // Frames still to send small since the socket last refused a write (see SLOW_DATA_PAYLOAD).
+    let mut backlogged: u32 = 0;
+    // While set, a slow client's socket holds enough: no write before this time.
+    let mut pace: Option<Instant> = None;
     let mut eof = false;
     let opened = Instant::now();
     // Last frame received or fully sent: the idle timeout counts from here.
@@ -111,9 +127,14 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
             timer.as_mut().reset(now + LINGER);
         }
         if out.is_empty() {
-            out.extend(session.next_frame());
+            let max_data = if backlogged > 0 {
+                SLOW_DATA_PAYLOAD
+            } else {
+                MAX_DATA_PAYLOAD
+            };
+            out.extend(session.next_frame_within(max_data));
             while out.len() < limits.data_frames_per_write && session.data_next() {
-                out.extend(session.next_frame());
+                out.extend(session.next_frame_within(max_data));
             }
         }
         if out.is_empty() && corked {
@@ -135,18 +156,35 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
         tokio::select! {
             biased;
             ready = stream.readable(), if want_read => ready?,
-            ready = stream.writable(), if !out.is_empty() => {
+            () = sleep_until(pace.unwrap_or(opened)), if pace.is_some() => pace = None,
+            ready = stream.writable(), if !out.is_empty() && pace.is_none() => {
                 ready?;
+                if backlogged > 0 && over_lowat(&stream, limits.notsent_lowat)? {
+                    // A slow client: the kernel still holds more unsent bytes than the low-water
+                    // mark, though it took the last write. Look again shortly instead of queueing
+                    // more for a control response to wait behind.
+                    if corked {
+                        uncork(&stream)?;
+                        corked = false;
+                    }
+                    backlogged = SLOW_FRAMES;
+                    pace = Some(Instant::now() + SLOW_PACE);
+                    continue;
+                }
                 let more = out.back().is_some_and(OutFrame::continues_segment);
                 if write_some(&stream, &mut out, more)? {
                     corked = more;
                     if out.is_empty() {
                         last_activity = Instant::now();
+                        backlogged = backlogged.saturating_sub(1);
                     }
-                } else if corked {
-                    // The socket is full: what is held back must go for room to come.
-                    uncork(&stream)?;
-                    corked = false;
+                } else {
+                    backlogged = SLOW_FRAMES;
+                    if corked {
+                        // The socket is full: what is held back must go for room to come.
+                        uncork(&stream)?;
+                        corked = false;
+                    }
                 }
             }
             () = &mut timer => {
@@ -241,6 +279,33 @@ fn read_arrived(stream: &TcpStream, rbuf: &mut BytesMut, room: usize) -> io::Res
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// True when the kernel holds at least `lowat` bytes of this socket not yet sent.
+fn over_lowat(stream: &TcpStream, lowat: Option<u32>) -> io::Result<bool> {
+    match lowat {
+        Some(lowat) => Ok(unsent(stream)? >= lowat),
+        None => Ok(false),
+    }
+}
+
+/// Bytes written to the socket that the kernel has not sent yet.
+#[cfg(target_os = "linux")]
+fn unsent(stream: &TcpStream) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: SIOCOUTQNSD stores one int through the pointer, which is valid for the call.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::SIOCOUTQNSD as _, &mut bytes) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(bytes.max(0) as u32)
+}
+
+/// Elsewhere only the kernel's own use of the low-water mark applies.
+#[cfg(not(target_os = "linux"))]
+fn unsent(_: &TcpStream) -> io::Result<u32> {
+    Ok(0)
 }
 
 /// Sends at once whatever a write with MSG_MORE left held back (setting TCP_NODELAY pushes it).

@@ -25,9 +25,9 @@ pub use connection::HELLO_TIMEOUT;
 pub use server::Server;
 pub use store::Store;
 
-/// Default [`Config::notsent_lowat`]: one DATA frame. See docs/BENCHMARKS.md for the measurements
+/// Default [`Config::notsent_lowat`]: one small DATA frame. See docs/BENCHMARKS.md for the measurements
 /// behind it.
-pub const DEFAULT_NOTSENT_LOWAT: u32 = 16 * 1024;
+pub const DEFAULT_NOTSENT_LOWAT: u32 = 4 * 1024;
 
 /// Server limits and address.
 #[derive(Debug, Clone)]

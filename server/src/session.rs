@@ -172,13 +172,19 @@ impl Session {
     /// The next frame to send: control responses first, else the next piece (at most
     /// [`MAX_DATA_PAYLOAD`] bytes, END on the last) of the current segment transfer.
     pub fn next_frame(&mut self) -> Option<OutFrame> {
+        self.next_frame_within(MAX_DATA_PAYLOAD)
+    }
+
+    /// [`Session::next_frame`] with DATA payloads of at most `max_data` bytes (1 to
+    /// [`MAX_DATA_PAYLOAD`]): smaller frames let a control response overtake a transfer sooner
+    /// on a slow link.
+    pub fn next_frame_within(&mut self, max_data: usize) -> Option<OutFrame> {
         if let Some(frame) = self.control.pop_front() {
             return Some(frame);
         }
         let transfer = self.transfers.front_mut()?;
-        let piece = transfer
-            .rest
-            .split_to(transfer.rest.len().min(MAX_DATA_PAYLOAD));
+        let max_data = max_data.clamp(1, MAX_DATA_PAYLOAD);
+        let piece = transfer.rest.split_to(transfer.rest.len().min(max_data));
         let end = transfer.rest.is_empty();
         let header = jukebox_protocol::codec::data_header(transfer.request_id, piece.len(), end);
         if end {
@@ -557,6 +563,40 @@ mod tests {
             assert_eq!(bytes, store.segment(1, index).unwrap().as_ref());
         }
         assert!(s.is_idle());
+    }
+
+    #[test]
+    fn smaller_frames_carry_the_same_segment() {
+        let mut s = open();
+        let mut buf = wire(&[req(1, Message::GetSegment { song: 1, index: 3 })]);
+        s.receive(&mut buf);
+        let mut bytes = Vec::new();
+        let mut shape = Vec::new();
+        // Small frames first (a slow link), then full ones again.
+        let mut sizes = [4096, 4096, MAX_DATA_PAYLOAD, MAX_DATA_PAYLOAD].into_iter();
+        while let Some(mut out) = s.next_frame_within(sizes.next().unwrap_or(MAX_DATA_PAYLOAD)) {
+            let mut wire = BytesMut::new();
+            while out.has_remaining() {
+                wire.extend_from_slice(out.chunk());
+                out.advance(out.chunk().len());
+            }
+            let Message::Data { end, bytes: b } = decode_frame(&mut wire).unwrap().unwrap().message
+            else {
+                panic!("expected DATA");
+            };
+            shape.push((b.len(), end));
+            bytes.extend_from_slice(&b);
+        }
+        assert_eq!(
+            shape,
+            [
+                (4096, false),
+                (4096, false),
+                (16_384, false),
+                (15_424, true)
+            ]
+        );
+        assert_eq!(bytes, s.store.segment(1, 3).unwrap().as_ref());
     }
 
     #[test]
