@@ -171,7 +171,8 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
                     pace = Some(Instant::now() + SLOW_PACE);
                     continue;
                 }
-                let more = out.back().is_some_and(OutFrame::continues_segment);
+                // Not for a slow client: held-back bytes would count as unsent in over_lowat.
+                let more = backlogged == 0 && out.back().is_some_and(OutFrame::continues_segment);
                 if write_some(&stream, &mut out, more)? {
                     corked = more;
                     if out.is_empty() {
