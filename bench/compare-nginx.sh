@@ -108,21 +108,41 @@ EOF
 )
 [ "$curl_check" = same ] || { echo "$0: nginx does not serve the segment's bytes" >&2; exit 1; }
 
+# CPU time (user + system, in clock ticks) of a list of processes, and of a command's children.
+ticks() { local sum=0 pid; for pid in "$@"; do sum=$((sum + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$sum"; }
+nginx_workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
+hz=$(getconf CLK_TCK)
+
 echo "segment: song $song index $segment, $size bytes; $clients connections, ${duration}s per run, $rounds rounds, $threads load threads"
-nginx_rates=() jukebox_rates=()
+echo "(cpu: microseconds of CPU per request, server + load generator)"
+nginx_rates=() jukebox_rates=() nginx_cpu=() jukebox_cpu=()
 for round in $(seq "$rounds"); do
-    out=$(wrk -t"$threads" -c"$clients" -d"${duration}s" --latency "http://127.0.0.1:$nginx_port/$song/$segment.mp3")
+    before=$(ticks $nginx_workers)
+    out=$( { /usr/bin/time -f "TIME %U %S" wrk -t"$threads" -c"$clients" -d"${duration}s" --latency \
+        "http://127.0.0.1:$nginx_port/$song/$segment.mp3"; } 2>&1)
+    after=$(ticks $nginx_workers)
     rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     errors=$(grep -E "Non-2xx|Socket errors" <<<"$out" || true)
-    echo "round $round nginx+wrk:        $rate requests/s, p99 $p99 ${errors:+($errors)}"
+    cpu=$(awk -v b="$before" -v a="$after" -v hz="$hz" -v r="$rate" -v d="$duration" \
+        '/^TIME/ {printf "%.1f + %.1f", (a - b) / hz / (r * d) * 1e6, ($2 + $3) / (r * d) * 1e6}' <<<"$out")
+    echo "round $round nginx+wrk:        $rate requests/s, p99 $p99, cpu $cpu ${errors:+($errors)}"
     nginx_rates+=("$rate")
 
-    json=$("$bench_bin" --server "127.0.0.1:$jukebox_port" --threads "$threads" --duration "$duration" --json \
-        throughput --clients "$clients" --song "$song" --segment "$segment") || {
-        echo "$0: jukebox-bench failed: $json" >&2; exit 1; }
-    read -r rate p99 failed < <(python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["segments_per_sec"]), str(r["latency"]["p99_ms"])+"ms", r["failed"])' <<<"$json")
-    echo "round $round jukebox+bench:    $rate segments/s, p99 $p99, $failed failed"
+    before=$(ticks "$server_pid")
+    out=$( { /usr/bin/time -f "TIME %U %S" "$bench_bin" --server "127.0.0.1:$jukebox_port" --threads "$threads" \
+        --duration "$duration" --json throughput --clients "$clients" --song "$song" --segment "$segment"; } 2>&1) || {
+        echo "$0: jukebox-bench failed: $out" >&2; exit 1; }
+    after=$(ticks "$server_pid")
+    read -r rate p99 failed cpu < <(python3 -c '
+import json, sys
+lines = sys.stdin.read().splitlines()
+r = json.loads(next(l for l in lines if l.startswith("{")))
+u, s = map(float, next(l for l in lines if l.startswith("TIME")).split()[1:])
+n = r["segments"]; server = (int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3])
+print(round(r["segments_per_sec"]), str(r["latency"]["p99_ms"]) + "ms", r["failed"],
+      "%.1f+%.1f" % (server / n * 1e6, (u + s) / n * 1e6))' "$before" "$after" "$hz" <<<"$out")
+    echo "round $round jukebox+bench:    $rate segments/s, p99 $p99, cpu ${cpu/+/ + }, $failed failed"
     jukebox_rates+=("$rate")
 done
 
