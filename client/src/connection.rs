@@ -21,6 +21,11 @@ use tokio::task::AbortHandle;
 use crate::error::{ClientError, Result};
 use crate::handshake::handshake;
 
+/// The largest segment this client buffers. The protocol allows up to 4 GiB; a 2-second segment
+/// of a 320 kbit/s stream is about 80 KB, so this is hundreds of seconds of the richest mp3 and
+/// keeps a hostile manifest from making the client hold gigabytes.
+pub const MAX_SEGMENT_BYTES: u32 = 16 << 20;
+
 /// A handle to an open connection; clones share it. The socket closes when the last clone drops.
 #[derive(Clone)]
 pub struct Connection {
@@ -130,6 +135,19 @@ impl Connection {
                         reason: format!("it describes song {}", manifest.id),
                     });
                 }
+                if let Some(info) = manifest
+                    .segments
+                    .iter()
+                    .find(|s| s.bytes > MAX_SEGMENT_BYTES)
+                {
+                    return Err(ClientError::BadManifest {
+                        song,
+                        reason: format!(
+                            "segment {} has {} bytes, more than this client accepts ({MAX_SEGMENT_BYTES})",
+                            info.index, info.bytes
+                        ),
+                    });
+                }
                 Ok(manifest)
             }
             Message::Error { code, message } => {
@@ -139,13 +157,21 @@ impl Connection {
         }
     }
 
-    /// Fetches one whole segment. Dropping the future before it completes cancels the request.
-    pub async fn segment(&self, song: u32, index: u32) -> Result<Bytes> {
+    /// Fetches one whole segment of `expected` bytes (from the manifest). Dropping the future
+    /// before it completes cancels the request, and so does a server sending more than `expected`
+    /// bytes: what is buffered for a segment never exceeds what the manifest promised, even if the
+    /// END never comes.
+    pub async fn segment(&self, song: u32, index: u32, expected: u32) -> Result<Bytes> {
         let mut request = self.send(Message::GetSegment { song, index }, true)?;
         let mut bytes = BytesMut::new();
         loop {
             match request.next().await? {
                 Message::Data { end, bytes: chunk } => {
+                    if bytes.len() + chunk.len() > expected as usize {
+                        return Err(ClientError::Protocol(format!(
+                            "segment {index} of song {song} has more than {expected} bytes"
+                        )));
+                    }
                     if bytes.is_empty() && end {
                         return Ok(chunk);
                     }

@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::fake_server::{listen, Peer};
 use jukebox_client::{Client, ClientError, Connection};
-use jukebox_protocol::{Catalog, ErrorCode, Message, SongSummary};
+use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message, SegmentInfo, SongSummary};
 
 fn catalog() -> Catalog {
     Catalog {
@@ -54,7 +54,7 @@ async fn a_list_is_answered_while_a_segment_is_in_flight() {
     let connection = Connection::connect(&addr).await.unwrap();
     let segment = tokio::spawn({
         let connection = connection.clone();
-        async move { connection.segment(1, 0).await }
+        async move { connection.segment(1, 0, 6).await }
     });
     segment_started.await.unwrap();
     // The list completes although the segment cannot until the catalog has been sent.
@@ -89,7 +89,7 @@ async fn dropping_a_segment_request_cancels_it_and_late_frames_are_discarded() {
     let connection = Connection::connect(&addr).await.unwrap();
     let segment = tokio::spawn({
         let connection = connection.clone();
-        async move { connection.segment(1, 0).await }
+        async move { connection.segment(1, 0, 6).await }
     });
     request_seen.await.unwrap();
     segment.abort();
@@ -125,7 +125,7 @@ async fn server_errors_become_typed_errors_and_the_connection_goes_on() {
     let error = connection.manifest(42).await.unwrap_err();
     assert!(matches!(error, ClientError::UnknownSong(42)), "{error:?}");
     assert_eq!(error.to_string(), "unknown song 42");
-    let error = connection.segment(1, 9).await.unwrap_err();
+    let error = connection.segment(1, 9, 6).await.unwrap_err();
     assert!(
         matches!(error, ClientError::SegmentOutOfRange { song: 1, index: 9 }),
         "{error:?}"
@@ -197,5 +197,67 @@ async fn after_the_server_closes_the_next_command_reconnects() {
     assert!(first.is_closed());
     let second = client.connection().await.unwrap();
     assert_eq!(second.list().await.unwrap(), catalog());
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_segment_longer_than_the_manifest_says_is_cancelled_at_once() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let get = peer.recv().await.unwrap();
+        // Four bytes of a three-byte segment, and no END: a faulty server might never send one.
+        peer.send(get.request_id, data(b"abcd", false)).await;
+        let cancel = peer.recv().await.unwrap();
+        assert_eq!(cancel.message, Message::Cancel);
+        assert_eq!(cancel.request_id, get.request_id);
+        peer
+    });
+    let connection = Connection::connect(&addr).await.unwrap();
+    let error = connection.segment(1, 0, 3).await.unwrap_err();
+    assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
+    assert!(error.to_string().contains("more than 3 bytes"), "{error}");
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_manifest_with_a_giant_segment_is_refused() {
+    let manifest = Manifest {
+        id: 1,
+        title: "Huge".into(),
+        artist: String::new(),
+        album: String::new(),
+        codec: "mp3".into(),
+        mpeg_version: "1".into(),
+        sample_rate: 44_100,
+        channels: 2,
+        bitrate: 128_000,
+        frames: 1,
+        samples: 1152,
+        duration_ms: 26,
+        encoder_delay: 0,
+        encoder_padding: 0,
+        segments: vec![SegmentInfo {
+            index: 0,
+            bytes: u32::MAX,
+            frames: 1,
+            samples: 1152,
+            sha256: "0".repeat(64),
+        }],
+    };
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let get = peer.recv().await.unwrap();
+        peer.send(get.request_id, Message::Manifest(manifest.to_json().into()))
+            .await;
+        peer
+    });
+    let connection = Connection::connect(&addr).await.unwrap();
+    let error = connection.manifest(1).await.unwrap_err();
+    assert!(
+        matches!(error, ClientError::BadManifest { song: 1, .. }),
+        "{error:?}"
+    );
     drop(server.await.unwrap());
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use jukebox_protocol::Manifest;
+use jukebox_protocol::{Manifest, SegmentInfo};
 use tokio::sync::{mpsc, watch};
 
 use super::signal::Signal;
@@ -61,7 +61,7 @@ async fn fetch(job: &mut FetchJob) -> Result<()> {
                 return Ok(());
             }
         }
-        let bytes = segment(&job.client, song, info.index).await?;
+        let bytes = segment(&job.client, song, info).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
                 song,
@@ -82,11 +82,12 @@ async fn fetch(job: &mut FetchJob) -> Result<()> {
 
 /// Fetches a segment; if the connection turns out to be closed (an idle timeout while the
 /// read-ahead was full), opens a new one and asks once more.
-async fn segment(client: &Client, song: u32, index: u32) -> Result<Bytes> {
-    match client.connection().await?.segment(song, index).await {
+async fn segment(client: &Client, song: u32, info: &SegmentInfo) -> Result<Bytes> {
+    let (index, bytes) = (info.index, info.bytes);
+    match client.connection().await?.segment(song, index, bytes).await {
         Err(ClientError::Closed(reason)) => {
             tracing::info!("connection lost ({reason}); fetching segment {index} again");
-            client.connection().await?.segment(song, index).await
+            client.connection().await?.segment(song, index, bytes).await
         }
         result => result,
     }
