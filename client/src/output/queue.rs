@@ -2,9 +2,13 @@
 //!
 //! Samples are tagged with the generation (one per started song) that produced them, so a switch
 //! or stop empties the queue and late pushes from the old decoder are dropped.
+//!
+//! The queue holds at most about [`QUEUED_SECONDS`] of audio: a push waits for room. That wait is
+//! what paces the decoder, and through the bounded segment channel the fetcher, by the audio
+//! actually played rather than by the durations a manifest claims.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
@@ -18,8 +22,14 @@ pub struct Played {
     pub frames: u64,
 }
 
+/// Audio the queue holds before a push waits: enough to cover the decoder's hiccups, small
+/// enough that the read-ahead stays a matter of seconds.
+pub const QUEUED_SECONDS: u32 = 2;
+
 pub struct PcmQueue {
     state: Mutex<State>,
+    /// Notified when audio leaves the queue or the generation changes.
+    room: Condvar,
     played: watch::Sender<Played>,
     signals: mpsc::UnboundedSender<Signal>,
 }
@@ -36,6 +46,15 @@ struct State {
     format: Option<PcmFormat>,
 }
 
+impl State {
+    /// Samples the queue takes before a push waits; no limit before the format is known.
+    fn capacity(&self) -> usize {
+        self.format.map_or(usize::MAX, |f| {
+            (QUEUED_SECONDS * f.sample_rate) as usize * usize::from(f.channels)
+        })
+    }
+}
+
 enum Chunk {
     Samples(Vec<f32>),
     /// The generation's last sample came before this.
@@ -46,6 +65,7 @@ impl PcmQueue {
     pub fn new(signals: mpsc::UnboundedSender<Signal>) -> PcmQueue {
         PcmQueue {
             state: Mutex::new(State::default()),
+            room: Condvar::new(),
             played: watch::Sender::new(Played::default()),
             signals,
         }
@@ -79,6 +99,7 @@ impl PcmQueue {
         state.queued_samples = 0;
         state.frames_played = 0;
         drop(state);
+        self.room.notify_all();
         self.played.send_replace(Played {
             generation,
             frames: 0,
@@ -90,9 +111,16 @@ impl PcmQueue {
         self.start(0);
     }
 
-    /// Queues decoded samples (whole frames); ignored unless `generation` is current.
+    /// Queues decoded samples (whole frames); ignored unless `generation` is current. Waits while
+    /// the queue is full, until the output has taken some or the generation has ended.
     pub fn push(&self, generation: u64, samples: Vec<f32>) {
-        let mut state = self.state();
+        let state = self.state();
+        let mut state = self
+            .room
+            .wait_while(state, |s| {
+                generation != 0 && s.generation == generation && s.queued_samples >= s.capacity()
+            })
+            .unwrap_or_else(|e| e.into_inner());
         if generation != 0 && generation == state.generation && !samples.is_empty() {
             state.queued_samples += samples.len();
             state.chunks.push_back(Chunk::Samples(samples));
@@ -165,6 +193,7 @@ impl PcmQueue {
         }
         drop(state);
         if frames > 0 {
+            self.room.notify_all();
             self.played.send_replace(played);
         }
         if let Some(generation) = finished {
@@ -218,6 +247,24 @@ mod tests {
                 frames: 3
             }
         );
+    }
+
+    #[test]
+    fn a_full_queue_holds_the_decoder_until_a_stop_releases_it() {
+        let (queue, _signals) = queue();
+        let queue = std::sync::Arc::new(queue);
+        queue.start(1);
+        // Capacity at 10 Hz stereo: QUEUED_SECONDS * 20 samples.
+        let full = (QUEUED_SECONDS * 20) as usize;
+        queue.push(1, vec![0.5; full]);
+        let pusher = std::thread::spawn({
+            let queue = queue.clone();
+            move || queue.push(1, vec![9.0, 9.0])
+        });
+        queue.stop();
+        pusher.join().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(queue.pop(100, &mut out), 0);
     }
 
     #[test]

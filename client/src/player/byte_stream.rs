@@ -2,22 +2,21 @@
 //! byte stream while the fetcher is still pulling later segments.
 
 use std::io::{self, Read};
-use std::sync::mpsc::Receiver;
-use std::sync::Mutex;
 
 use bytes::{Buf, Bytes};
+use tokio::sync::mpsc::Receiver;
 
 /// Reads the segments received on a channel, in order; end of stream when the sender is dropped.
+/// The channel is bounded, so a fetcher sending into it waits while the decoder is behind.
 pub struct ByteStream {
-    /// Behind a lock only because symphonia wants a `Sync` source; one thread reads it.
-    segments: Mutex<Receiver<Bytes>>,
+    segments: Receiver<Bytes>,
     current: Bytes,
 }
 
 impl ByteStream {
     pub fn new(segments: Receiver<Bytes>) -> ByteStream {
         ByteStream {
-            segments: Mutex::new(segments),
+            segments,
             current: Bytes::new(),
         }
     }
@@ -26,10 +25,9 @@ impl ByteStream {
 impl Read for ByteStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            let segments = self.segments.get_mut().unwrap_or_else(|e| e.into_inner());
-            match segments.recv() {
-                Ok(bytes) => self.current = bytes,
-                Err(_) => return Ok(0),
+            match self.segments.blocking_recv() {
+                Some(bytes) => self.current = bytes,
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -45,10 +43,10 @@ mod tests {
 
     #[test]
     fn reads_segments_in_order_then_ends() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        tx.send(Bytes::from_static(b"abc")).unwrap();
-        tx.send(Bytes::new()).unwrap();
-        tx.send(Bytes::from_static(b"defg")).unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(3);
+        tx.try_send(Bytes::from_static(b"abc")).unwrap();
+        tx.try_send(Bytes::new()).unwrap();
+        tx.try_send(Bytes::from_static(b"defg")).unwrap();
         drop(tx);
         let mut out = Vec::new();
         ByteStream::new(rx).read_to_end(&mut out).unwrap();

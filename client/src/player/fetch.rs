@@ -1,22 +1,24 @@
-//! The fetcher: pulls a song's segments one request at a time, a few seconds ahead of what has been
-//! played, verifies each and hands it to the decoder.
+//! The fetcher: pulls a song's segments one request at a time, verifies each and hands it to the
+//! decoder. The hand-over channel holds one segment and the decoder waits while the PCM queue is
+//! full, so the fetcher runs only a few seconds of real audio ahead of what has been played,
+//! whatever durations the manifest claims.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use jukebox_protocol::{Manifest, SegmentInfo};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::signal::Signal;
 use super::verify::segment_is_intact;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-use crate::output::Played;
 
-/// Seconds of audio fetched beyond what has been played: about three 2-second segments. Enough to
-/// ride out a slow response, small enough that a switch or stop wastes little.
-pub const READ_AHEAD_SECONDS: f64 = 6.0;
+/// Verified segments waiting for the decoder. With the one the decoder is reading and the one the
+/// fetcher holds while it waits, about three 2-second segments of read-ahead besides the PCM
+/// queue: enough to ride out a slow response, small enough that a switch or stop wastes little.
+pub const SEGMENTS_QUEUED: usize = 1;
 
 pub struct FetchJob {
     /// Reconnects if the server closed the connection between two segments.
@@ -24,9 +26,7 @@ pub struct FetchJob {
     pub manifest: Arc<Manifest>,
     pub generation: u64,
     /// To the decoder; dropped when the song has been fetched.
-    pub segments: std::sync::mpsc::Sender<Bytes>,
-    pub played: watch::Receiver<Played>,
-    pub output_rate: u32,
+    pub segments: mpsc::Sender<Bytes>,
     /// Samples per channel fetched so far (in the song's rate), for the progress display.
     pub fetched_samples: Arc<AtomicU64>,
     /// Set on failure, so the decoder does not report the cut stream as the song's end.
@@ -34,8 +34,8 @@ pub struct FetchJob {
     pub signals: mpsc::UnboundedSender<Signal>,
 }
 
-pub async fn run(mut job: FetchJob) {
-    if let Err(error) = fetch(&mut job).await {
+pub async fn run(job: FetchJob) {
+    if let Err(error) = fetch(&job).await {
         job.cancel.store(true, Ordering::Release);
         let _ = job.signals.send(Signal::Failed {
             generation: job.generation,
@@ -44,23 +44,10 @@ pub async fn run(mut job: FetchJob) {
     }
 }
 
-async fn fetch(job: &mut FetchJob) -> Result<()> {
-    let manifest = job.manifest.clone();
-    let song = manifest.id;
-    let rate = f64::from(manifest.sample_rate);
-    let mut fetched = 0.0;
-    let mut fetched_samples = 0;
-    for info in &manifest.segments {
-        let length = info.samples as f64 / rate;
-        loop {
-            let ahead = fetched - played_seconds(job);
-            if ahead <= 0.0 || ahead + length <= READ_AHEAD_SECONDS {
-                break;
-            }
-            if job.played.changed().await.is_err() {
-                return Ok(());
-            }
-        }
+async fn fetch(job: &FetchJob) -> Result<()> {
+    let song = job.manifest.id;
+    let mut fetched_samples = 0u64;
+    for info in &job.manifest.segments {
         let bytes = segment(&job.client, song, info).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
@@ -68,11 +55,11 @@ async fn fetch(job: &mut FetchJob) -> Result<()> {
                 index: info.index,
             });
         }
-        fetched += length;
-        fetched_samples += info.samples;
+        // Saturating: the counts come from the server and only feed the progress display.
+        fetched_samples = fetched_samples.saturating_add(info.samples);
         job.fetched_samples
             .store(fetched_samples, Ordering::Relaxed);
-        if job.segments.send(bytes).is_err() {
+        if job.segments.send(bytes).await.is_err() {
             // The decoder has stopped; it reports why.
             return Ok(());
         }
@@ -90,14 +77,5 @@ async fn segment(client: &Client, song: u32, info: &SegmentInfo) -> Result<Bytes
             client.connection().await?.segment(song, index, bytes).await
         }
         result => result,
-    }
-}
-
-fn played_seconds(job: &mut FetchJob) -> f64 {
-    let played = *job.played.borrow_and_update();
-    if played.generation == job.generation {
-        played.frames as f64 / f64::from(job.output_rate)
-    } else {
-        0.0
     }
 }

@@ -93,7 +93,7 @@ impl Player {
         let manifest = Arc::new(manifest);
         let cancel = Arc::new(AtomicBool::new(false));
         let fetched_samples = Arc::new(AtomicU64::new(0));
-        let (segments_tx, segments_rx) = std::sync::mpsc::channel();
+        let (segments_tx, segments_rx) = mpsc::channel(fetch::SEGMENTS_QUEUED);
         decode::spawn(
             decode::DecodeJob {
                 song: manifest.id,
@@ -115,8 +115,6 @@ impl Player {
             manifest: manifest.clone(),
             generation,
             segments: segments_tx,
-            played: queue.played(),
-            output_rate: target.sample_rate,
             fetched_samples: fetched_samples.clone(),
             cancel: cancel.clone(),
             signals: self.signal_tx.clone(),
