@@ -2,6 +2,7 @@
 //! output, converted to the output's format when the song has another one.
 
 use std::num::NonZero;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -42,7 +43,15 @@ pub fn spawn(job: DecodeJob, segments: Receiver<Bytes>) -> std::io::Result<JoinH
     std::thread::Builder::new()
         .name(format!("jukebox-decode-{}", job.song))
         .spawn(move || {
-            let result = decode(&job, segments);
+            // symphonia parses data the server chose; if it panics on it, the song must still end
+            // with an error instead of never ending.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| decode(&job, segments)))
+                .unwrap_or_else(|_| {
+                    Err(ClientError::Decode {
+                        song: job.song,
+                        reason: "the decoder crashed on this song's data".into(),
+                    })
+                });
             if job.cancel.load(Ordering::Acquire) {
                 return;
             }
