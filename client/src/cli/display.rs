@@ -8,7 +8,24 @@
 //! error: unknown song 42
 //! ```
 
+use std::borrow::Cow;
+
 use jukebox_protocol::{Manifest, SongSummary};
+
+/// `text` with every control character (escape sequences, newlines) replaced by U+FFFD. Titles
+/// and error messages come from the server; written raw, they could move the cursor, clear the
+/// screen or forge output lines.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        Cow::Owned(
+            text.chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(text)
+    }
+}
 
 /// "m:ss", rounded down.
 pub fn minutes(ms: u64) -> String {
@@ -17,6 +34,7 @@ pub fn minutes(ms: u64) -> String {
 }
 
 fn describe(title: &str, artist: &str, duration_ms: u64) -> String {
+    let (title, artist) = (printable(title), printable(artist));
     if artist.is_empty() {
         format!("{title} ({})", minutes(duration_ms))
     } else {
@@ -68,5 +86,22 @@ mod tests {
             ..song
         };
         assert_eq!(song_line(&anonymous), "  3  Small Hours (0:12)");
+    }
+
+    #[test]
+    fn control_characters_from_the_server_are_not_printed() {
+        let song = SongSummary {
+            id: 1,
+            title: "Clear\x1b[2J\nfinished 9".into(),
+            artist: "\x07".into(),
+            album: String::new(),
+            duration_ms: 0,
+            segments: 1,
+        };
+        assert_eq!(
+            song_line(&song),
+            "  1  Clear\u{fffd}[2J\u{fffd}finished 9 — \u{fffd} (0:00)"
+        );
+        assert_eq!(printable("plain — text"), "plain — text");
     }
 }

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use rustyline::ExternalPrinter;
 
+use super::display::printable;
+
 /// Moves to the line above and clears it: where the progress bar is.
 const OVER_BAR: &str = "\x1b[1A\x1b[2K";
 
@@ -85,7 +87,8 @@ impl Printer {
         }
     }
 
+    /// Prints an error as one line; its text may quote the server.
     pub fn error(&self, error: &dyn std::fmt::Display) {
-        self.line(&format!("error: {error}"));
+        self.line(&format!("error: {}", printable(&error.to_string())));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::display::minutes;
+use super::display::{minutes, printable};
 use super::printer::TerminalPrinter;
 use crate::player::Progress;
 
@@ -34,8 +34,9 @@ impl SongBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
-        let mut title: String = progress.title.chars().take(28).collect();
-        if title.len() < progress.title.len() {
+        let full_title = printable(&progress.title);
+        let mut title: String = full_title.chars().take(28).collect();
+        if title.len() < full_title.len() {
             title.push('…');
         }
         bar.set_prefix(format!("{} {title}", progress.song));
