@@ -71,6 +71,18 @@ fn errors_are_reported_and_the_session_goes_on() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_an_error_and_the_session_goes_on() {
+    let output = run_jukebox(&["--output", "null"], b"play \xff\nlist\n");
+    assert!(output.status.success(), "{output:?}");
+    let lines = stdout_lines(&output);
+    assert!(
+        lines[0].starts_with("error: not a song number"),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 1 + 4, "{lines:?}");
+}
+
+#[test]
 fn switching_and_stopping_print_one_line_each_and_the_wav_keeps_the_first_format() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");

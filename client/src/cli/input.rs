@@ -26,9 +26,12 @@ impl Input {
         let spawned = std::thread::Builder::new()
             .name("jukebox-stdin".into())
             .spawn(move || {
-                for line in std::io::stdin().lock().lines() {
+                // Bytes, not `lines()`: a line that is not UTF-8 is a bad command to report, not
+                // the end of the input.
+                for line in std::io::stdin().lock().split(b'\n') {
                     let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
+                    let line = String::from_utf8_lossy(&line);
+                    if tx.send(line.trim_end_matches('\r').to_string()).is_err() {
                         break;
                     }
                 }

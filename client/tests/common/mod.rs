@@ -21,7 +21,7 @@ pub fn music_dir() -> PathBuf {
 }
 
 /// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it.
-pub fn run_jukebox(args: &[&str], commands: &str) -> Output {
+pub fn run_jukebox(args: &[&str], commands: impl AsRef<[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
         .args(args)
         .stdin(Stdio::piped())
@@ -33,7 +33,7 @@ pub fn run_jukebox(args: &[&str], commands: &str) -> Output {
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(commands.as_bytes())
+        .write_all(commands.as_ref())
         .expect("commands are written");
     child.wait_with_output().expect("jukebox runs")
 }
