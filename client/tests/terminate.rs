@@ -46,3 +46,39 @@ fn sigterm_stops_playback_and_completes_the_wav() {
     assert_eq!(samples[..], decoded[..samples.len()]);
     drop(stdin);
 }
+
+#[tokio::test]
+async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
+    let (listener, addr) = fake_server::listen().await;
+    let (got_list, list_seen) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let mut peer = fake_server::Peer::accept(&listener).await;
+        let list = peer.recv().await.unwrap();
+        assert_eq!(list.message, jukebox_protocol::Message::List);
+        got_list.send(()).unwrap();
+        // Never answers; returns when the client has gone.
+        while peer.recv().await.is_some() {}
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
+        .args(["--server", &addr, "--output", "null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"list\n").unwrap();
+    list_seen.await.unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: sends a signal to the child this test started and has not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap());
+    // A client stuck in the command would never exit; give it far more than it needs.
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), status)
+        .await
+        .expect("the client exits on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    server.await.unwrap();
+    drop(stdin);
+}

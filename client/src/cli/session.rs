@@ -54,7 +54,12 @@ impl Session {
                     let Some(line) = line else { break };
                     match Command::parse(&line) {
                         Ok(Command::Quit) => break,
-                        Ok(command) => self.execute(command).await,
+                        // A command can wait on the server, which may never answer: a stop
+                        // signal must still end the session.
+                        Ok(command) => tokio::select! {
+                            () = self.execute(command) => {}
+                            () = shutdown.recv() => break,
+                        },
                         Err(e) => self.printer.error(&e),
                     }
                 }
