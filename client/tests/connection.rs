@@ -21,6 +21,10 @@ fn catalog() -> Catalog {
     }
 }
 
+fn catalog_message() -> Message {
+    Message::Catalog(catalog().to_json().into())
+}
+
 fn data(bytes: &'static [u8], end: bool) -> Message {
     Message::Data {
         end,
@@ -43,11 +47,7 @@ async fn a_list_is_answered_while_a_segment_is_in_flight() {
         let list = peer.recv().await.unwrap();
         assert_eq!(list.message, Message::List);
         assert!(list.request_id > get.request_id, "ids count up");
-        peer.send(
-            list.request_id,
-            Message::Catalog(catalog().to_json().into()),
-        )
-        .await;
+        peer.send(list.request_id, catalog_message()).await;
         peer.send(get.request_id, data(b"def", true)).await;
         peer
     });
@@ -79,11 +79,7 @@ async fn dropping_a_segment_request_cancels_it_and_late_frames_are_discarded() {
         peer.send(get.request_id, data(b"late", false)).await;
         peer.send(get.request_id, data(b"late", true)).await;
         let list = peer.recv().await.unwrap();
-        peer.send(
-            list.request_id,
-            Message::Catalog(catalog().to_json().into()),
-        )
-        .await;
+        peer.send(list.request_id, catalog_message()).await;
         peer
     });
     let connection = Connection::connect(&addr).await.unwrap();
@@ -114,11 +110,7 @@ async fn server_errors_become_typed_errors_and_the_connection_goes_on() {
             peer.send(request.request_id, message).await;
         }
         let list = peer.recv().await.unwrap();
-        peer.send(
-            list.request_id,
-            Message::Catalog(catalog().to_json().into()),
-        )
-        .await;
+        peer.send(list.request_id, catalog_message()).await;
         peer
     });
     let connection = Connection::connect(&addr).await.unwrap();
@@ -181,12 +173,7 @@ async fn after_the_server_closes_the_next_command_reconnects() {
         drop(first);
         let mut second = Peer::accept(&listener).await;
         let list = second.recv().await.unwrap();
-        second
-            .send(
-                list.request_id,
-                Message::Catalog(catalog().to_json().into()),
-            )
-            .await;
+        second.send(list.request_id, catalog_message()).await;
         second
     });
     let client = Client::connect(addr).await.unwrap();

@@ -54,18 +54,7 @@ async fn a_corrupt_segment_stops_the_song_with_an_error() {
     });
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
-    let args = [
-        "--server".to_string(),
-        addr,
-        "--output".to_string(),
-        format!("wav:{}", wav.display()),
-    ];
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_jukebox(&args, "play 1\nwait\n")
-    })
-    .await
-    .unwrap();
+    let output = run_jukebox_against(addr, &wav, "play 1\nwait\n").await;
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         stdout_lines(&output),

@@ -56,15 +56,8 @@ async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
             if requests_tx.send((index as usize, go_tx)).is_err() || go.await.is_err() {
                 return;
             }
-            let bytes = &segments[index as usize];
-            let chunks: Vec<_> = bytes.chunks(16 * 1024).collect();
-            for (i, chunk) in chunks.iter().enumerate() {
-                let data = Message::Data {
-                    end: i + 1 == chunks.len(),
-                    bytes: bytes.slice_ref(chunk),
-                };
-                peer.send(frame.request_id, data).await;
-            }
+            peer.send_segment(frame.request_id, &segments[index as usize])
+                .await;
         }
     });
 

@@ -44,15 +44,8 @@ async fn serve(
                 .await
             }
             Message::GetSegment { song: 1, index } => {
-                let bytes = &segments[index as usize];
-                let chunks: Vec<_> = bytes.chunks(16 * 1024).collect();
-                for (i, chunk) in chunks.iter().enumerate() {
-                    let data = Message::Data {
-                        end: i + 1 == chunks.len(),
-                        bytes: bytes.slice_ref(chunk),
-                    };
-                    peer.send(frame.request_id, data).await;
-                }
+                peer.send_segment(frame.request_id, &segments[index as usize])
+                    .await;
                 sent += 1;
                 if sent == close_after {
                     return;
@@ -78,18 +71,7 @@ async fn a_connection_closed_mid_song_is_reopened_and_the_song_plays_on() {
     });
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
-    let args = [
-        "--server".to_string(),
-        addr,
-        "--output".to_string(),
-        format!("wav:{}", wav.display()),
-    ];
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_jukebox(&args, "play 1\nwait\n")
-    })
-    .await
-    .unwrap();
+    let output = run_jukebox_against(addr, &wav, "play 1\nwait\n").await;
     assert!(output.status.success(), "{output:?}");
     let lines = stdout_lines(&output);
     assert_eq!(lines.len(), 2, "{lines:?}");

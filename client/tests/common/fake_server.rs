@@ -1,8 +1,8 @@
 //! A scripted peer on 127.0.0.1 that speaks the wire format, to drive the client through exact
 //! frame sequences (a real server never sends stale frames on cue).
 
-use bytes::BytesMut;
-use jukebox_protocol::{decode_frame, encode_frame, Frame, Message, VERSION};
+use bytes::{Bytes, BytesMut};
+use jukebox_protocol::{decode_frame, encode_frame, Frame, Message, MAX_DATA_PAYLOAD, VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -61,6 +61,18 @@ impl Peer {
             &mut out,
         );
         self.send_raw(&out).await;
+    }
+
+    /// Sends a segment as a real server does: DATA frames of at most 16 KiB, the last with END.
+    pub async fn send_segment(&mut self, request_id: u32, segment: &Bytes) {
+        let chunks: Vec<_> = segment.chunks(MAX_DATA_PAYLOAD).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let data = Message::Data {
+                end: i + 1 == chunks.len(),
+                bytes: segment.slice_ref(chunk),
+            };
+            self.send(request_id, data).await;
+        }
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {

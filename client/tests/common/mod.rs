@@ -38,6 +38,17 @@ pub fn run_jukebox(args: &[&str], commands: impl AsRef<[u8]>) -> Output {
     child.wait_with_output().expect("jukebox runs")
 }
 
+/// Runs `jukebox --server addr --output wav:wav` off the async runtime (the test's server runs
+/// on it), feeding `commands`.
+pub async fn run_jukebox_against(addr: String, wav: &Path, commands: &'static str) -> Output {
+    let output = format!("wav:{}", wav.display());
+    tokio::task::spawn_blocking(move || {
+        run_jukebox(&["--server", &addr, "--output", &output], commands)
+    })
+    .await
+    .expect("jukebox runs")
+}
+
 pub fn stdout_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
