@@ -8,6 +8,7 @@ use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 use tokio::sync::mpsc;
 
+use super::command::Command;
 use super::printer::TerminalPrinter;
 
 /// Command lines as they are entered; `None` at the end of input.
@@ -67,11 +68,32 @@ impl Input {
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
-                let quit = matches!(line.trim(), "quit" | "exit" | "q");
+                let quit = ends_input(&line);
                 if tx.send(line).is_err() || quit {
                     break;
                 }
             })?;
         Ok((Input { lines }, printer))
+    }
+}
+
+/// True for the line that ends the session. The prompt thread must stop at exactly the lines the
+/// session quits on, or it would keep the terminal in raw mode after the process has exited.
+fn ends_input(line: &str) -> bool {
+    Command::parse(line) == Ok(Command::Quit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prompt_stops_on_every_spelling_of_quit() {
+        for line in ["quit", " QUIT ", "Exit", "q"] {
+            assert!(ends_input(line), "{line:?}");
+        }
+        for line in ["quit now", "list", ""] {
+            assert!(!ends_input(line), "{line:?}");
+        }
     }
 }
