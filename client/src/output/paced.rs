@@ -26,7 +26,10 @@ pub fn spawn(
         .spawn(move || {
             let mut pacer: Option<Pacer> = None;
             let mut buf = Vec::new();
-            let mut failed = false;
+            // Once the sink has failed it stays failed (a WAV writer cannot resume mid-file);
+            // every tick that plays audio reports it again, so a later song fails too instead of
+            // playing into nothing. The player ignores the repeats for a song it has stopped.
+            let mut failed: Option<String> = None;
             while !shutdown.load(Ordering::Acquire) {
                 std::thread::sleep(TICK);
                 let Some(format) = queue.format() else {
@@ -38,11 +41,14 @@ pub fn spawn(
                 buf.clear();
                 let frames = queue.pop(due as usize, &mut buf) as u64;
                 pacer.consumed(frames, due, now);
-                if frames > 0 && !failed {
-                    if let Err(e) = sink.write(format, &buf) {
-                        failed = true;
-                        queue.fail(ClientError::Output(e.to_string()));
-                    }
+                if frames == 0 {
+                    continue;
+                }
+                if failed.is_none() {
+                    failed = sink.write(format, &buf).err().map(|e| e.to_string());
+                }
+                if let Some(reason) = &failed {
+                    queue.fail(ClientError::Output(reason.clone()));
                 }
             }
             sink.finish(queue.format())
@@ -81,6 +87,63 @@ mod tests {
             self.0.lock().unwrap().1 = format;
             Ok(())
         }
+    }
+
+    /// A sink whose disk is full.
+    struct Failing;
+
+    impl PcmSink for Failing {
+        fn write(&mut self, _: PcmFormat, _: &[f32]) -> io::Result<()> {
+            Err(io::Error::other("disk full"))
+        }
+        fn finish(self: Box<Self>, _: Option<PcmFormat>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The next signal that is not a repeat of a failure of `skip`.
+    fn next_signal(signals: &mut mpsc::UnboundedReceiver<Signal>, skip: u64) -> Signal {
+        loop {
+            match signals.blocking_recv() {
+                Some(Signal::Failed { generation, .. }) if generation == skip => continue,
+                Some(signal) => return signal,
+                None => panic!("the output thread is gone"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_output_fails_every_later_song_too() {
+        let (signals_tx, mut signals) = mpsc::unbounded_channel();
+        let queue = Arc::new(PcmQueue::new(signals_tx));
+        queue.fix_format(PcmFormat {
+            sample_rate: 8_000,
+            channels: 2,
+        });
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let thread = spawn(
+            queue.clone(),
+            Box::new(Failing),
+            Box::new(SteppingClock(Mutex::new(Duration::ZERO))),
+            shutdown.clone(),
+        )
+        .unwrap();
+        queue.start(1);
+        queue.push(1, vec![0.0; 1_000]);
+        assert!(matches!(
+            next_signal(&mut signals, 0),
+            Signal::Failed { generation: 1, .. }
+        ));
+        // The player stops the song and starts another: it must not play on in silence.
+        queue.start(2);
+        queue.push(2, vec![0.0; 1_000]);
+        queue.end(2);
+        assert!(matches!(
+            next_signal(&mut signals, 1),
+            Signal::Failed { generation: 2, .. }
+        ));
+        shutdown.store(true, Ordering::Release);
+        thread.join().unwrap().unwrap();
     }
 
     #[test]
