@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use jukebox_protocol::{ErrorCode, Frame, Message, MAX_DATA_PAYLOAD};
+use jukebox_protocol::{ErrorCode, Frame, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
+use crate::backlog::Backlog;
 use crate::outgoing::OutFrame;
 use crate::session::Session;
 use crate::store::Store;
@@ -29,13 +30,6 @@ const READ_CHUNK: usize = 1024;
 /// reads it.
 const LINGER: Duration = Duration::from_secs(2);
 const DRAIN_LIMIT: usize = 64 * 1024;
-
-/// DATA payload size while the client or its link does not keep up (the socket refused a write in
-/// the last [`SLOW_FRAMES`] frames): a control response then waits behind at most this much of a
-/// frame in progress, 33 ms at 1 Mbit/s instead of 131 ms for a full frame. A client that keeps up
-/// gets full frames, so fast links pay nothing for it.
-const SLOW_DATA_PAYLOAD: usize = 4096;
-const SLOW_FRAMES: u32 = 16;
 
 /// How often a slow client's socket is looked at while the kernel holds more unsent bytes than
 /// [`Limits::notsent_lowat`]. The kernel applies the mark to readiness, not to writes, so a server
@@ -76,8 +70,7 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     let mut out: VecDeque<OutFrame> = VecDeque::with_capacity(limits.data_frames_per_write);
     // The kernel holds the tail of the last write back for the next one (MSG_MORE): see write_some.
     let mut corked = false;
-    // Frames still to send small since the socket last refused a write (see SLOW_DATA_PAYLOAD).
-    let mut backlogged: u32 = 0;
+    let mut backlog = Backlog::default();
     // While set, a slow client's socket holds enough: no write before this time.
     let mut pace: Option<Instant> = None;
     let mut eof = false;
@@ -127,11 +120,7 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
             timer.as_mut().reset(now + LINGER);
         }
         if out.is_empty() {
-            let max_data = if backlogged > 0 {
-                SLOW_DATA_PAYLOAD
-            } else {
-                MAX_DATA_PAYLOAD
-            };
+            let max_data = backlog.data_payload();
             out.extend(session.next_frame_within(max_data));
             while out.len() < limits.data_frames_per_write && session.data_next() {
                 out.extend(session.next_frame_within(max_data));
@@ -159,7 +148,7 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
             () = sleep_until(pace.unwrap_or(opened)), if pace.is_some() => pace = None,
             ready = stream.writable(), if !out.is_empty() && pace.is_none() => {
                 ready?;
-                if backlogged > 0 && over_lowat(&stream, limits.notsent_lowat)? {
+                if backlog.is_slow() && over_lowat(&stream, limits.notsent_lowat)? {
                     // A slow client: the kernel still holds more unsent bytes than the low-water
                     // mark, though it took the last write. Look again shortly instead of queueing
                     // more for a control response to wait behind.
@@ -167,20 +156,20 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
                         uncork(&stream)?;
                         corked = false;
                     }
-                    backlogged = SLOW_FRAMES;
+                    backlog.refused();
                     pace = Some(Instant::now() + SLOW_PACE);
                     continue;
                 }
                 // Not for a slow client: held-back bytes would count as unsent in over_lowat.
-                let more = backlogged == 0 && out.back().is_some_and(OutFrame::continues_segment);
+                let more = !backlog.is_slow() && out.back().is_some_and(OutFrame::continues_segment);
                 if write_some(&stream, &mut out, more)? {
                     corked = more;
                     if out.is_empty() {
                         last_activity = Instant::now();
-                        backlogged = backlogged.saturating_sub(1);
+                        backlog.sent_frame();
                     }
                 } else {
-                    backlogged = SLOW_FRAMES;
+                    backlog.refused();
                     if corked {
                         // The socket is full: what is held back must go for room to come.
                         uncork(&stream)?;

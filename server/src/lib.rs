@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod backlog;
 mod connection;
 pub mod outgoing;
 mod server;
