@@ -178,6 +178,6 @@ mod tests {
         let captured = captured.lock().unwrap();
         assert_eq!(captured.0, samples);
         assert_eq!(captured.1, Some(format));
-        assert_eq!(queue.played().borrow().frames, 2_000);
+        assert_eq!(queue.played().frames, 2_000);
     }
 }

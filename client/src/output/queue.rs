@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::format::PcmFormat;
 use crate::player::signal::Signal;
@@ -30,7 +30,6 @@ pub struct PcmQueue {
     state: Mutex<State>,
     /// Notified when audio leaves the queue or the generation changes.
     room: Condvar,
-    played: watch::Sender<Played>,
     signals: mpsc::UnboundedSender<Signal>,
 }
 
@@ -42,7 +41,7 @@ struct State {
     /// Samples of the front chunk already taken.
     front_taken: usize,
     queued_samples: usize,
-    frames_played: u64,
+    played: Played,
     format: Option<PcmFormat>,
 }
 
@@ -66,7 +65,6 @@ impl PcmQueue {
         PcmQueue {
             state: Mutex::new(State::default()),
             room: Condvar::new(),
-            played: watch::Sender::new(Played::default()),
             signals,
         }
     }
@@ -85,9 +83,10 @@ impl PcmQueue {
         *self.state().format.get_or_insert(format)
     }
 
-    /// Watches playback progress.
-    pub fn played(&self) -> watch::Receiver<Played> {
-        self.played.subscribe()
+    /// How far playback has got; it keeps the count of a finished generation until the next
+    /// `start`.
+    pub fn played(&self) -> Played {
+        self.state().played
     }
 
     /// Drops all queued audio and starts accepting samples of `generation` (0: none).
@@ -97,13 +96,12 @@ impl PcmQueue {
         state.chunks.clear();
         state.front_taken = 0;
         state.queued_samples = 0;
-        state.frames_played = 0;
-        drop(state);
-        self.room.notify_all();
-        self.played.send_replace(Played {
+        state.played = Played {
             generation,
             frames: 0,
-        });
+        };
+        drop(state);
+        self.room.notify_all();
     }
 
     /// Drops all queued audio: nothing plays until the next `start`.
@@ -132,17 +130,6 @@ impl PcmQueue {
         let mut state = self.state();
         if generation != 0 && generation == state.generation {
             state.chunks.push_back(Chunk::End);
-        }
-    }
-
-    /// Seconds of audio queued and not yet played.
-    pub fn queued_seconds(&self) -> f64 {
-        let state = self.state();
-        match state.format {
-            Some(f) => {
-                state.queued_samples as f64 / f64::from(f.channels) / f64::from(f.sample_rate)
-            }
-            None => 0.0,
         }
     }
 
@@ -183,18 +170,13 @@ impl PcmQueue {
         }
         state.queued_samples -= taken;
         let frames = taken / channels;
-        state.frames_played += frames as u64;
-        let played = Played {
-            generation: state.generation,
-            frames: state.frames_played,
-        };
+        state.played.frames += frames as u64;
         if finished.is_some() {
             state.generation = 0;
         }
         drop(state);
         if frames > 0 {
             self.room.notify_all();
-            self.played.send_replace(played);
         }
         if let Some(generation) = finished {
             let _ = self.signals.send(Signal::Finished { generation });
@@ -241,7 +223,7 @@ mod tests {
             Ok(Signal::Finished { generation: 1 })
         ));
         assert_eq!(
-            *queue.played().borrow(),
+            queue.played(),
             Played {
                 generation: 1,
                 frames: 3

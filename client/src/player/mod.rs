@@ -168,7 +168,7 @@ impl Player {
 
     pub fn progress(&self) -> Option<Progress> {
         let current = self.current.as_ref()?;
-        let played = *self.output.queue().played().borrow();
+        let played = self.output.queue().played();
         let elapsed = if played.generation == current.generation {
             played.frames as f64 / f64::from(current.output_rate)
         } else {
