@@ -37,6 +37,17 @@ pub async fn handshake(addr: &str) -> Result<(TcpStream, BytesMut)> {
     let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, first_frame(&mut stream, &mut buf, addr))
         .await
         .map_err(|_| not_jukebox(addr, "no answer to HELLO"))??;
+    if frame.request_id != 0 {
+        // The handshake frames carry request ID 0; anything else answers no HELLO.
+        return Err(not_jukebox(
+            addr,
+            &format!(
+                "it answered HELLO with {} for request {}",
+                frame.message.kind().name(),
+                frame.request_id
+            ),
+        ));
+    }
     match frame.message {
         Message::Welcome { version } if version == VERSION => Ok((stream, buf)),
         Message::Welcome { version } => Err(ClientError::UnsupportedVersion {

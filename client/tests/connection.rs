@@ -161,6 +161,20 @@ async fn a_peer_that_is_not_a_jukebox_server_is_recognised() {
 }
 
 #[tokio::test]
+async fn a_welcome_with_a_request_id_is_not_a_handshake() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept_raw(&listener).await;
+        peer.recv().await.unwrap();
+        peer.send(5, Message::Welcome { version: 1 }).await;
+        peer
+    });
+    let error = Connection::connect(&addr).await.err().unwrap();
+    assert!(matches!(error, ClientError::NotJukebox { .. }), "{error:?}");
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
 async fn after_the_server_closes_the_next_command_reconnects() {
     let (listener, addr) = listen().await;
     let server = tokio::spawn(async move {
