@@ -78,13 +78,11 @@ impl Player {
     }
 
     /// Starts playing a song whose manifest was just fetched, stopping the current one first.
-    /// Returns the ID of the song that was stopped.
+    /// Returns the ID of the song that was stopped. On error the current song plays on.
     pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u32>, ClientError> {
-        let stopped = self.stop();
         self.last_generation += 1;
         let generation = self.last_generation;
         let queue = self.output.queue().clone();
-        queue.start(generation);
         let source = PcmFormat {
             sample_rate: manifest.sample_rate,
             channels: manifest.channels,
@@ -110,6 +108,10 @@ impl Player {
             song: manifest.id,
             reason: format!("cannot start the decoder: {e}"),
         })?;
+        // The new decoder waits for its first segment, which only the fetcher started below
+        // sends, so nothing of it reaches the queue before the switch.
+        let stopped = self.stop();
+        queue.start(generation);
         let fetch = tokio::spawn(fetch::run(fetch::FetchJob {
             client,
             manifest: manifest.clone(),
