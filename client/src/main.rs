@@ -12,9 +12,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // symphonia logs as errors what is routine here (a probe cut short because the song
+            // was stopped before its first segment); the player reports real decode failures.
+            EnvFilter::new("warn,symphonia_core=off,symphonia_bundle_mp3=off")
+        }))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

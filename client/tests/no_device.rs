@@ -1,4 +1,5 @@
-//! With no sound card, the default output fails with one line that says what to use instead.
+//! With no sound card: `--output default` fails with one line that says what to use instead, and
+//! without `--output` the client warns in one line and goes on without sound.
 
 mod common;
 
@@ -6,7 +7,7 @@ use common::run_jukebox;
 
 #[test]
 fn a_missing_sound_device_is_one_clear_line() {
-    let output = run_jukebox(&[], "quit\n");
+    let output = run_jukebox(&["--output", "default"], "quit\n");
     if output.status.success() {
         // This machine has a sound device; nothing to check.
         return;
@@ -17,4 +18,21 @@ fn a_missing_sound_device_is_one_clear_line() {
     assert!(lines[0].starts_with("error: "), "{stderr}");
     assert!(lines[0].contains("--output wav:PATH"), "{stderr}");
     assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn without_output_flag_a_missing_device_is_a_warning_and_the_session_goes_on() {
+    let output = run_jukebox(&[], "list\nquit\n");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Small Hours"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.is_empty() {
+        // This machine has a sound device; nothing more to check.
+        return;
+    }
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("warning: "), "{stderr}");
+    assert!(lines[0].contains("without sound"), "{stderr}");
 }

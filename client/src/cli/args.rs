@@ -29,8 +29,11 @@ pub struct Args {
     /// An output keeps one format for its whole life: the device's, or for null and wav the first
     /// song's sample rate and channel count. Later songs in another format are converted to it
     /// (rate and channels), as a sound card running at a fixed rate needs.
-    #[arg(long, value_name = "OUTPUT", default_value = "default")]
-    pub output: OutputSpec,
+    /// Without --output the sound device is used if there is one; if there is none, the client
+    /// says so in one line and goes on without sound (as with null). `--output default` insists on
+    /// the device and fails without one.
+    #[arg(long, value_name = "OUTPUT")]
+    pub output: Option<OutputSpec>,
 }
 
 impl Args {
@@ -54,7 +57,7 @@ mod tests {
     #[test]
     fn parses_flags() {
         let args = Args::try_parse_from(["jukebox", "--output", "wav:/tmp/x.wav"]).unwrap();
-        assert_eq!(args.output, OutputSpec::Wav("/tmp/x.wav".into()));
+        assert_eq!(args.output, Some(OutputSpec::Wav("/tmp/x.wav".into())));
         assert!(args.server.is_none());
         assert!(Args::try_parse_from(["jukebox", "--output", "speaker"]).is_err());
         assert!(Args::try_parse_from(["jukebox", "--server", "h:1", "--music", "d"]).is_err());

@@ -14,6 +14,7 @@ use std::io::IsTerminal;
 pub use args::Args;
 
 use crate::client::Client;
+use crate::output::OutputSpec;
 use crate::player::Player;
 use input::Input;
 use session::Session;
@@ -21,7 +22,15 @@ use session::Session;
 /// Runs the client; the error is one line for the user.
 pub async fn run(args: Args) -> Result<(), String> {
     let shutdown = signals::Shutdown::new();
-    let player = Player::new(&args.output)?;
+    let player = match &args.output {
+        Some(spec) => Player::new(spec)?,
+        // No output asked for: a machine without a sound card can still list, play and switch
+        // (the README's command must work on a fresh server), so fall back to silence and say so.
+        None => Player::new(&OutputSpec::Default).or_else(|e| {
+            eprintln!("warning: {e}; without --output, playing on without sound");
+            Player::new(&OutputSpec::Null)
+        })?,
+    };
     let addr = match &args.server {
         Some(addr) => addr.clone(),
         None => crate::embedded::start(&args.music_dir()).await?.to_string(),
