@@ -523,7 +523,8 @@ fn valid_vectors(source: &str) -> Vec<(String, &'static str, Frame)> {
             "request ID 3, 16 bytes, END flag clear".into(),
             "The payload is the first 16 bytes of segment 0 of song 3, which begin with the \
              MPEG-2 Layer III audio frame header 0xFFF360C4. (The reference server would send that \
-             12068-byte segment in one DATA frame; the vector is cut short to stay readable.)",
+             12068-byte segment to a client that keeps up in one DATA frame; the vector is cut \
+             short to stay readable.)",
             f(
                 3,
                 Message::Data {
