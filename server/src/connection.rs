@@ -1,7 +1,8 @@
 //! The async shell around one client's [`Session`]: moves bytes between the socket and the session
-//! and keeps the time limits. All protocol decisions are the session's.
+//! and keeps the time limits, and reads the catalog segments the session asks for. All protocol
+//! decisions are the session's.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +12,12 @@ use bytes::{Buf, BytesMut};
 use jukebox_protocol::{ErrorCode, Frame, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use crate::backlog::Backlog;
 use crate::outgoing::OutFrame;
-use crate::session::Session;
+use crate::session::{Session, Ticket};
 use crate::store::Store;
 
 /// How long a new connection has to send its HELLO (or the idle timeout, if shorter).
@@ -64,7 +66,8 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     if let Some(lowat) = limits.notsent_lowat {
         socket2::SockRef::from(&stream).set_tcp_notsent_lowat(lowat)?;
     }
-    let mut session = Session::new(store, limits.max_queued_segments);
+    let mut session = Session::new(store.clone(), limits.max_queued_segments);
+    let mut reads = Reads::default();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     // The frames of the write under way (one, unless `data_frames_per_write` says otherwise).
     let mut out: VecDeque<OutFrame> = VecDeque::with_capacity(limits.data_frames_per_write);
@@ -110,6 +113,7 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
         if session.receive(&mut rbuf) > 0 {
             last_activity = Instant::now();
         }
+        reads.dispatch(&mut session, &store);
         if eof && session.accepts_input() && !rbuf.is_empty() {
             tracing::debug!("client closed in the middle of a frame");
             return Ok(());
@@ -135,7 +139,7 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
             if session.is_closing() {
                 break;
             }
-            if eof {
+            if eof && session.is_idle() {
                 // The client closed its side and has every answer it asked for.
                 return Ok(());
             }
@@ -146,6 +150,13 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
             biased;
             ready = stream.readable(), if want_read => ready?,
             () = sleep_until(pace.unwrap_or(opened)), if pace.is_some() => pace = None,
+            Some(done) = reads.tasks.join_next(), if !reads.tasks.is_empty() => {
+                // An aborted read (its transfer was cancelled) has nothing to hand back.
+                if let Ok((ticket, result)) = done {
+                    reads.running.remove(&ticket);
+                    session.segment_read(ticket, result.map_err(|e| e.to_string()));
+                }
+            }
             ready = stream.writable(), if !out.is_empty() && pace.is_none() => {
                 ready?;
                 if backlog.is_slow() && over_lowat(&stream, limits.notsent_lowat)? {
@@ -199,6 +210,7 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
                     format!("no request for {} s", limits.idle_timeout.as_secs_f64())
                 };
                 session.fail(ErrorCode::IdleTimeout, message);
+                reads.dispatch(&mut session, &store);
             }
         }
     }
@@ -209,6 +221,42 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     )
     .await;
     Ok(())
+}
+
+/// The catalog segment reads of one connection: each runs as a task of its own, so that the
+/// connection goes on answering requests meanwhile, and is aborted when no longer wanted.
+#[derive(Default)]
+struct Reads {
+    tasks: JoinSet<(Ticket, Result<bytes::Bytes, crate::store::ReadFailed>)>,
+    running: HashMap<Ticket, AbortHandle>,
+}
+
+impl Reads {
+    /// Drops the reads the session no longer wants, and answers the new ones: at once from the
+    /// cache, else by starting a read.
+    fn dispatch(&mut self, session: &mut Session, store: &Arc<Store>) {
+        for ticket in session.take_abandoned() {
+            if let Some(read) = self.running.remove(&ticket) {
+                read.abort();
+            }
+        }
+        let mut ready = Vec::new();
+        for read in session.take_reads() {
+            match store.cached(read.song, read.index) {
+                Some(bytes) => ready.push((read.ticket, bytes)),
+                None => {
+                    let store = store.clone();
+                    let task = self.tasks.spawn(async move {
+                        (read.ticket, store.read(read.song, read.index).await)
+                    });
+                    self.running.insert(read.ticket, task);
+                }
+            }
+        }
+        for (ticket, bytes) in ready {
+            session.segment_read(ticket, Ok(bytes));
+        }
+    }
 }
 
 /// Writes as much of `out` as the socket takes now, headers and payloads in one vectored write,

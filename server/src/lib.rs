@@ -3,6 +3,7 @@
 //! The pieces, in the style of a sans-I/O protocol driven by a thin async shell:
 //! - [`store`]: the songs, with the catalog and manifests serialised once and segments shared by all
 //!   connections;
+//! - [`cache`]: segments of a pre-chunked catalog read from disk, shared by all connections;
 //! - [`session`]: one connection's protocol state, without I/O;
 //! - `connection`: the async shell that moves bytes between a socket and a session;
 //! - `server`: the accept loop and the connection limit.
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod backlog;
+pub mod cache;
 mod connection;
 pub mod outgoing;
 mod server;
@@ -22,6 +24,7 @@ pub mod store;
 #[cfg(test)]
 mod test_songs;
 
+pub use cache::DEFAULT_CACHE_BYTES;
 pub use connection::HELLO_TIMEOUT;
 pub use server::Server;
 pub use store::Store;

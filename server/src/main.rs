@@ -1,4 +1,5 @@
-//! `jukebox-server`: serves every mp3 below a folder over the Jukebox protocol.
+//! `jukebox-server`: serves every mp3 below a folder, or a catalog pre-chunked by
+//! `jukebox-segmenter`, over the Jukebox protocol.
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -7,17 +8,30 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
+use jukebox_segmenter::LoadedDir;
 use jukebox_server::{Config, Server, Store};
 use tracing_subscriber::EnvFilter;
 
-/// Serves the mp3 files of a folder to Jukebox clients over TCP.
+/// Serves the mp3 files of a folder, or a catalog written by jukebox-segmenter, to Jukebox
+/// clients over TCP.
 #[derive(Debug, Parser)]
 #[command(name = "jukebox-server", version)]
+#[command(group(ArgGroup::new("songs").required(true).args(["music", "catalog"])))]
 struct Args {
-    /// Folder whose *.mp3 files (searched recursively) are served.
+    /// Folder whose *.mp3 files (searched recursively) are segmented at startup and served.
     #[arg(long, value_name = "DIR")]
-    music: PathBuf,
+    music: Option<PathBuf>,
+
+    /// Catalog folder written by `jukebox-segmenter IN_DIR DIR`: served without reading any audio
+    /// at startup; segments are read from disk when first asked for, then cached.
+    #[arg(long, value_name = "DIR", conflicts_with = "segment_duration")]
+    catalog: Option<PathBuf>,
+
+    /// Memory for segments read from the catalog, in MiB (0: no cache).
+    #[arg(long, value_name = "MIB", default_value_t = jukebox_server::DEFAULT_CACHE_BYTES >> 20,
+          conflicts_with = "music")]
+    cache_mib: u64,
 
     /// Address to listen on. The Jukebox port is 5853; port 0 picks a free one.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5853", value_parser = parse_addr)]
@@ -41,7 +55,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1, hide = true)]
     data_frames_per_write: usize,
 
-    /// Target duration of a segment, in seconds.
+    /// Target duration of a segment, in seconds (with --music; a catalog's segments are cut
+    /// already).
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     segment_duration: Duration,
 }
@@ -80,26 +95,28 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    // Segmenting uses every core through its own thread pool, so it runs before the async runtime.
-    let loaded = jukebox_segmenter::load_dir(&args.music, args.segment_duration)
-        .map_err(|e| format!("cannot read music folder {}: {e}", args.music.display()))?;
-    for skipped in &loaded.skipped {
-        tracing::warn!("skipping {}: {}", skipped.path.display(), skipped.reason);
-    }
-    let segments: usize = loaded.songs.iter().map(|s| s.segments.len()).sum();
-    let bytes: usize = loaded
-        .songs
-        .iter()
-        .flat_map(|s| &s.segments)
-        .map(|s| s.len())
-        .sum();
-    tracing::info!(
-        "loaded {} songs ({segments} segments, {:.1} MB of audio) from {}",
-        loaded.songs.len(),
-        bytes as f64 / 1e6,
-        args.music.display()
-    );
-    let store = Arc::new(Store::new(loaded.songs));
+    // Loading uses every core through its own thread pool, so it runs before the async runtime.
+    let store = Arc::new(match (&args.music, &args.catalog) {
+        (_, Some(catalog)) => {
+            let loaded = jukebox_segmenter::load_catalog(catalog)
+                .map_err(|e| format!("cannot load catalog {}: {e}", catalog.display()))?;
+            report(&loaded, &format!("catalog {}", catalog.display()));
+            let cache = args.cache_mib.saturating_mul(1 << 20);
+            tracing::info!(
+                "segments are read from disk when first asked for; cache {} MiB",
+                args.cache_mib
+            );
+            Store::with_cache(loaded.songs, cache)
+        }
+        (Some(music), None) => {
+            let loaded = jukebox_segmenter::load_dir(music, args.segment_duration)
+                .map_err(|e| format!("cannot read music folder {}: {e}", music.display()))?;
+            report(&loaded, &music.display().to_string());
+            Store::new(loaded.songs)
+        }
+        // clap requires one of the two.
+        (None, None) => return Err("give --music DIR or --catalog DIR".into()),
+    });
     let config = Config {
         listen: args.listen,
         max_connections: args.max_connections,
@@ -128,6 +145,20 @@ fn run(args: Args) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+/// Logs the songs skipped, with the reason for each, and what was loaded.
+fn report(loaded: &LoadedDir, from: &str) {
+    for skipped in &loaded.skipped {
+        tracing::warn!("skipping {}: {}", skipped.path.display(), skipped.reason);
+    }
+    let segments: usize = loaded.songs.iter().map(|s| s.segment_count()).sum();
+    let bytes: u64 = loaded.songs.iter().map(|s| s.audio_bytes()).sum();
+    tracing::info!(
+        "loaded {} songs ({segments} segments, {:.1} MB of audio) from {from}",
+        loaded.songs.len(),
+        bytes as f64 / 1e6,
+    );
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM where there is such a thing.

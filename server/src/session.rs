@@ -2,6 +2,12 @@
 //! [`Session::receive`], frames to send come out of [`Session::next_frame`]. The async shell in
 //! `connection.rs` only moves bytes between this and the socket, so every rule of the protocol is
 //! tested here without sockets.
+//!
+//! A segment of a catalog song is on disk: the session queues its transfer as waiting and asks the
+//! shell for the bytes ([`Session::take_reads`]); the shell reads (or finds it cached) and hands
+//! them back ([`Session::segment_read`]). Meanwhile control requests are answered and cancels
+//! honoured as ever; a cancelled transfer's read is reported as no longer wanted
+//! ([`Session::take_abandoned`]). Transfers still go out in the order requested.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,7 +19,7 @@ use jukebox_protocol::{
 };
 
 use crate::outgoing::OutFrame;
-use crate::store::{fits, Lookup, Store};
+use crate::store::{fits, Located, Lookup, Store};
 
 /// Control responses a session holds before it stops taking input: a client that sends requests
 /// without reading the answers is slowed down instead of growing the server's memory.
@@ -27,10 +33,25 @@ enum State {
     Closing,
 }
 
-/// A segment being sent: what is left of it, sliced off the shared segment buffer as it goes.
+/// A segment being sent: what is left of it, sliced off the shared segment buffer as it goes, or
+/// `None` while its bytes are being read.
 struct Transfer {
     request_id: u32,
-    rest: Bytes,
+    rest: Option<Bytes>,
+    /// Names the read of a waiting transfer: request IDs may be reused once a request is cancelled,
+    /// tickets never are.
+    ticket: Ticket,
+}
+
+/// Names one read the session asked for.
+pub type Ticket = u64;
+
+/// A segment the session needs read: hand its bytes back with [`Session::segment_read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentRead {
+    pub ticket: Ticket,
+    pub song: u32,
+    pub index: u32,
 }
 
 /// The protocol state of one connection.
@@ -42,6 +63,11 @@ pub struct Session {
     control: VecDeque<OutFrame>,
     /// Segment transfers in the order requested; the front one is being sent.
     transfers: VecDeque<Transfer>,
+    /// Reads asked for and not yet taken by the shell.
+    reads: Vec<SegmentRead>,
+    /// Reads taken by the shell whose transfers were dropped since.
+    abandoned: Vec<Ticket>,
+    next_ticket: Ticket,
 }
 
 impl Session {
@@ -53,6 +79,9 @@ impl Session {
             state: State::AwaitingHello,
             control: VecDeque::new(),
             transfers: VecDeque::new(),
+            reads: Vec::new(),
+            abandoned: Vec::new(),
+            next_ticket: 0,
         }
     }
 
@@ -71,9 +100,66 @@ impl Session {
         self.control.is_empty() && self.transfers.is_empty()
     }
 
-    /// True when the next frame would be DATA, i.e. a transfer is on and no control frame waits.
+    /// True when the next frame would be DATA, i.e. a transfer is on, its bytes are there, and no
+    /// control frame waits.
     pub fn data_next(&self) -> bool {
-        self.control.is_empty() && !self.transfers.is_empty()
+        self.control.is_empty() && self.transfers.front().is_some_and(|t| t.rest.is_some())
+    }
+
+    /// The segment reads asked for since the last call. Each is answered with
+    /// [`Session::segment_read`], unless [`Session::take_abandoned`] lists it first.
+    pub fn take_reads(&mut self) -> std::vec::Drain<'_, SegmentRead> {
+        self.reads.drain(..)
+    }
+
+    /// The reads (taken with [`Session::take_reads`]) no longer wanted since the last call: their
+    /// transfers were cancelled, or the connection is failing. Dropping them is up to the shell;
+    /// an answer that comes anyway is ignored.
+    pub fn take_abandoned(&mut self) -> std::vec::Drain<'_, Ticket> {
+        self.abandoned.drain(..)
+    }
+
+    /// The result of a read: the transfer waiting for it can go out, or, when the read failed,
+    /// is answered with ERROR INTERNAL (not fatal). Ignored if the transfer is gone.
+    pub fn segment_read(&mut self, ticket: Ticket, result: Result<Bytes, String>) {
+        let Some(at) = self
+            .transfers
+            .iter()
+            .position(|t| t.ticket == ticket && t.rest.is_none())
+        else {
+            return;
+        };
+        match result {
+            Ok(bytes) if !bytes.is_empty() => self.transfers[at].rest = Some(bytes),
+            failed => {
+                let id = self.transfers[at].request_id;
+                self.transfers.remove(at);
+                let message = failed
+                    .err()
+                    .unwrap_or_else(|| "the segment is empty".into());
+                self.error(id, ErrorCode::Internal, message);
+            }
+        }
+    }
+
+    /// Drops the transfers `drop` selects, telling the shell about reads no longer wanted.
+    fn drop_transfers(&mut self, drop: impl Fn(&Transfer) -> bool) {
+        let (reads, abandoned) = (&mut self.reads, &mut self.abandoned);
+        self.transfers.retain(|t| {
+            if !drop(t) {
+                return true;
+            }
+            if t.rest.is_none() {
+                // Not yet taken by the shell: simply never asked for.
+                match reads.iter().position(|r| r.ticket == t.ticket) {
+                    Some(i) => {
+                        reads.remove(i);
+                    }
+                    None => abandoned.push(t.ticket),
+                }
+            }
+            false
+        });
     }
 
     /// False while the session wants its queued responses sent before it reads more requests.
@@ -150,7 +236,7 @@ impl Session {
             (State::Open, Message::GetSegment { song, index }) => {
                 self.queue_segment(id, song, index)
             }
-            (State::Open, Message::Cancel) => self.transfers.retain(|t| t.request_id != id),
+            (State::Open, Message::Cancel) => self.drop_transfers(|t| t.request_id == id),
             (State::Open, message) => self.fail(
                 ErrorCode::UnexpectedMessage,
                 format!("{} is sent only by servers", message.kind().name()),
@@ -164,7 +250,7 @@ impl Session {
         if self.state == State::Closing {
             return;
         }
-        self.transfers.clear();
+        self.drop_transfers(|_| true);
         self.error(0, code, message.into());
         self.state = State::Closing;
     }
@@ -183,9 +269,11 @@ impl Session {
             return Some(frame);
         }
         let transfer = self.transfers.front_mut()?;
+        // A transfer waiting for its bytes holds up the ones behind it: they go out in order.
+        let rest = transfer.rest.as_mut()?;
         let max_data = max_data.clamp(1, MAX_DATA_PAYLOAD);
-        let piece = transfer.rest.split_to(transfer.rest.len().min(max_data));
-        let end = transfer.rest.is_empty();
+        let piece = rest.split_to(rest.len().min(max_data));
+        let end = rest.is_empty();
         let header = jukebox_protocol::codec::data_header(transfer.request_id, piece.len(), end);
         if end {
             self.transfers.pop_front();
@@ -194,12 +282,13 @@ impl Session {
     }
 
     fn queue_segment(&mut self, id: u32, song: u32, index: u32) {
-        let segment = match self.store.segment(song, index) {
-            Ok(segment) => segment.clone(),
+        let segment = match self.store.locate(song, index) {
+            Ok(Located::Memory(segment)) => Some(segment.clone()),
+            Ok(Located::Disk) => None,
             Err(Lookup::UnknownSong) => {
                 return self.error(id, ErrorCode::UnknownSong, format!("no song {song}"))
             }
-            Err(Lookup::OutOfRange) => {
+            Err(Lookup::OutOfRange | Lookup::OnDisk) => {
                 return self.error(
                     id,
                     ErrorCode::SegmentOutOfRange,
@@ -207,7 +296,7 @@ impl Session {
                 )
             }
         };
-        if segment.is_empty() {
+        if segment.as_ref().is_some_and(Bytes::is_empty) {
             // A DATA frame cannot be empty, so an empty segment cannot be sent at all.
             return self.error(
                 id,
@@ -225,9 +314,19 @@ impl Session {
                 ),
             );
         }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        if segment.is_none() {
+            self.reads.push(SegmentRead {
+                ticket,
+                song,
+                index,
+            });
+        }
         self.transfers.push_back(Transfer {
             request_id: id,
             rest: segment,
+            ticket,
         });
     }
 
@@ -742,6 +841,166 @@ mod tests {
         s.next_frame().unwrap();
         assert!(s.accepts_input());
         assert_eq!(s.receive(&mut buf), 1);
+    }
+
+    /// A session over song 1 (in memory, as in [`store`]) and song 5, on disk: segments of 10 and
+    /// 20,000 bytes.
+    fn open_with_disk() -> Session {
+        let store = Arc::new(Store::new(vec![
+            song(1, &[b"a", b"memory"]),
+            crate::test_songs::on_disk(5, &[10, 20_000]),
+        ]));
+        let mut s = Session::new(store, 3);
+        assert_eq!(exchange(&mut s, &[hello()]).len(), 1);
+        s
+    }
+
+    fn data(frames: &[Frame], id: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for frame in frames.iter().filter(|f| f.request_id == id) {
+            let Message::Data { bytes: b, .. } = &frame.message else {
+                panic!("expected DATA, got {frame:?}");
+            };
+            bytes.extend_from_slice(b);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_disk_segment_is_asked_for_and_sent_when_read() {
+        let mut s = open_with_disk();
+        assert!(exchange(&mut s, &[req(1, Message::GetSegment { song: 5, index: 1 })]).is_empty());
+        assert!(!s.is_idle() && !s.data_next());
+        let reads: Vec<SegmentRead> = s.take_reads().collect();
+        assert_eq!(reads.len(), 1);
+        assert_eq!((reads[0].song, reads[0].index), (5, 1));
+        assert_eq!(s.take_reads().count(), 0, "a read is asked for once");
+        // Control requests are answered while the read is under way.
+        let out = exchange(&mut s, &[req(2, Message::List)]);
+        assert!(matches!(
+            out[..],
+            [Frame {
+                request_id: 2,
+                message: Message::Catalog(_)
+            }]
+        ));
+        let segment = Bytes::from(vec![3; 20_000]);
+        s.segment_read(reads[0].ticket, Ok(segment.clone()));
+        assert!(s.data_next());
+        let first = s.next_frame().unwrap();
+        assert_eq!(
+            first.payload().as_ptr(),
+            segment.as_ptr(),
+            "the read buffer is sent, not a copy"
+        );
+        let rest = drain(&mut s);
+        assert_eq!(rest.len(), 1);
+        assert!(matches!(rest[0].message, Message::Data { end: true, .. }));
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn transfers_keep_their_order_behind_a_read() {
+        let mut s = open_with_disk();
+        let out = exchange(
+            &mut s,
+            &[
+                req(1, Message::GetSegment { song: 5, index: 0 }),
+                req(2, Message::GetSegment { song: 1, index: 1 }),
+            ],
+        );
+        assert!(
+            out.is_empty(),
+            "the in-memory segment waits its turn: {out:?}"
+        );
+        let read = s.take_reads().next().unwrap();
+        s.segment_read(read.ticket, Ok(Bytes::from_static(b"from disk!")));
+        let out = drain(&mut s);
+        let ids: Vec<u32> = out.iter().map(|f| f.request_id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(data(&out, 1), b"from disk!");
+        assert_eq!(data(&out, 2), b"memory");
+    }
+
+    #[test]
+    fn a_failed_read_is_an_internal_error_and_the_rest_goes_on() {
+        let mut s = open_with_disk();
+        exchange(
+            &mut s,
+            &[
+                req(1, Message::GetSegment { song: 5, index: 0 }),
+                req(2, Message::GetSegment { song: 1, index: 0 }),
+            ],
+        );
+        let read = s.take_reads().next().unwrap();
+        s.segment_read(
+            read.ticket,
+            Err("segment 0 of song 5 cannot be read".into()),
+        );
+        let out = drain(&mut s);
+        assert_eq!(error_code(&out[0]), (1, ErrorCode::Internal));
+        assert_eq!(data(&out[1..], 2), b"a");
+        assert!(!s.is_closing());
+        // An empty read cannot be sent either.
+        exchange(&mut s, &[req(3, Message::GetSegment { song: 5, index: 1 })]);
+        let read = s.take_reads().next().unwrap();
+        s.segment_read(read.ticket, Ok(Bytes::new()));
+        assert_eq!(error_code(&drain(&mut s)[0]), (3, ErrorCode::Internal));
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn cancel_while_reading_abandons_the_read() {
+        let mut s = open_with_disk();
+        exchange(&mut s, &[req(1, Message::GetSegment { song: 5, index: 1 })]);
+        let old = s.take_reads().next().unwrap();
+        assert!(exchange(&mut s, &[req(1, Message::Cancel)]).is_empty());
+        assert_eq!(s.take_abandoned().collect::<Vec<_>>(), [old.ticket]);
+        assert!(s.is_idle());
+        // The client may use the ID again at once; the old read's bytes are not for the new request.
+        exchange(&mut s, &[req(1, Message::GetSegment { song: 5, index: 0 })]);
+        let new = s.take_reads().next().unwrap();
+        assert_ne!(new.ticket, old.ticket);
+        s.segment_read(old.ticket, Ok(Bytes::from_static(b"stale")));
+        assert!(drain(&mut s).is_empty());
+        s.segment_read(new.ticket, Ok(Bytes::from_static(b"fresh")));
+        assert_eq!(data(&drain(&mut s), 1), b"fresh");
+    }
+
+    #[test]
+    fn a_read_cancelled_before_the_shell_took_it_is_never_asked_for() {
+        let mut s = open_with_disk();
+        exchange(
+            &mut s,
+            &[
+                req(1, Message::GetSegment { song: 5, index: 1 }),
+                req(1, Message::Cancel),
+            ],
+        );
+        assert_eq!(s.take_reads().count(), 0);
+        assert_eq!(s.take_abandoned().count(), 0);
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn disk_songs_are_checked_like_the_others_and_count_against_the_queue() {
+        let mut s = open_with_disk(); // max 3 queued
+        let out = exchange(
+            &mut s,
+            &[
+                req(1, Message::GetSegment { song: 5, index: 2 }),
+                req(2, Message::GetSegment { song: 5, index: 0 }),
+                req(3, Message::GetSegment { song: 5, index: 1 }),
+                req(4, Message::GetSegment { song: 5, index: 0 }),
+                req(5, Message::GetSegment { song: 5, index: 0 }),
+            ],
+        );
+        assert_eq!(error_code(&out[0]), (1, ErrorCode::SegmentOutOfRange));
+        assert_eq!(error_code(&out[1]), (5, ErrorCode::TooManyRequests));
+        assert_eq!(s.take_reads().count(), 3);
+        // A fatal error drops every transfer and abandons their reads.
+        s.fail(ErrorCode::IdleTimeout, "idle");
+        assert_eq!(s.take_abandoned().count(), 3);
     }
 
     proptest::proptest! {

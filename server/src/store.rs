@@ -1,9 +1,24 @@
 //! The songs a server offers, prepared once at startup so that serving a request never serialises or
 //! copies anything: every connection sends clones of the same shared buffers.
+//!
+//! Songs come from a music folder (segments in memory) or from a pre-chunked catalog (segments on
+//! disk). A catalog segment is read when first asked for, off the event loop, and kept in a cache
+//! shared by all connections ([`crate::cache`]), so it too is sent from one shared buffer.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use jukebox_protocol::MAX_PAYLOAD;
-use jukebox_segmenter::{catalog_of, Song};
+use jukebox_segmenter::{catalog_of, SegmentFiles, SegmentReadError, Song};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::cache::{SegmentCache, DEFAULT_CACHE_BYTES};
+
+/// Disk reads under way at once, server-wide. Bounds the blocking threads reading segments (each
+/// runtime's blocking pool would grow to hundreds), while leaving a disk enough requests to keep
+/// busy. A request waiting for its turn costs nothing and is dropped if cancelled.
+const MAX_DISK_READS: usize = 32;
 
 /// The songs a server offers, with their catalog and manifests serialised once for everyone.
 pub struct Store {
@@ -12,6 +27,9 @@ pub struct Store {
     /// `manifest_json[i]` is the manifest of `songs[i]`.
     manifest_json: Vec<Bytes>,
     catalog_json: Bytes,
+    /// Segments of catalog songs read from disk.
+    cache: SegmentCache,
+    disk_reads: Arc<Semaphore>,
 }
 
 /// Why a segment cannot be served.
@@ -19,6 +37,25 @@ pub struct Store {
 pub enum Lookup {
     UnknownSong,
     OutOfRange,
+    /// The segment exists but is on disk: see [`Store::locate`].
+    OnDisk,
+}
+
+/// Where a segment's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Located<'a> {
+    /// In memory: send at once.
+    Memory(&'a Bytes),
+    /// In a catalog on disk: [`Store::cached`], else [`Store::read`].
+    Disk,
+}
+
+/// A catalog segment that could not be read; the details are logged, not sent to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("segment {index} of song {song} cannot be read")]
+pub struct ReadFailed {
+    pub song: u32,
+    pub index: u32,
 }
 
 impl Store {
@@ -27,6 +64,12 @@ impl Store {
     /// Songs with ID 0 or with an ID already taken are left out with a warning: a client could not
     /// address them unambiguously.
     pub fn new(songs: Vec<Song>) -> Store {
+        Store::with_cache(songs, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::new`] with a cache of `cache_bytes` for segments read from a catalog (0: none;
+    /// requests for a segment being read still share that read).
+    pub fn with_cache(songs: Vec<Song>, cache_bytes: u64) -> Store {
         let mut songs = songs;
         songs.sort_by_key(|song| song.manifest.id);
         let mut kept: Vec<Song> = Vec::with_capacity(songs.len());
@@ -40,7 +83,8 @@ impl Store {
                 );
                 continue;
             }
-            if song.segments.len() != song.manifest.segments.len() {
+            // A catalog song's segments are on disk; load_catalog checked them against the manifest.
+            if song.files.is_none() && song.segments.len() != song.manifest.segments.len() {
                 tracing::warn!(
                     id,
                     path = %song.path.display(),
@@ -72,6 +116,8 @@ impl Store {
             songs: kept,
             manifest_json,
             catalog_json,
+            cache: SegmentCache::new(cache_bytes),
+            disk_reads: Arc::new(Semaphore::new(MAX_DISK_READS)),
         }
     }
 
@@ -100,13 +146,70 @@ impl Store {
         self.position(id).map(|i| &self.manifest_json[i])
     }
 
-    /// The bytes of one segment of a song.
-    pub fn segment(&self, id: u32, index: u32) -> Result<&Bytes, Lookup> {
+    /// Where segment `index` of song `id` is, without reading anything.
+    pub fn locate(&self, id: u32, index: u32) -> Result<Located<'_>, Lookup> {
         let song = &self.songs[self.position(id).ok_or(Lookup::UnknownSong)?];
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| song.segments.get(i))
-            .ok_or(Lookup::OutOfRange)
+        if let Some(segment) = song.segments.get(index as usize) {
+            return Ok(Located::Memory(segment));
+        }
+        match &song.files {
+            Some(files) if (index as usize) < files.len() => Ok(Located::Disk),
+            _ => Err(Lookup::OutOfRange),
+        }
+    }
+
+    /// The bytes of one segment of a song held in memory; [`Lookup::OnDisk`] for a catalog song.
+    pub fn segment(&self, id: u32, index: u32) -> Result<&Bytes, Lookup> {
+        match self.locate(id, index)? {
+            Located::Memory(segment) => Ok(segment),
+            Located::Disk => Err(Lookup::OnDisk),
+        }
+    }
+
+    /// A catalog segment if the cache holds it.
+    pub fn cached(&self, id: u32, index: u32) -> Option<Bytes> {
+        self.cache.get((id, index))
+    }
+
+    /// A catalog segment from the cache, or else read from disk on the blocking thread pool (one
+    /// read for all who ask at once) and cached. The bytes are checked against the manifest's size
+    /// and SHA-256, so a folder a later segmenter run removed or rewrote gives an error, never
+    /// partial or wrong bytes. The error is logged here as a warning.
+    pub async fn read(self: Arc<Self>, id: u32, index: u32) -> Result<Bytes, ReadFailed> {
+        let failed = ReadFailed { song: id, index };
+        let song = &self.songs[self.position(id).ok_or(failed.clone())?];
+        let (Some(files), Some(info)) = (&song.files, song.manifest.segments.get(index as usize))
+        else {
+            return Err(failed);
+        };
+        let (files, sha256) = (files.clone(), info.sha256.clone());
+        let load = async {
+            // The store owns the semaphore and never closes it.
+            let Ok(permit) = self.disk_reads.clone().acquire_owned().await else {
+                return Err(failed.clone());
+            };
+            let read = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                read_checked(&files, index, &sha256)
+            });
+            match read.await {
+                Ok(Ok(bytes)) => Ok(bytes),
+                Ok(Err(e)) => {
+                    tracing::warn!(song = id, index, "cannot serve a catalog segment: {e}");
+                    Err(failed.clone())
+                }
+                Err(e) => {
+                    tracing::warn!(song = id, index, "reading a catalog segment failed: {e}");
+                    Err(failed.clone())
+                }
+            }
+        };
+        self.cache.get_or_load((id, index), load).await
+    }
+
+    /// The segment cache, for tests and statistics.
+    pub fn cache(&self) -> &SegmentCache {
+        &self.cache
     }
 
     fn position(&self, id: u32) -> Option<usize> {
@@ -114,6 +217,22 @@ impl Store {
             .binary_search_by_key(&id, |song| song.manifest.id)
             .ok()
     }
+}
+
+/// Reads a segment file (blocking) and checks it against the manifest: size (by `read`) and hash.
+fn read_checked(files: &SegmentFiles, index: u32, sha256: &str) -> Result<Bytes, SegmentReadError> {
+    let bytes = files.read(index)?;
+    if hex::encode(Sha256::digest(&bytes)) != sha256 {
+        return Err(SegmentReadError::Io {
+            index,
+            path: files.path(index),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "content does not match the manifest's SHA-256",
+            ),
+        });
+    }
+    Ok(bytes)
 }
 
 /// True when a JSON document fits in one frame's payload.
@@ -162,6 +281,58 @@ mod tests {
         assert!(store.manifest_json(0).is_none());
         let catalog = Catalog::from_json(store.catalog_json()).unwrap();
         assert_eq!(catalog.songs.len(), 1);
+    }
+
+    /// Song 4 of a catalog in `dir`: segments "zero" and "one!" written as files.
+    fn catalog_song(dir: &std::path::Path) -> Song {
+        let mut s = song(4, &[b"zero", b"one!"]);
+        for (index, bytes) in s.segments.drain(..).enumerate() {
+            let name = jukebox_segmenter::files::segment_file_name(index as u32);
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        s.files = Some(SegmentFiles::new(dir.to_path_buf(), vec![4, 4]));
+        s
+    }
+
+    #[test]
+    fn catalog_segments_are_located_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(vec![catalog_song(dir.path()), song(1, &[b"m"])]);
+        assert_eq!(
+            store.len(),
+            2,
+            "a catalog song has no segments in memory, and is kept"
+        );
+        assert_eq!(store.locate(4, 1), Ok(Located::Disk));
+        assert_eq!(store.locate(4, 2), Err(Lookup::OutOfRange));
+        assert_eq!(store.segment(4, 0), Err(Lookup::OnDisk));
+        assert_eq!(
+            store.locate(1, 0).unwrap(),
+            Located::Memory(&Bytes::from_static(b"m"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_catalog_segment_is_read_checked_and_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::new(vec![catalog_song(dir.path())]));
+        assert_eq!(store.cached(4, 1), None);
+        assert_eq!(store.clone().read(4, 1).await.unwrap(), "one!");
+        let cached = store.cached(4, 1).unwrap();
+        assert_eq!(cached, "one!");
+        // Later requests get the same buffer, even with the file gone.
+        std::fs::remove_file(dir.path().join("000001.seg")).unwrap();
+        let again = store.clone().read(4, 1).await.unwrap();
+        assert_eq!(again.as_ptr(), cached.as_ptr());
+        // Same size, other bytes: refused, not sent.
+        std::fs::write(dir.path().join("000000.seg"), b"ZERO").unwrap();
+        let failed = ReadFailed { song: 4, index: 0 };
+        assert_eq!(store.clone().read(4, 0).await, Err(failed.clone()));
+        // Short: refused too.
+        std::fs::write(dir.path().join("000000.seg"), b"zer").unwrap();
+        assert_eq!(store.clone().read(4, 0).await, Err(failed));
+        assert_eq!(store.cached(4, 0), None);
+        assert!(store.clone().read(9, 0).await.is_err());
     }
 
     #[test]

@@ -42,3 +42,17 @@ pub fn song(id: u32, segments: &[&[u8]]) -> Song {
         files: None,
     }
 }
+
+/// A song of a catalog on disk with segments of the given sizes, in a folder that need not exist:
+/// the session never reads, it asks its shell to.
+pub fn on_disk(id: u32, sizes: &[u32]) -> Song {
+    let contents: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![0; n as usize]).collect();
+    let slices: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
+    let mut s = song(id, &slices);
+    s.segments.clear();
+    s.files = Some(jukebox_segmenter::SegmentFiles::new(
+        format!("/nonexistent/catalog/{id}").into(),
+        sizes.to_vec(),
+    ));
+    s
+}
