@@ -1,0 +1,367 @@
+//! Serving a pre-chunked catalog written by `jukebox_segmenter::write_catalog`: the same songs and
+//! bytes as the music folder it was made from, segments read from disk without holding up the
+//! connection, and errors (not wrong bytes) when the catalog changes under a running server.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use common::{sha256, start, Client};
+use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message};
+use jukebox_segmenter::write::Quiet;
+use jukebox_segmenter::{load_catalog, write_catalog, DEFAULT_SEGMENT_DURATION};
+use jukebox_server::{Config, Store};
+
+fn music_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
+}
+
+/// A catalog of the bundled music in a temporary folder.
+fn catalog() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_catalog(&music_dir(), dir.path(), DEFAULT_SEGMENT_DURATION, &Quiet).unwrap();
+    dir
+}
+
+/// The folder holding song `id`'s segments.
+fn song_folder(store: &Store, id: u32) -> PathBuf {
+    let song = &store.songs()[id as usize - 1];
+    assert_eq!(song.manifest.id, id);
+    song.files.as_ref().unwrap().dir().to_path_buf()
+}
+
+/// An in-process server on the catalog in `dir`.
+async fn serve_catalog(dir: &Path, config: Config) -> (SocketAddr, Arc<Store>) {
+    let loaded = load_catalog(dir).unwrap();
+    assert!(loaded.skipped.is_empty());
+    start(loaded.songs, config).await
+}
+
+/// A server process, killed when dropped, whose log is kept.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary with `args` on a free port and waits for its `listening on` line.
+fn spawn_server(args: &[&std::ffi::OsStr]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("server exited before listening: {:?}", log.lock()))
+            .unwrap();
+        let addr = line
+            .split_once("listening on ")
+            .map(|(_, addr)| addr.trim().parse().unwrap());
+        log.lock().unwrap().push(line);
+        if let Some(addr) = addr {
+            break addr;
+        }
+    };
+    // Keep reading the log so the server never blocks on a full pipe.
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    Running { child, addr, log }
+}
+
+/// LIST, every MANIFEST and every segment, as raw payloads.
+async fn everything(addr: SocketAddr) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut client = Client::open(addr).await;
+    client.send(1, Message::List).await;
+    let Message::Catalog(catalog_json) = client.recv().await.unwrap().message else {
+        panic!("expected CATALOG");
+    };
+    let catalog = Catalog::from_json(&catalog_json).unwrap();
+    let (mut manifests, mut segments) = (Vec::new(), Vec::new());
+    let mut id = 1;
+    for song in &catalog.songs {
+        id += 1;
+        client
+            .send(id, Message::GetManifest { song: song.id })
+            .await;
+        let Message::Manifest(json) = client.recv().await.unwrap().message else {
+            panic!("expected MANIFEST");
+        };
+        let manifest = Manifest::from_json(&json).unwrap();
+        manifests.push(json.to_vec());
+        for info in &manifest.segments {
+            id += 1;
+            let bytes = client.fetch(id, song.id, info.index).await;
+            assert_eq!(sha256(&bytes), info.sha256);
+            segments.push(bytes);
+        }
+    }
+    (catalog_json.to_vec(), manifests, segments)
+}
+
+#[tokio::test]
+async fn a_catalog_serves_what_its_music_folder_serves() {
+    let catalog = catalog();
+    let from_music = spawn_server(&["--music".as_ref(), music_dir().as_os_str()]);
+    let from_catalog = spawn_server(&["--catalog".as_ref(), catalog.path().as_os_str()]);
+    let (list_m, manifests_m, segments_m) = everything(from_music.addr).await;
+    let (list_c, manifests_c, segments_c) = everything(from_catalog.addr).await;
+    assert_eq!(list_m, list_c, "CATALOG payloads differ");
+    assert_eq!(manifests_m, manifests_c, "MANIFEST payloads differ");
+    assert_eq!(segments_m.len(), 57);
+    assert_eq!(segments_m, segments_c, "segment bytes differ");
+    let log = from_catalog.log.lock().unwrap().join("\n");
+    assert!(log.contains("loaded 4 songs (57 segments, 1.8 MB"), "{log}");
+}
+
+#[tokio::test]
+async fn a_segment_gone_after_startup_is_an_internal_error_and_the_connection_goes_on() {
+    let dir = catalog();
+    let (addr, store) = serve_catalog(dir.path(), Config::default()).await;
+    // As a later segmenter run does to a song that changed: its folder is removed.
+    std::fs::remove_dir_all(song_folder(&store, 2)).unwrap();
+    let mut client = Client::open(addr).await;
+    client
+        .send(1, Message::GetSegment { song: 2, index: 0 })
+        .await;
+    client
+        .send(2, Message::GetSegment { song: 1, index: 1 })
+        .await;
+    client.expect_error(1, ErrorCode::Internal).await;
+    let bytes = client.collect(2).await;
+    assert_eq!(sha256(&bytes), store.songs()[0].manifest.segments[1].sha256);
+    // Still an error when asked again (errors are not cached), and the connection still serves.
+    client
+        .send(3, Message::GetSegment { song: 2, index: 0 })
+        .await;
+    client.expect_error(3, ErrorCode::Internal).await;
+    client.send(4, Message::GetManifest { song: 2 }).await;
+    assert!(matches!(
+        client.recv().await.unwrap().message,
+        Message::Manifest(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_rewritten_segment_file_is_refused_not_sent() {
+    let dir = catalog();
+    let (addr, store) = serve_catalog(dir.path(), Config::default()).await;
+    let file = song_folder(&store, 1).join("000003.seg");
+    let size = std::fs::metadata(&file).unwrap().len() as usize;
+    std::fs::write(&file, vec![0x55; size]).unwrap();
+    let mut client = Client::open(addr).await;
+    client
+        .send(1, Message::GetSegment { song: 1, index: 3 })
+        .await;
+    client.expect_error(1, ErrorCode::Internal).await;
+}
+
+#[tokio::test]
+async fn connections_asking_for_one_segment_all_get_it() {
+    let dir = catalog();
+    for cache_mib in [256, 0] {
+        let config = Config::default();
+        let loaded = load_catalog(dir.path()).unwrap();
+        let store = Arc::new(Store::with_cache(loaded.songs, cache_mib << 20));
+        let server = jukebox_server::Server::bind(
+            Config {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ..config
+            },
+            store.clone(),
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr();
+        let task = tokio::spawn(server.run());
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            clients.push(Client::open(addr).await);
+        }
+        // Every request is sent before any answer is read.
+        for client in &mut clients {
+            for index in 0..3 {
+                client
+                    .send(index + 1, Message::GetSegment { song: 4, index })
+                    .await;
+            }
+        }
+        let manifest = &store.songs()[3].manifest;
+        for client in &mut clients {
+            for index in 0..3 {
+                let bytes = client.collect(index + 1).await;
+                assert_eq!(sha256(&bytes), manifest.segments[index as usize].sha256);
+            }
+        }
+        if cache_mib > 0 {
+            assert_eq!(store.cache().len(), 3, "each segment is cached once");
+        } else {
+            assert!(store.cache().is_empty());
+        }
+        task.abort();
+    }
+}
+
+/// Lets one read blocked in opening the FIFO go on, to find it empty: opens it for writing (which
+/// waits for a reader) and closes it, on a thread of its own. A release that no reader takes is
+/// left waiting on its thread, harmlessly.
+fn release(fifo: &Path) {
+    let fifo = fifo.to_path_buf();
+    std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(fifo)));
+}
+
+#[tokio::test]
+async fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
+    let dir = catalog();
+    let (addr, store) = serve_catalog(dir.path(), Config::default()).await;
+    // Segment 2 of song 1 becomes a FIFO: reading it waits until someone opens it for writing.
+    let fifo = song_folder(&store, 1).join("000002.seg");
+    std::fs::remove_file(&fifo).unwrap();
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+
+    let mut client = Client::open(addr).await;
+    client
+        .send(1, Message::GetSegment { song: 1, index: 2 })
+        .await;
+    // The read cannot finish, yet control requests are answered.
+    client.send(2, Message::List).await;
+    client.send(3, Message::GetManifest { song: 3 }).await;
+    let answer = client.recv().await.unwrap();
+    assert_eq!(answer.request_id, 2);
+    assert!(matches!(answer.message, Message::Catalog(_)));
+    let answer = client.recv().await.unwrap();
+    assert_eq!(answer.request_id, 3);
+    assert!(matches!(answer.message, Message::Manifest(_)));
+
+    // Cancelled while reading: the next segment request is served at once.
+    client.send(1, Message::Cancel).await;
+    let bytes = client.fetch(4, 1, 0).await;
+    assert_eq!(sha256(&bytes), store.songs()[0].manifest.segments[0].sha256);
+
+    // The read ends (with an empty file), if it had begun, and nothing is sent for the cancelled
+    // request.
+    release(&fifo);
+    client.send(5, Message::List).await;
+    assert_eq!(client.recv().await.unwrap().request_id, 5);
+    // A later request for that segment fails (the file is not what the manifest says) without
+    // ending the connection.
+    client
+        .send(6, Message::GetSegment { song: 1, index: 2 })
+        .await;
+    release(&fifo);
+    client.expect_error(6, ErrorCode::Internal).await;
+    client.send(7, Message::List).await;
+    assert_eq!(client.recv().await.unwrap().request_id, 7);
+}
+
+#[test]
+fn a_broken_song_folder_is_skipped_with_a_warning_and_the_rest_served() {
+    let dir = catalog();
+    let loaded = load_catalog(dir.path()).unwrap();
+    let broken = loaded.songs[1].files.as_ref().unwrap().dir().to_path_buf();
+    std::fs::write(broken.join("manifest.json"), b"{ not json").unwrap();
+    let server = spawn_server(&["--catalog".as_ref(), dir.path().as_os_str()]);
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("skipping 02-blue-tide.mp3")),
+        "{log}"
+    );
+    assert!(log.contains("loaded 3 songs"), "{log}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut client = Client::open(server.addr).await;
+        client.send(1, Message::List).await;
+        let Message::Catalog(json) = client.recv().await.unwrap().message else {
+            panic!("expected CATALOG");
+        };
+        let ids: Vec<u32> = Catalog::from_json(&json)
+            .unwrap()
+            .songs
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, [1, 3, 4], "the others keep their IDs");
+        client
+            .send(2, Message::GetSegment { song: 2, index: 0 })
+            .await;
+        client.expect_error(2, ErrorCode::UnknownSong).await;
+        let bytes = client.fetch(3, 3, 0).await;
+        assert_eq!(sha256(&bytes), loaded.songs[2].manifest.segments[0].sha256);
+    });
+}
+
+/// Runs the binary with `args` and returns its exit code and standard error.
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (output.status.code(), stderr)
+}
+
+#[test]
+fn wrong_combinations_of_options_are_usage_errors() {
+    let (code, stderr) = run(&["--music", "m", "--catalog", "c"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("'--music <DIR>' cannot be used with '--catalog <DIR>'"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["--catalog", "c", "--segment-duration", "3"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("'--catalog <DIR>' cannot be used with '--segment-duration"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["--music", "m", "--cache-mib", "10"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--music <DIR>|--catalog <DIR>"), "{stderr}");
+}
+
+#[test]
+fn a_folder_that_is_not_a_catalog_is_a_one_line_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let (code, stderr) = run(&["--catalog", empty.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot load catalog"), "{stderr}");
+    assert!(stderr.contains("no index.json"), "{stderr}");
+
+    std::fs::write(empty.path().join("index.json"), b"[1, 2").unwrap();
+    let (code, stderr) = run(&["--catalog", empty.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot load catalog"), "{stderr}");
+}
