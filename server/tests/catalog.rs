@@ -8,9 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
-use common::{sha256, start, Client};
+use common::{sha256, start, Client, PATIENCE};
 use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message};
 use jukebox_segmenter::write::Quiet;
 use jukebox_segmenter::{load_catalog, write_catalog, DEFAULT_SEGMENT_DURATION};
@@ -45,7 +45,29 @@ async fn serve_catalog(dir: &Path, config: Config) -> (SocketAddr, Arc<Store>) {
 struct Running {
     child: Child,
     addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Running {
+    /// The log so far, one line each.
+    fn log(&self) -> String {
+        self.log.0.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the server logs a line containing every one of `words`, and returns it.
+    fn wait_for_line(&self, words: &[&str]) -> String {
+        let (lines, logged) = &*self.log;
+        let found = |lines: &Vec<String>| {
+            lines
+                .iter()
+                .find(|l| words.iter().all(|w| l.contains(w)))
+                .cloned()
+        };
+        let (lines, _) = logged
+            .wait_timeout_while(lines.lock().unwrap(), PATIENCE, |l| found(l).is_none())
+            .unwrap();
+        found(&lines).unwrap_or_else(|| panic!("no line with {words:?} in:\n{}", lines.join("\n")))
+    }
 }
 
 impl Drop for Running {
@@ -66,16 +88,16 @@ fn spawn_server(args: &[&std::ffi::OsStr]) -> Running {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
     let addr = loop {
         let line = lines
             .next()
-            .unwrap_or_else(|| panic!("server exited before listening: {:?}", log.lock()))
+            .unwrap_or_else(|| panic!("server exited before listening: {:?}", log.0.lock()))
             .unwrap();
         let addr = line
             .split_once("listening on ")
             .map(|(_, addr)| addr.trim().parse().unwrap());
-        log.lock().unwrap().push(line);
+        log.0.lock().unwrap().push(line);
         if let Some(addr) = addr {
             break addr;
         }
@@ -84,7 +106,8 @@ fn spawn_server(args: &[&std::ffi::OsStr]) -> Running {
     let kept = log.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            kept.lock().unwrap().push(line);
+            kept.0.lock().unwrap().push(line);
+            kept.1.notify_all();
         }
     });
     Running { child, addr, log }
@@ -131,7 +154,7 @@ async fn a_catalog_serves_what_its_music_folder_serves() {
     assert_eq!(manifests_m, manifests_c, "MANIFEST payloads differ");
     assert_eq!(segments_m.len(), 57);
     assert_eq!(segments_m, segments_c, "segment bytes differ");
-    let log = from_catalog.log.lock().unwrap().join("\n");
+    let log = from_catalog.log();
     assert!(log.contains("loaded 4 songs (57 segments, 1.8 MB"), "{log}");
 }
 
@@ -283,7 +306,7 @@ fn a_broken_song_folder_is_skipped_with_a_warning_and_the_rest_served() {
     let broken = loaded.songs[1].files.as_ref().unwrap().dir().to_path_buf();
     std::fs::write(broken.join("manifest.json"), b"{ not json").unwrap();
     let server = spawn_server(&["--catalog".as_ref(), dir.path().as_os_str()]);
-    let log = server.log.lock().unwrap().join("\n");
+    let log = server.log();
     assert!(
         log.lines()
             .any(|l| l.contains("WARN") && l.contains("skipping 02-blue-tide.mp3")),
@@ -364,4 +387,23 @@ fn a_folder_that_is_not_a_catalog_is_a_one_line_error() {
     assert_eq!(code, Some(1));
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cannot load catalog"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_server_warns_of_a_segment_it_cannot_read() {
+    let dir = catalog();
+    let server = spawn_server(&["--catalog".as_ref(), dir.path().as_os_str()]);
+    let loaded = load_catalog(dir.path()).unwrap();
+    let folder = loaded.songs[3].files.as_ref().unwrap().dir().to_path_buf();
+    std::fs::remove_file(folder.join("000001.seg")).unwrap();
+    let mut client = Client::open(server.addr).await;
+    client
+        .send(1, Message::GetSegment { song: 4, index: 1 })
+        .await;
+    client.expect_error(1, ErrorCode::Internal).await;
+    let line = server.wait_for_line(&["WARN", "cannot serve a catalog segment", "000001.seg"]);
+    assert!(
+        line.contains("song=4") && line.contains("index=1"),
+        "{line}"
+    );
 }
