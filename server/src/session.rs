@@ -1027,6 +1027,87 @@ mod tests {
             }
         }
 
+        /// Segment requests for songs in memory and on disk, cancels, reads finishing or failing in
+        /// any order, and frames taken at any time: transfers still go out one at a time in
+        /// request order, each whole or answered with an error, nothing after a cancel's effect.
+        #[test]
+        fn reads_finishing_in_any_order_keep_transfers_in_order(
+            ops in proptest::collection::vec((0u8..4, 0u32..3, proptest::bool::ANY, 0usize..8), 1..60),
+        ) {
+            let mut s = open_with_disk();
+            let disk_bytes = |index: u32| Bytes::from(vec![index as u8 + 1; [10, 20_000][index as usize]]);
+            let mut reads: Vec<SegmentRead> = Vec::new();
+            let mut requests: Vec<(u32, u32, u32)> = Vec::new(); // (id, song, index)
+            let mut cancelled = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            let mut id = 0;
+            let resolve = |s: &mut Session, reads: &mut Vec<SegmentRead>, pick: usize, ok: bool| {
+                if reads.is_empty() {
+                    return;
+                }
+                let read = reads.remove(pick % reads.len());
+                let result = if ok { Ok(disk_bytes(read.index)) } else { Err("gone".to_string()) };
+                s.segment_read(read.ticket, result);
+            };
+            for (op, index, flag, pick) in ops {
+                match op {
+                    0 => {
+                        id += 1;
+                        let song = if flag { 5 } else { 1 };
+                        let index = index.min(1);
+                        let mut buf = wire(&[req(id, Message::GetSegment { song, index })]);
+                        s.receive(&mut buf);
+                        requests.push((id, song, index));
+                    }
+                    1 if id > 0 => {
+                        let victim = pick as u32 % id + 1;
+                        let mut buf = wire(&[req(victim, Message::Cancel)]);
+                        s.receive(&mut buf);
+                        cancelled.insert(victim);
+                    }
+                    // Most reads succeed; one in six fails.
+                    2 => resolve(&mut s, &mut reads, pick, flag || pick % 3 != 0),
+                    _ => out.extend(next(&mut s)),
+                }
+                reads.extend(s.take_reads());
+                let abandoned: Vec<Ticket> = s.take_abandoned().collect();
+                reads.retain(|r| !abandoned.contains(&r.ticket));
+            }
+            // Finish every read, then everything goes out.
+            while !reads.is_empty() {
+                resolve(&mut s, &mut reads, 0, true);
+                reads.extend(s.take_reads());
+            }
+            out.extend(drain(&mut s));
+            proptest::prop_assert!(s.is_idle());
+            proptest::prop_assert!(!s.is_closing());
+            // DATA frames go out one transfer at a time, in request order.
+            let mut order: Vec<u32> = Vec::new();
+            for frame in &out {
+                if matches!(frame.message, Message::Data { .. }) && order.last() != Some(&frame.request_id) {
+                    proptest::prop_assert!(!order.contains(&frame.request_id), "transfers interleaved: {order:?}");
+                    order.push(frame.request_id);
+                }
+            }
+            proptest::prop_assert!(order.windows(2).all(|w| w[0] < w[1]), "out of order: {order:?}");
+            for (id, song, index) in requests {
+                let mine: Vec<&Frame> = out.iter().filter(|f| f.request_id == id).collect();
+                let errors = mine.iter().filter(|f| matches!(f.message, Message::Error { .. })).count();
+                let bytes = data(&out.iter().filter(|f| matches!(f.message, Message::Data { .. })).cloned().collect::<Vec<_>>(), id);
+                let ended = mine.iter().any(|f| matches!(f.message, Message::Data { end: true, .. }));
+                let expected = if song == 5 { disk_bytes(index).to_vec() } else { [&b"a"[..], b"memory"][index as usize].to_vec() };
+                if errors > 0 {
+                    proptest::prop_assert_eq!(mine.len(), 1, "an error and more for {}", id);
+                } else if ended {
+                    proptest::prop_assert_eq!(bytes, expected);
+                } else {
+                    // Neither finished nor refused: only a cancelled request may end so.
+                    proptest::prop_assert!(cancelled.contains(&id), "request {} unanswered", id);
+                    proptest::prop_assert!(expected.starts_with(&bytes));
+                }
+            }
+        }
+
         /// Valid requests in any order: every GET_SEGMENT gets an error or its whole segment.
         #[test]
         fn every_segment_request_is_answered(
