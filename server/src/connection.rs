@@ -201,6 +201,13 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
                 if closing_since.is_some() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "client did not take its error"));
                 }
+                if out.is_empty() && !reads.tasks.is_empty() && !session.is_idle() && !session.data_next() {
+                    // Nothing to send until a segment is read from disk: the wait is the server's,
+                    // not the client's, and a transfer is in progress.
+                    last_activity = Instant::now();
+                    timer.as_mut().reset(last_activity + limits.idle_timeout);
+                    continue;
+                }
                 if !out.is_empty() || !session.is_idle() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"));
                 }
