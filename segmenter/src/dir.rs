@@ -36,9 +36,6 @@ pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
         }
     }
     skipped.sort_by(|a, b| path_order(&a.path, &b.path));
-    for s in &skipped {
-        tracing::warn!(path = %s.path.display(), reason = %s.reason, "skipping file");
-    }
     Ok(LoadedDir { songs, skipped })
 }
 

@@ -137,8 +137,8 @@ pub fn load_dir(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
 /// Loads a catalog folder written by [`write_catalog`] (or the `jukebox-segmenter` binary) for
 /// serving. The songs, IDs and manifests are those [`load_dir`] gives for the source folder the
 /// catalog was made from; their segments stay on disk (`segments` is empty, `files` is set) and
-/// [`Song::segment`] reads them. Songs whose folder is damaged are skipped with a reason (and a
-/// warning); the others keep their IDs. Only a missing or unreadable index is an error.
+/// [`Song::segment`] reads them. Songs whose folder is damaged are listed in `skipped` with a reason
+/// for the caller to report; the others keep their IDs. Only a missing or unreadable index is an error.
 pub fn load_catalog(dir: &Path) -> std::io::Result<LoadedDir> {
     load::load(dir)
 }

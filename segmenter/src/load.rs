@@ -3,7 +3,7 @@
 //!
 //! Each song listed by the index is checked before it is offered: its manifest parses and passes
 //! [`jukebox_protocol::Manifest::validate`], agrees with the index, and every segment file exists with
-//! the size the manifest gives. A song that fails is skipped with a warning; the others keep the IDs
+//! the size the manifest gives. A song that fails is skipped with its reason; the others keep the IDs
 //! the index gives them, so one damaged folder does not renumber the rest.
 
 use std::path::Path;
@@ -43,13 +43,10 @@ pub fn load(dir: &Path) -> std::io::Result<LoadedDir> {
         });
         match result {
             Ok(song) => loaded.songs.push(song),
-            Err(reason) => {
-                tracing::warn!(song = %entry.source, folder = %entry.dir, %reason, "skipping song");
-                loaded.skipped.push(Skipped {
-                    path: entry.source_path(),
-                    reason,
-                });
-            }
+            Err(reason) => loaded.skipped.push(Skipped {
+                path: entry.source_path(),
+                reason: format!("{reason} (catalog folder songs/{})", entry.dir),
+            }),
         }
     }
     loaded.songs.sort_by_key(|s| s.manifest.id);
