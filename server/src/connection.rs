@@ -150,12 +150,8 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
             biased;
             ready = stream.readable(), if want_read => ready?,
             () = sleep_until(pace.unwrap_or(opened)), if pace.is_some() => pace = None,
-            Some(done) = reads.tasks.join_next(), if !reads.tasks.is_empty() => {
-                // An aborted read (its transfer was cancelled) has nothing to hand back.
-                if let Ok((ticket, result)) = done {
-                    reads.running.remove(&ticket);
-                    session.segment_read(ticket, result.map_err(|e| e.to_string()));
-                }
+            Some(done) = reads.tasks.join_next_with_id(), if !reads.tasks.is_empty() => {
+                reads.finished(&mut session, done);
             }
             ready = stream.writable(), if !out.is_empty() && pace.is_none() => {
                 ready?;
@@ -230,20 +226,50 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     Ok(())
 }
 
+/// What a read task hands back.
+type ReadResult = Result<bytes::Bytes, crate::store::ReadFailed>;
+
 /// The catalog segment reads of one connection: each runs as a task of its own, so that the
 /// connection goes on answering requests meanwhile, and is aborted when no longer wanted.
 #[derive(Default)]
 struct Reads {
-    tasks: JoinSet<(Ticket, Result<bytes::Bytes, crate::store::ReadFailed>)>,
+    tasks: JoinSet<ReadResult>,
+    /// The ticket of each running task, and how to abort it.
     running: HashMap<Ticket, AbortHandle>,
+    tickets: HashMap<tokio::task::Id, Ticket>,
 }
 
 impl Reads {
+    /// Hands a finished read to the session. A task that panicked is its request's ERROR INTERNAL,
+    /// like a failed read; an aborted one (its transfer was cancelled) has nothing to hand back.
+    fn finished(
+        &mut self,
+        session: &mut Session,
+        done: Result<(tokio::task::Id, ReadResult), tokio::task::JoinError>,
+    ) {
+        let (task, result) = match done {
+            Ok((task, result)) => (task, result.map_err(|e| e.to_string())),
+            Err(e) if e.is_cancelled() => {
+                self.tickets.remove(&e.id());
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("a catalog segment read failed: {e}");
+                (e.id(), Err("the segment read failed".to_string()))
+            }
+        };
+        if let Some(ticket) = self.tickets.remove(&task) {
+            self.running.remove(&ticket);
+            session.segment_read(ticket, result);
+        }
+    }
+
     /// Drops the reads the session no longer wants, and answers the new ones: at once from the
     /// cache, else by starting a read.
     fn dispatch(&mut self, session: &mut Session, store: &Arc<Store>) {
         for ticket in session.take_abandoned() {
             if let Some(read) = self.running.remove(&ticket) {
+                // Its id stays in `tickets` until the join reports the abort.
                 read.abort();
             }
         }
@@ -253,9 +279,10 @@ impl Reads {
                 Some(bytes) => ready.push((read.ticket, bytes)),
                 None => {
                     let store = store.clone();
-                    let task = self.tasks.spawn(async move {
-                        (read.ticket, store.read(read.song, read.index).await)
-                    });
+                    let task = self
+                        .tasks
+                        .spawn(async move { store.read(read.song, read.index).await });
+                    self.tickets.insert(task.id(), read.ticket);
                     self.running.insert(read.ticket, task);
                 }
             }
@@ -396,5 +423,132 @@ pub async fn reject_busy(mut stream: TcpStream, peer: SocketAddr) {
         Ok(Ok(())) => linger(&mut stream, deadline).await,
         Ok(Err(e)) => tracing::debug!(%peer, "could not send SERVER_BUSY: {e}"),
         Err(_) => tracing::debug!(%peer, "could not send SERVER_BUSY in time"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_songs::on_disk;
+    use bytes::{Bytes, BytesMut};
+    use jukebox_protocol::{decode_frame, encode_frame, VERSION};
+
+    fn feed(session: &mut Session, frames: &[Frame]) {
+        let mut buf = BytesMut::new();
+        for frame in frames {
+            encode_frame(frame, &mut buf);
+        }
+        session.receive(&mut buf);
+    }
+
+    fn sent(session: &mut Session) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        while let Some(mut out) = session.next_frame() {
+            let mut bytes = BytesMut::new();
+            while out.has_remaining() {
+                bytes.extend_from_slice(out.chunk());
+                out.advance(out.chunk().len());
+            }
+            frames.push(decode_frame(&mut bytes).unwrap().unwrap());
+        }
+        frames
+    }
+
+    /// A session with two catalog segments asked for (requests 1 and 2), their reads spawned as
+    /// `tasks` would be by `dispatch`, one that panics and one that returns `bytes`.
+    async fn two_reads(bytes: &'static [u8]) -> (Session, Reads, Arc<Store>) {
+        let store = Arc::new(Store::new(vec![on_disk(5, &[10, 10])]));
+        let mut session = Session::new(store.clone(), 4);
+        feed(
+            &mut session,
+            &[
+                Frame {
+                    request_id: 0,
+                    message: Message::Hello { version: VERSION },
+                },
+                Frame {
+                    request_id: 1,
+                    message: Message::GetSegment { song: 5, index: 0 },
+                },
+                Frame {
+                    request_id: 2,
+                    message: Message::GetSegment { song: 5, index: 1 },
+                },
+            ],
+        );
+        assert!(matches!(
+            sent(&mut session)[..],
+            [Frame {
+                message: Message::Welcome { .. },
+                ..
+            }]
+        ));
+        let mut reads = Reads::default();
+        let asked: Vec<_> = session.take_reads().collect();
+        for (read, panics) in asked.into_iter().zip([true, false]) {
+            let task = reads.tasks.spawn(async move {
+                if panics {
+                    panic!("a read task panicked");
+                }
+                Ok(Bytes::from_static(bytes))
+            });
+            reads.tickets.insert(task.id(), read.ticket);
+            reads.running.insert(read.ticket, task);
+        }
+        (session, reads, store)
+    }
+
+    #[tokio::test]
+    async fn a_read_task_that_panics_is_its_requests_internal_error() {
+        let (mut session, mut reads, _) = two_reads(b"second!!!!").await;
+        while let Some(done) = reads.tasks.join_next_with_id().await {
+            reads.finished(&mut session, done);
+        }
+        assert!(reads.running.is_empty() && reads.tickets.is_empty());
+        let out = sent(&mut session);
+        let error = out
+            .iter()
+            .find(|f| f.request_id == 1)
+            .expect("request 1 is answered");
+        assert!(
+            matches!(
+                error.message,
+                Message::Error {
+                    code: ErrorCode::Internal,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let data: Vec<u8> = out
+            .iter()
+            .filter(|f| f.request_id == 2)
+            .flat_map(|f| match &f.message {
+                Message::Data { bytes, .. } => bytes.to_vec(),
+                other => panic!("expected DATA, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(data, b"second!!!!", "the transfer behind it goes on");
+        assert!(session.is_idle() && !session.is_closing());
+    }
+
+    #[tokio::test]
+    async fn an_aborted_read_hands_back_nothing() {
+        let (mut session, mut reads, store) = two_reads(b"second!!!!").await;
+        feed(
+            &mut session,
+            &[Frame {
+                request_id: 1,
+                message: Message::Cancel,
+            }],
+        );
+        // Request 1's read is aborted before it runs: it panics never, and reports nothing.
+        reads.dispatch(&mut session, &store);
+        while let Some(done) = reads.tasks.join_next_with_id().await {
+            reads.finished(&mut session, done);
+        }
+        assert!(reads.tickets.is_empty());
+        let out = sent(&mut session);
+        assert!(out.iter().all(|f| f.request_id == 2), "{out:?}");
     }
 }

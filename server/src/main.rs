@@ -33,6 +33,12 @@ struct Args {
           conflicts_with = "music")]
     cache_mib: u64,
 
+    /// Seconds a segment read from the catalog may take (waiting for its turn included) before
+    /// that request is answered with ERROR INTERNAL.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds,
+          conflicts_with = "music")]
+    read_timeout: Duration,
+
     /// Address to listen on. The Jukebox port is 5853; port 0 picks a free one.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5853", value_parser = parse_addr)]
     listen: SocketAddr,
@@ -106,7 +112,7 @@ fn run(args: Args) -> Result<(), String> {
                 "segments are read from disk when first asked for; cache {} MiB",
                 args.cache_mib
             );
-            Store::with_cache(loaded.songs, cache)
+            Store::with_cache(loaded.songs, cache).with_read_timeout(args.read_timeout)
         }
         (Some(music), None) => {
             let loaded = jukebox_segmenter::load_dir(music, args.segment_duration)

@@ -6,6 +6,7 @@
 //! shared by all connections ([`crate::cache`]), so it too is sent from one shared buffer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use jukebox_protocol::MAX_PAYLOAD;
@@ -15,10 +16,20 @@ use tokio::sync::Semaphore;
 
 use crate::cache::{SegmentCache, DEFAULT_CACHE_BYTES};
 
-/// Disk reads under way at once, server-wide. Bounds the blocking threads reading segments (each
-/// runtime's blocking pool would grow to hundreds), while leaving a disk enough requests to keep
-/// busy. A request waiting for its turn costs nothing and is dropped if cancelled.
+/// Disk reads under way at once, server-wide: enough requests to keep a disk busy. A request
+/// waiting for its turn costs nothing and is dropped if cancelled. A read gives its place back
+/// when it ends, is cancelled or passes its deadline, whether or not its thread has returned.
 const MAX_DISK_READS: usize = 32;
+
+/// Blocking threads reading segments at once, counting those whose read was abandoned (cancelled
+/// or past its deadline) but whose system call has not returned: a thread cannot be stopped inside
+/// `open` or `read`. Past this, storage is not answering and a new read fails at once instead of
+/// adding a thread.
+const MAX_READ_THREADS: usize = 2 * MAX_DISK_READS;
+
+/// Default [`Store::read_timeout`]: far beyond a healthy disk's or network filesystem's worst case,
+/// and about as long as a client's read-ahead lasts.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The songs a server offers, with their catalog and manifests serialised once for everyone.
 pub struct Store {
@@ -30,6 +41,8 @@ pub struct Store {
     /// Segments of catalog songs read from disk.
     cache: SegmentCache,
     disk_reads: Arc<Semaphore>,
+    read_threads: Arc<Semaphore>,
+    read_timeout: Duration,
 }
 
 /// Why a segment cannot be served.
@@ -118,7 +131,16 @@ impl Store {
             catalog_json,
             cache: SegmentCache::new(cache_bytes),
             disk_reads: Arc::new(Semaphore::new(MAX_DISK_READS)),
+            read_threads: Arc::new(Semaphore::new(MAX_READ_THREADS)),
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
+    }
+
+    /// Sets how long a catalog segment read may take, waiting for its turn included, before it
+    /// fails (default [`DEFAULT_READ_TIMEOUT`]).
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Store {
+        self.read_timeout = timeout;
+        self
     }
 
     /// Number of songs offered.
@@ -184,22 +206,40 @@ impl Store {
         };
         let (files, sha256) = (files.clone(), info.sha256.clone());
         let load = async {
-            // The store owns the semaphore and never closes it.
-            let Ok(permit) = self.disk_reads.clone().acquire_owned().await else {
-                return Err(failed.clone());
-            };
-            let read = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                read_checked(&files, index, &sha256)
-            });
-            match read.await {
+            let outcome = tokio::time::timeout(self.read_timeout, async {
+                // The store owns the semaphores and never closes them. The permit stays here, so
+                // it is given back when this future ends or is dropped, even if the thread hangs.
+                let Ok(_permit) = self.disk_reads.acquire().await else {
+                    return Err("the read semaphore is closed".to_string());
+                };
+                let Ok(thread) = self.read_threads.clone().try_acquire_owned() else {
+                    return Err(format!(
+                        "{MAX_READ_THREADS} earlier reads are still stuck in the filesystem"
+                    ));
+                };
+                let read = tokio::task::spawn_blocking(move || {
+                    let _thread = thread;
+                    read_checked(&files, index, &sha256)
+                });
+                match read.await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("the read failed: {e}")),
+                }
+            })
+            .await;
+            match outcome {
                 Ok(Ok(bytes)) => Ok(bytes),
                 Ok(Err(e)) => {
                     tracing::warn!(song = id, index, "cannot serve a catalog segment: {e}");
                     Err(failed.clone())
                 }
-                Err(e) => {
-                    tracing::warn!(song = id, index, "reading a catalog segment failed: {e}");
+                Err(_) => {
+                    tracing::warn!(
+                        song = id,
+                        index,
+                        "cannot serve a catalog segment: not read within {} s",
+                        self.read_timeout.as_secs_f64()
+                    );
                     Err(failed.clone())
                 }
             }
@@ -333,6 +373,67 @@ mod tests {
         assert_eq!(store.clone().read(4, 0).await, Err(failed));
         assert_eq!(store.cached(4, 0), None);
         assert!(store.clone().read(9, 0).await.is_err());
+    }
+
+    /// Once [`MAX_READ_THREADS`] (here 1) threads are stuck, a read fails at once instead of
+    /// adding a thread, whatever the file; when the stuck thread returns, reads work again.
+    #[test]
+    fn reads_stop_adding_threads_while_earlier_ones_are_stuck() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::new(vec![catalog_song(dir.path())])
+            .with_read_timeout(Duration::from_millis(100));
+        store.read_threads = Arc::new(Semaphore::new(1));
+        let store = Arc::new(store);
+        let fifo = dir.path().join("000000.seg");
+        std::fs::remove_file(&fifo).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(async {
+                assert!(
+                    store.clone().read(4, 0).await.is_err(),
+                    "the FIFO read times out"
+                );
+                assert!(
+                    store.clone().read(4, 1).await.is_err(),
+                    "no thread is left for a good file"
+                );
+                // Let the stuck open go on (opening a FIFO for reading and writing never blocks),
+                // again until its thread has returned, in case it had not reached `open` yet.
+                let patience = tokio::time::Instant::now() + Duration::from_secs(20);
+                loop {
+                    drop(
+                        std::fs::OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .open(&fifo),
+                    );
+                    let wait = Duration::from_millis(50);
+                    if let Ok(thread) =
+                        tokio::time::timeout(wait, store.read_threads.acquire()).await
+                    {
+                        drop(thread);
+                        break;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < patience,
+                        "the FIFO read never returned"
+                    );
+                }
+                assert_eq!(store.clone().read(4, 1).await.unwrap(), "one!");
+            })
+        }));
+        runtime.shutdown_background();
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     #[test]
