@@ -246,57 +246,154 @@ async fn connections_asking_for_one_segment_all_get_it() {
     }
 }
 
-/// Lets one read blocked in opening the FIFO go on, to find it empty: opens it for writing (which
-/// waits for a reader) and closes it, on a thread of its own. A release that no reader takes is
-/// left waiting on its thread, harmlessly.
-fn release(fifo: &Path) {
-    let fifo = fifo.to_path_buf();
-    std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(fifo)));
+/// Segment files replaced by FIFOs: reading one blocks in `open` until a writer comes, as a read
+/// from a hung disk or network filesystem does.
+struct Fifos(Vec<PathBuf>);
+
+impl Fifos {
+    fn make(files: Vec<PathBuf>) -> Fifos {
+        for file in &files {
+            std::fs::remove_file(file).unwrap();
+            let status = Command::new("mkfifo").arg(file).status().unwrap();
+            assert!(status.success());
+        }
+        Fifos(files)
+    }
 }
 
-#[tokio::test]
-async fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
-    let dir = catalog();
-    let (addr, store) = serve_catalog(dir.path(), Config::default()).await;
-    // Segment 2 of song 1 becomes a FIFO: reading it waits until someone opens it for writing.
-    let fifo = song_folder(&store, 1).join("000002.seg");
-    std::fs::remove_file(&fifo).unwrap();
-    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(status.success());
+impl Drop for Fifos {
+    /// Lets every read blocked in opening a FIFO go on, to find it empty. On Linux, opening a FIFO
+    /// for reading and writing never blocks and wakes every reader waiting in `open`.
+    fn drop(&mut self) {
+        for file in &self.0 {
+            drop(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(file),
+            );
+        }
+    }
+}
 
-    let mut client = Client::open(addr).await;
-    client
-        .send(1, Message::GetSegment { song: 1, index: 2 })
-        .await;
-    // The read cannot finish, yet control requests are answered.
-    client.send(2, Message::List).await;
-    client.send(3, Message::GetManifest { song: 3 }).await;
-    let answer = client.recv().await.unwrap();
-    assert_eq!(answer.request_id, 2);
-    assert!(matches!(answer.message, Message::Catalog(_)));
-    let answer = client.recv().await.unwrap();
-    assert_eq!(answer.request_id, 3);
-    assert!(matches!(answer.message, Message::Manifest(_)));
+/// Runs `test` on a runtime that, when it ends, does not wait for blocking threads still stuck in
+/// a FIFO (as dropping a runtime does), bounded by [`PATIENCE`], panics included.
+fn with_stuck_reads(test: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            tokio::time::timeout(2 * PATIENCE, test)
+                .await
+                .expect("the test did not finish in time")
+        })
+    }));
+    runtime.shutdown_background();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
 
-    // Cancelled while reading: the next segment request is served at once.
-    client.send(1, Message::Cancel).await;
-    let bytes = client.fetch(4, 1, 0).await;
-    assert_eq!(sha256(&bytes), store.songs()[0].manifest.segments[0].sha256);
+/// A server on a catalog of the bundled music, its reads bounded by `read_timeout`.
+async fn serve_with_read_timeout(
+    dir: &Path,
+    read_timeout: std::time::Duration,
+) -> (SocketAddr, Arc<Store>) {
+    let loaded = load_catalog(dir).unwrap();
+    let store = Store::new(loaded.songs).with_read_timeout(read_timeout);
+    common::start_store(Arc::new(store), Config::default()).await
+}
 
-    // The read ends (with an empty file), if it had begun, and nothing is sent for the cancelled
-    // request.
-    release(&fifo);
-    client.send(5, Message::List).await;
-    assert_eq!(client.recv().await.unwrap().request_id, 5);
-    // A later request for that segment fails (the file is not what the manifest says) without
-    // ending the connection.
-    client
-        .send(6, Message::GetSegment { song: 1, index: 2 })
-        .await;
-    release(&fifo);
-    client.expect_error(6, ErrorCode::Internal).await;
-    client.send(7, Message::List).await;
-    assert_eq!(client.recv().await.unwrap().request_id, 7);
+#[test]
+fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
+    with_stuck_reads(async {
+        let dir = catalog();
+        // Far longer than the test: the read stays pending throughout.
+        let (addr, store) = serve_with_read_timeout(dir.path(), 4 * PATIENCE).await;
+        let _fifo = Fifos::make(vec![song_folder(&store, 1).join("000002.seg")]);
+
+        let mut client = Client::open(addr).await;
+        client
+            .send(1, Message::GetSegment { song: 1, index: 2 })
+            .await;
+        // The read cannot finish, yet control requests are answered.
+        client.send(2, Message::List).await;
+        client.send(3, Message::GetManifest { song: 3 }).await;
+        let answer = client.recv().await.unwrap();
+        assert_eq!(answer.request_id, 2);
+        assert!(matches!(answer.message, Message::Catalog(_)));
+        let answer = client.recv().await.unwrap();
+        assert_eq!(answer.request_id, 3);
+        assert!(matches!(answer.message, Message::Manifest(_)));
+
+        // Cancelled while reading: the next segment request is served at once, and nothing is
+        // ever sent for the cancelled one.
+        client.send(1, Message::Cancel).await;
+        let bytes = client.fetch(4, 1, 0).await;
+        assert_eq!(sha256(&bytes), store.songs()[0].manifest.segments[0].sha256);
+        client.send(5, Message::List).await;
+        assert_eq!(client.recv().await.unwrap().request_id, 5);
+    });
+}
+
+#[test]
+fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
+    with_stuck_reads(async {
+        let dir = catalog();
+        let (addr, store) =
+            serve_with_read_timeout(dir.path(), std::time::Duration::from_millis(200)).await;
+        // More hung segments than reads may run at once (32): all but segment 0 of song 4.
+        let hung: Vec<(u32, u32)> = store
+            .songs()
+            .iter()
+            .flat_map(|song| {
+                (0..song.manifest.segments.len() as u32).map(|i| (song.manifest.id, i))
+            })
+            .filter(|&segment| segment != (4, 0))
+            .take(40)
+            .collect();
+        assert_eq!(hung.len(), 40);
+        let _fifos = Fifos::make(
+            hung.iter()
+                .map(|&(id, index)| {
+                    song_folder(&store, id).join(jukebox_segmenter::files::segment_file_name(index))
+                })
+                .collect(),
+        );
+        // 16 requests per connection, the most a connection may queue.
+        let mut clients = Vec::new();
+        for chunk in hung.chunks(16) {
+            let mut client = Client::open(addr).await;
+            for (k, &(song, index)) in chunk.iter().enumerate() {
+                client
+                    .send(k as u32 + 1, Message::GetSegment { song, index })
+                    .await;
+            }
+            clients.push((client, chunk.len() as u32));
+        }
+        for (client, count) in &mut clients {
+            let mut answered = std::collections::BTreeSet::new();
+            for _ in 0..*count {
+                let frame = client.recv().await.expect("EOF instead of ERROR");
+                common::assert_error(&frame, frame.request_id, ErrorCode::Internal);
+                answered.insert(frame.request_id);
+            }
+            assert_eq!(
+                answered,
+                (1..=*count).collect(),
+                "each hung read is answered once"
+            );
+        }
+        // The hung reads' threads are still stuck, but their places are free: a segment not yet
+        // read (nothing else was) is read and served.
+        let (client, _) = &mut clients[0];
+        let bytes = client.fetch(100, 4, 0).await;
+        assert_eq!(sha256(&bytes), store.songs()[3].manifest.segments[0].sha256);
+        client.send(101, Message::List).await;
+        assert_eq!(client.recv().await.unwrap().request_id, 101);
+    });
 }
 
 #[test]

@@ -97,7 +97,11 @@ pub fn songs(big_segments: usize, big_len: usize) -> Vec<Song> {
 
 /// Starts an in-process server on a free loopback port; it runs until the test's runtime ends.
 pub async fn start(songs: Vec<Song>, config: Config) -> (SocketAddr, Arc<Store>) {
-    let store = Arc::new(Store::new(songs));
+    start_store(Arc::new(Store::new(songs)), config).await
+}
+
+/// [`start`] with a store of the caller's.
+pub async fn start_store(store: Arc<Store>, config: Config) -> (SocketAddr, Arc<Store>) {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..config
