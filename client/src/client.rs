@@ -12,7 +12,8 @@ use crate::error::Result;
 #[derive(Clone)]
 pub struct Client {
     addr: Arc<str>,
-    connection: Arc<Mutex<Option<Connection>>>,
+    /// The last connection opened, open or not.
+    connection: Arc<Mutex<Connection>>,
 }
 
 impl Client {
@@ -21,7 +22,7 @@ impl Client {
         let connection = Connection::connect(&addr).await?;
         Ok(Client {
             addr: addr.into(),
-            connection: Arc::new(Mutex::new(Some(connection))),
+            connection: Arc::new(Mutex::new(connection)),
         })
     }
 
@@ -29,25 +30,19 @@ impl Client {
         &self.addr
     }
 
-    /// Frames the current connection discarded because their request was no longer outstanding.
+    /// Frames the last connection discarded because their request was no longer outstanding.
     pub async fn stale_frames(&self) -> u64 {
-        let connection = self.connection.lock().await;
-        connection.as_ref().map_or(0, Connection::stale_frames)
+        self.connection.lock().await.stale_frames()
     }
 
     /// The open connection, or a new one when the server has closed the last. Concurrent callers
     /// wait for one reconnection instead of each opening their own.
     pub async fn connection(&self) -> Result<Connection> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = &*slot {
-            if !connection.is_closed() {
-                return Ok(connection.clone());
-            }
+        let mut connection = self.connection.lock().await;
+        if connection.is_closed() {
             tracing::info!("connection closed; reconnecting to {}", self.addr);
+            *connection = Connection::connect(&self.addr).await?;
         }
-        *slot = None;
-        let connection = Connection::connect(&self.addr).await?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+        Ok(connection.clone())
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::fake_server::{listen, Peer};
+use common::PATIENCE;
 use jukebox_client::{Client, ClientError, Connection};
 use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message, SegmentInfo, SongSummary};
 
@@ -54,7 +55,7 @@ async fn a_list_is_answered_while_a_segment_is_in_flight() {
     let connection = Connection::connect(&addr).await.unwrap();
     let segment = tokio::spawn({
         let connection = connection.clone();
-        async move { connection.segment(1, 0, 6).await }
+        async move { connection.get_segment(1, 0, 6).await }
     });
     segment_started.await.unwrap();
     // The list completes although the segment cannot until the catalog has been sent.
@@ -85,7 +86,7 @@ async fn dropping_a_segment_request_cancels_it_and_late_frames_are_discarded() {
     let connection = Connection::connect(&addr).await.unwrap();
     let segment = tokio::spawn({
         let connection = connection.clone();
-        async move { connection.segment(1, 0, 6).await }
+        async move { connection.get_segment(1, 0, 6).await }
     });
     request_seen.await.unwrap();
     segment.abort();
@@ -114,10 +115,10 @@ async fn server_errors_become_typed_errors_and_the_connection_goes_on() {
         peer
     });
     let connection = Connection::connect(&addr).await.unwrap();
-    let error = connection.manifest(42).await.unwrap_err();
+    let error = connection.get_manifest(42).await.unwrap_err();
     assert!(matches!(error, ClientError::UnknownSong(42)), "{error:?}");
     assert_eq!(error.to_string(), "unknown song 42");
-    let error = connection.segment(1, 9, 6).await.unwrap_err();
+    let error = connection.get_segment(1, 9, 6).await.unwrap_err();
     assert!(
         matches!(error, ClientError::SegmentOutOfRange { song: 1, index: 9 }),
         "{error:?}"
@@ -215,7 +216,7 @@ async fn a_segment_longer_than_the_manifest_says_is_cancelled_at_once() {
         peer
     });
     let connection = Connection::connect(&addr).await.unwrap();
-    let error = connection.segment(1, 0, 3).await.unwrap_err();
+    let error = connection.get_segment(1, 0, 3).await.unwrap_err();
     assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
     assert!(error.to_string().contains("more than 3 bytes"), "{error}");
     drop(server.await.unwrap());
@@ -255,10 +256,29 @@ async fn a_manifest_with_a_giant_segment_is_refused() {
         peer
     });
     let connection = Connection::connect(&addr).await.unwrap();
-    let error = connection.manifest(1).await.unwrap_err();
+    let error = connection.get_manifest(1).await.unwrap_err();
     assert!(
         matches!(error, ClientError::BadManifest { song: 1, .. }),
         "{error:?}"
     );
     drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_the_connection() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let list = peer.recv().await.unwrap();
+        peer.send(list.request_id, catalog_message()).await;
+        // The client's end of the stream, once its last handle is gone.
+        peer.recv().await
+    });
+    let connection = Connection::connect(&addr).await.unwrap();
+    let clone = connection.clone();
+    assert_eq!(clone.list().await.unwrap(), catalog());
+    drop(connection);
+    drop(clone);
+    let end = tokio::time::timeout(PATIENCE, server).await;
+    assert_eq!(end.expect("the client closes its end").unwrap(), None);
 }

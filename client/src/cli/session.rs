@@ -120,7 +120,7 @@ impl Session {
     async fn play(&mut self, song: u32) {
         let started = async {
             let connection = self.client.connection().await?;
-            let manifest = connection.manifest(song).await?;
+            let manifest = connection.get_manifest(song).await?;
             let line = playing_line(&manifest);
             let stopped = self.player.play(self.client.clone(), manifest)?;
             Ok::<_, crate::ClientError>((stopped, line))

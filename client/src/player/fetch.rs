@@ -48,7 +48,7 @@ async fn fetch(job: &FetchJob) -> Result<()> {
     let song = job.manifest.id;
     let mut fetched_samples = 0u64;
     for info in &job.manifest.segments {
-        let bytes = segment(&job.client, song, info).await?;
+        let bytes = fetch_segment(&job.client, song, info).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
                 song,
@@ -69,12 +69,21 @@ async fn fetch(job: &FetchJob) -> Result<()> {
 
 /// Fetches a segment; if the connection turns out to be closed (an idle timeout while the
 /// read-ahead was full), opens a new one and asks once more.
-async fn segment(client: &Client, song: u32, info: &SegmentInfo) -> Result<Bytes> {
+async fn fetch_segment(client: &Client, song: u32, info: &SegmentInfo) -> Result<Bytes> {
     let (index, bytes) = (info.index, info.bytes);
-    match client.connection().await?.segment(song, index, bytes).await {
+    match client
+        .connection()
+        .await?
+        .get_segment(song, index, bytes)
+        .await
+    {
         Err(ClientError::Closed(reason)) => {
             tracing::info!("connection lost ({reason}); fetching segment {index} again");
-            client.connection().await?.segment(song, index, bytes).await
+            client
+                .connection()
+                .await?
+                .get_segment(song, index, bytes)
+                .await
         }
         result => result,
     }

@@ -7,6 +7,7 @@ pub mod fake_server;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::DecoderOptions;
@@ -14,6 +15,9 @@ use symphonia::core::errors::Error;
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
+
+/// How long a test waits for something that takes milliseconds when all is well.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The bundled music folder.
 pub fn music_dir() -> PathBuf {
