@@ -7,7 +7,7 @@ mod common;
 use common::fake_server::{listen, Peer};
 use common::*;
 use jukebox_client::output::OutputSpec;
-use jukebox_client::player::Player;
+use jukebox_client::player::{Player, ReadAhead};
 use jukebox_client::Client;
 use jukebox_protocol::Message;
 use jukebox_segmenter::{segment_file, DEFAULT_SEGMENT_DURATION};
@@ -62,7 +62,7 @@ async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
     });
 
     let client = Client::connect(addr).await.unwrap();
-    let mut player = Player::new(&OutputSpec::Null).unwrap();
+    let mut player = Player::new(&OutputSpec::Null, ReadAhead::default()).unwrap();
     player.play(client, lying).unwrap();
     loop {
         let (index, go) = requests.recv().await.expect("the client asks on");

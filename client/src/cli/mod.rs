@@ -15,7 +15,7 @@ pub use args::Args;
 
 use crate::client::Client;
 use crate::output::OutputSpec;
-use crate::player::Player;
+use crate::player::{Player, ReadAhead};
 use input::Input;
 use session::Session;
 
@@ -23,12 +23,12 @@ use session::Session;
 pub async fn run(args: Args) -> Result<(), String> {
     let shutdown = signals::Shutdown::new();
     let player = match &args.output {
-        Some(spec) => Player::new(spec)?,
+        Some(spec) => Player::new(spec, ReadAhead::default())?,
         // No output asked for: a machine without a sound card can still list, play and switch
         // (the README's command must work on a fresh server), so fall back to silence and say so.
-        None => Player::new(&OutputSpec::Default).or_else(|e| {
+        None => Player::new(&OutputSpec::Default, ReadAhead::default()).or_else(|e| {
             eprintln!("warning: {e}; without --output, playing on without sound");
-            Player::new(&OutputSpec::Null)
+            Player::new(&OutputSpec::Null, ReadAhead::default())
         })?,
     };
     let addr = match &args.server {

@@ -137,6 +137,8 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::player::read_ahead::ReadAhead;
+    use crate::player::request::PlayId;
 
     const LEFT: f32 = 1.0;
     const RIGHT: f32 = -1.0;
@@ -147,8 +149,8 @@ mod tests {
 
     #[test]
     fn underruns_play_whole_silent_frames_so_left_stays_left() {
-        let (signals, _signals) = mpsc::unbounded_channel();
-        let queue = Arc::new(PcmQueue::new(signals));
+        let (reports, _reports) = mpsc::unbounded_channel();
+        let queue = Arc::new(PcmQueue::new(&ReadAhead::default(), reports));
         let format = PcmFormat {
             sample_rate: 48_000,
             channels: 2,
@@ -158,10 +160,10 @@ mod tests {
         // The device asks before the song's first audio is queued, and for an odd number of
         // samples; then the song runs dry (an underrun) and is refilled.
         let mut heard: Vec<f32> = source.by_ref().take(3).collect();
-        queue.start(1);
-        queue.push(1, stereo(1_000));
+        queue.open(PlayId(1));
+        queue.push(PlayId(1), stereo(1_000));
         heard.extend(source.by_ref().take(4_001));
-        queue.push(1, stereo(10));
+        queue.push(PlayId(1), stereo(10));
         heard.extend(source.by_ref().take(3_000));
         for (i, &sample) in heard.iter().enumerate() {
             let channel = if i % 2 == 0 { LEFT } else { RIGHT };

@@ -1,46 +1,42 @@
 //! The fetcher: pulls a song's segments one request at a time, verifies each and hands it to the
-//! decoder. The hand-over channel holds one segment and the decoder waits while the PCM queue is
-//! full, so the fetcher runs only a few seconds of real audio ahead of what has been played,
-//! whatever durations the manifest claims.
+//! decoder, as far ahead as [`ReadAhead`](super::ReadAhead) lets it. It ends when the song is
+//! handed over or its play request is no longer live.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use jukebox_protocol::{Manifest, SegmentInfo};
 use tokio::sync::mpsc;
 
-use super::signal::Signal;
+use super::request::PlayId;
 use super::verify::segment_is_intact;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-
-/// Verified segments waiting for the decoder. With the one the decoder is reading and the one the
-/// fetcher holds while it waits, about three 2-second segments of read-ahead besides the PCM
-/// queue: enough to ride out a slow response, small enough that a switch or stop wastes little.
-pub const SEGMENTS_QUEUED: usize = 1;
+use crate::output::PcmQueue;
 
 pub struct FetchJob {
     /// Reconnects if the server closed the connection between two segments.
     pub client: Client,
     pub manifest: Arc<Manifest>,
-    pub generation: u64,
-    /// To the decoder; dropped when the song has been fetched.
+    pub id: PlayId,
+    pub queue: Arc<PcmQueue>,
+    /// To the decoder; dropped when the song has been fetched or the request is over.
     pub segments: mpsc::Sender<Bytes>,
     /// Samples per channel fetched so far (in the song's rate), for the progress display.
     pub fetched_samples: Arc<AtomicU64>,
-    /// Set on failure, so the decoder does not report the cut stream as the song's end.
-    pub cancel: Arc<AtomicBool>,
-    pub signals: mpsc::UnboundedSender<Signal>,
 }
 
 pub async fn run(job: FetchJob) {
-    if let Err(error) = fetch(&job).await {
-        job.cancel.store(true, Ordering::Release);
-        let _ = job.signals.send(Signal::Failed {
-            generation: job.generation,
-            error,
-        });
+    tokio::select! {
+        biased;
+        // Dropping the fetch drops the segment request in flight, which sends CANCEL.
+        () = job.queue.cancelled(job.id) => {}
+        result = fetch(&job) => {
+            if let Err(error) = result {
+                job.queue.fail(job.id, error);
+            }
+        }
     }
 }
 
