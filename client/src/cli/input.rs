@@ -1,5 +1,5 @@
-//! Reading command lines on a thread of their own, so the session can print song events while
-//! waiting for the next command.
+//! Reading command lines on a thread of their own, so the command loop can print song events
+//! while waiting for the next command.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -77,8 +77,9 @@ impl Input {
     }
 }
 
-/// True for the line that ends the session. The prompt thread must stop at exactly the lines the
-/// session quits on, or it would keep the terminal in raw mode after the process has exited.
+/// True for the line that ends the command loop. The prompt thread must stop at exactly the lines
+/// the command loop quits on, or it would keep the terminal in raw mode after the process has
+/// exited.
 fn ends_input(line: &str) -> bool {
     Command::parse(line) == Ok(Command::Quit)
 }

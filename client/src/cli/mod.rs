@@ -2,11 +2,11 @@
 
 pub mod args;
 pub mod command;
+pub mod command_loop;
 pub mod display;
 pub mod input;
 pub mod printer;
 pub mod progress;
-pub mod session;
 pub mod signals;
 
 use std::io::IsTerminal;
@@ -16,8 +16,8 @@ pub use args::Args;
 use crate::client::Client;
 use crate::output::OutputSpec;
 use crate::player::{Player, ReadAhead};
+use command_loop::CommandLoop;
 use input::Input;
-use session::Session;
 
 /// Runs the client; the error is one line for the user.
 pub async fn run(args: Args) -> Result<(), String> {
@@ -55,7 +55,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     } else {
         (Input::plain(), None)
     };
-    Session::new(client, player, terminal)
+    CommandLoop::new(client, player, terminal)
         .run(input, shutdown)
         .await
 }

@@ -1,7 +1,8 @@
-//! SIGINT and SIGTERM end the session like `quit`: playback stops and a WAV file is completed.
+//! SIGINT and SIGTERM end the command loop like `quit`: playback stops and a WAV file is
+//! completed.
 
 /// The stop signals, listened to from creation on (so none is missed between startup and the
-/// first time the session waits for one).
+/// first time the command loop waits for one).
 pub struct Shutdown {
     #[cfg(unix)]
     signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,

@@ -16,7 +16,7 @@ use crate::player::{Event, Player};
 /// How often the progress bar moves.
 const PROGRESS_TICK: Duration = Duration::from_millis(250);
 
-pub struct Session {
+pub struct CommandLoop {
     client: Client,
     player: Player,
     printer: Printer,
@@ -27,13 +27,17 @@ pub struct Session {
     waiting: bool,
 }
 
-impl Session {
-    pub fn new(client: Client, player: Player, terminal: Option<Arc<TerminalPrinter>>) -> Session {
+impl CommandLoop {
+    pub fn new(
+        client: Client,
+        player: Player,
+        terminal: Option<Arc<TerminalPrinter>>,
+    ) -> CommandLoop {
         let printer = match &terminal {
             Some(t) => Printer::Terminal(t.clone()),
             None => Printer::Plain,
         };
-        Session {
+        CommandLoop {
             client,
             player,
             printer,
@@ -55,7 +59,7 @@ impl Session {
                     match Command::parse(&line) {
                         Ok(Command::Quit) => break,
                         // A command can wait on the server, which may never answer: a stop
-                        // signal must still end the session.
+                        // signal must still end the loop.
                         Ok(command) => tokio::select! {
                             () = self.execute(command) => {}
                             () = shutdown.recv() => break,
