@@ -9,7 +9,8 @@ use tokio::net::TcpStream;
 
 use crate::error::{ClientError, Result};
 
-/// How long the server gets to answer HELLO; a silent peer is not a Jukebox server.
+/// How long the TCP connect may take, and then the answer to HELLO; a silent peer is not a
+/// Jukebox server.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to `addr` and completes the HELLO/WELCOME exchange. Returns the stream and any bytes

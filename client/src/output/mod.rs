@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use format::PcmFormat;
-pub use queue::{PcmQueue, Played};
+pub use queue::PcmQueue;
 
 /// Where audio goes, from `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,7 +56,7 @@ async fn fetch(job: &FetchJob) -> Result<()> {
         job.fetched_samples
             .store(fetched_samples, Ordering::Relaxed);
         if job.segments.send(bytes).await.is_err() {
-            // The decoder has stopped; it reports why.
+            // The decoder has stopped: the request is over, or it failed and has said why.
             return Ok(());
         }
     }
