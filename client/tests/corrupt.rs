@@ -66,5 +66,5 @@ async fn a_corrupt_segment_stops_the_song_with_an_error() {
     );
     let (_, _, samples) = read_wav(&wav);
     assert!(samples.is_empty());
-    server.await.unwrap();
+    within(server).await.unwrap();
 }

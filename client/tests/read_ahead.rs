@@ -61,11 +61,11 @@ async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
         }
     });
 
-    let client = Client::connect(addr).await.unwrap();
+    let client = within(Client::connect(addr)).await.unwrap();
     let mut player = Player::new(&OutputSpec::Null, ReadAhead::default()).unwrap();
     player.play(client, lying).unwrap();
     loop {
-        let (index, go) = requests.recv().await.expect("the client asks on");
+        let (index, go) = within(requests.recv()).await.expect("the client asks on");
         let fetched: f64 = real_seconds[..index].iter().sum();
         let played = player.progress().expect("the song plays").elapsed;
         assert!(
@@ -79,5 +79,5 @@ async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
     }
     player.close().unwrap();
     drop(requests);
-    server.await.unwrap();
+    within(server).await.unwrap();
 }

@@ -81,5 +81,5 @@ async fn a_connection_closed_mid_song_is_reopened_and_the_song_plays_on() {
     assert_eq!((played.0, played.1), (expected.0, expected.1));
     assert_eq!(played.2.len(), expected.2.len());
     assert!(played.2 == expected.2, "the samples differ");
-    server.await.unwrap();
+    within(server).await.unwrap();
 }

@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 pub mod fake_server;
+pub mod process;
 
-use std::io::Write;
+use std::future::Future;
+use std::panic::Location;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use symphonia::core::audio::SampleBuffer;
@@ -16,30 +18,31 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-/// How long a test waits for something that takes milliseconds when all is well.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+/// Longest a test waits for anything (a process, a frame, a task) before failing, so that a bug
+/// shows up as a failure rather than a hung test: far more than what takes milliseconds when all
+/// is well, or the 12 s of a song played in real time. Never used to synchronise.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `future`'s output; fails the test, naming the caller's line, if that takes over [`PATIENCE`].
+#[track_caller]
+pub fn within<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    let caller = Location::caller();
+    async move {
+        tokio::time::timeout(PATIENCE, future)
+            .await
+            .unwrap_or_else(|_| panic!("waited over {PATIENCE:?} at {caller}"))
+    }
+}
 
 /// The bundled music folder.
 pub fn music_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../music")
 }
 
-/// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it.
+/// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it; bounded by [`PATIENCE`].
 pub fn run_jukebox(args: &[&str], commands: impl AsRef<[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jukebox starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(commands.as_ref())
-        .expect("commands are written");
-    child.wait_with_output().expect("jukebox runs")
+    let mut jukebox = process::command(env!("CARGO_BIN_EXE_jukebox"));
+    process::output_within(jukebox.args(args), commands.as_ref())
 }
 
 /// Runs `jukebox --server addr --output wav:wav` off the async runtime (the test's server runs
