@@ -102,13 +102,25 @@ mod tests {
         }
     }
 
+    /// The next report. The test holds the sender, so the channel never closes: the wait has a
+    /// bound instead, so that an output thread that never reports fails the test.
+    fn recv(reports: &mut mpsc::UnboundedReceiver<Report>) -> Report {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(60), reports.recv()).await })
+            .expect("the output thread reports within a minute")
+            .expect("the test holds the sender")
+    }
+
     /// The next report that is not a repeat of a failure of `skip`.
     fn next_report(reports: &mut mpsc::UnboundedReceiver<Report>, skip: PlayId) -> Report {
         loop {
-            match reports.blocking_recv() {
-                Some(Report::Failed { id, .. }) if id == skip => continue,
-                Some(report) => return report,
-                None => panic!("the output thread is gone"),
+            match recv(reports) {
+                Report::Failed { id, .. } if id == skip => continue,
+                report => return report,
             }
         }
     }
@@ -171,8 +183,8 @@ mod tests {
             shutdown.clone(),
         )
         .unwrap();
-        match reports.blocking_recv() {
-            Some(Report::Finished { id: PlayId(7) }) => {}
+        match recv(&mut reports) {
+            Report::Finished { id: PlayId(7) } => {}
             other => panic!("expected the end of request 7, got {other:?}"),
         }
         shutdown.store(true, Ordering::Release);

@@ -329,6 +329,20 @@ mod tests {
         (queue, rx)
     }
 
+    /// Runs `work` on a thread of its own and hands its result over a channel, for the test to
+    /// wait for with a bound: a thread that stays blocked fails the test instead of hanging it.
+    fn on_a_thread<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> std::sync::mpsc::Receiver<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(work());
+        });
+        rx
+    }
+
+    const PATIENCE: Duration = Duration::from_secs(60);
+
     #[test]
     fn pops_whole_frames_across_chunks_and_reports_the_end() {
         let (queue, mut reports) = queue();
@@ -364,12 +378,16 @@ mod tests {
         // Capacity at 10 Hz stereo: 20 samples a second.
         let full = ReadAhead::default().queued.as_secs() as usize * 20;
         assert!(queue.push(ONE, vec![0.5; full]));
-        let pusher = std::thread::spawn({
+        let pusher = on_a_thread({
             let queue = queue.clone();
             move || queue.push(ONE, vec![9.0, 9.0])
         });
         queue.cancel(ONE);
-        assert!(!pusher.join().unwrap(), "the push was refused");
+        let pushed = pusher.recv_timeout(PATIENCE);
+        assert!(
+            !pushed.expect("the cancel releases the push"),
+            "the push was refused"
+        );
         let mut out = Vec::new();
         assert_eq!(queue.pop(100, &mut out), 0);
     }
@@ -417,7 +435,7 @@ mod tests {
         queue.open(ONE);
         queue.open(TWO);
         assert_eq!(queue.state().writer(), Some(ONE));
-        let prepared = std::thread::spawn({
+        let prepared = on_a_thread({
             let queue = queue.clone();
             move || {
                 assert!(queue.push(TWO, vec![2.0, 2.0]));
@@ -426,7 +444,9 @@ mod tests {
         });
         queue.push(ONE, vec![1.0, 1.0]);
         queue.end(ONE);
-        prepared.join().unwrap();
+        prepared
+            .recv_timeout(PATIENCE)
+            .expect("the prepared request queues its audio");
         let mut out = Vec::new();
         assert_eq!(queue.pop(10, &mut out), 2);
         assert_eq!(out, [1.0, 1.0, 2.0, 2.0]);
