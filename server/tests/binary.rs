@@ -2,11 +2,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
+use common::process::{output_within, server_command, Running};
 use common::{sha256, Client};
 use jukebox_protocol::{Catalog, Manifest, Message};
 
@@ -14,43 +12,9 @@ fn music_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
 }
 
-/// A running server process, killed when dropped.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on a free port and waits for its `listening on` line.
+/// Starts the binary on `music` at a free port and waits for its `listening on` line.
 fn spawn_server(music: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .arg("--music")
-        .arg(music)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        if let Some((_, addr)) = line.split_once("listening on ") {
-            break addr.trim().parse().unwrap();
-        }
-    };
-    // Keep reading the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Running { child, addr }
+    Running::start(&["--music".as_ref(), music.as_os_str()])
 }
 
 #[tokio::test]
@@ -83,15 +47,12 @@ async fn serves_the_bundled_music() {
 
 #[test]
 fn unreadable_folder_is_a_one_line_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .args([
-            "--music",
-            "/nonexistent/jukebox/music",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    let output = output_within(server_command().args([
+        "--music",
+        "/nonexistent/jukebox/music",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -106,12 +67,12 @@ fn address_in_use_is_a_one_line_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let empty = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .arg("--music")
-        .arg(empty.path())
-        .args(["--listen", &addr])
-        .output()
-        .unwrap();
+    let output = output_within(
+        server_command()
+            .arg("--music")
+            .arg(empty.path())
+            .args(["--listen", &addr]),
+    );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -130,30 +91,12 @@ fn files_that_are_not_mp3_are_skipped_with_a_warning() {
         dir.path().join("good.mp3"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .arg("--music")
-        .arg(dir.path())
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let done = line.contains("listening on ");
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = seen.join("\n");
+    // The songs are loaded, and the log says so, before the server listens.
+    let log = spawn_server(dir.path()).log();
     assert!(
-        seen.iter()
+        log.lines()
             .any(|l| l.contains("WARN") && l.contains("broken.mp3")),
         "{log}"
     );
-    assert!(seen.iter().any(|l| l.contains("loaded 1 songs")), "{log}");
+    assert!(log.lines().any(|l| l.contains("loaded 1 songs")), "{log}");
 }

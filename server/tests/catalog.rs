@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 
+use common::process::{output_within, server_command, Running};
 use common::{sha256, start, Client, PATIENCE};
 use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message};
 use jukebox_segmenter::write::Quiet;
@@ -41,76 +41,9 @@ async fn serve_catalog(dir: &Path, config: Config) -> (SocketAddr, Arc<Store>) {
     start(loaded.songs, config).await
 }
 
-/// A server process, killed when dropped, whose log is kept.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<(Mutex<Vec<String>>, Condvar)>,
-}
-
-impl Running {
-    /// The log so far, one line each.
-    fn log(&self) -> String {
-        self.log.0.lock().unwrap().join("\n")
-    }
-
-    /// Waits until the server logs a line containing every one of `words`, and returns it.
-    fn wait_for_line(&self, words: &[&str]) -> String {
-        let (lines, logged) = &*self.log;
-        let found = |lines: &Vec<String>| {
-            lines
-                .iter()
-                .find(|l| words.iter().all(|w| l.contains(w)))
-                .cloned()
-        };
-        let (lines, _) = logged
-            .wait_timeout_while(lines.lock().unwrap(), PATIENCE, |l| found(l).is_none())
-            .unwrap();
-        found(&lines).unwrap_or_else(|| panic!("no line with {words:?} in:\n{}", lines.join("\n")))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the binary with `args` on a free port and waits for its `listening on` line.
 fn spawn_server(args: &[&std::ffi::OsStr]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-    let addr = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("server exited before listening: {:?}", log.0.lock()))
-            .unwrap();
-        let addr = line
-            .split_once("listening on ")
-            .map(|(_, addr)| addr.trim().parse().unwrap());
-        log.0.lock().unwrap().push(line);
-        if let Some(addr) = addr {
-            break addr;
-        }
-    };
-    // Keep reading the log so the server never blocks on a full pipe.
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            kept.0.lock().unwrap().push(line);
-            kept.1.notify_all();
-        }
-    });
-    Running { child, addr, log }
+    Running::start(args)
 }
 
 /// LIST, every MANIFEST and every segment, as raw payloads.
@@ -342,8 +275,10 @@ fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
 fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
     with_stuck_reads(async {
         let dir = catalog();
+        // Short, so that the hung reads fail fast; long enough that the real read at the end,
+        // a fresh blocking thread reading and hashing a segment, does not fail on a busy machine.
         let (addr, store) =
-            serve_with_read_timeout(dir.path(), std::time::Duration::from_millis(200)).await;
+            serve_with_read_timeout(dir.path(), std::time::Duration::from_secs(2)).await;
         // More hung segments than reads may run at once (32): all but segment 0 of song 4.
         let hung: Vec<(u32, u32)> = store
             .songs()
@@ -438,11 +373,11 @@ fn a_broken_song_folder_is_skipped_with_a_warning_and_the_rest_served() {
 
 /// Runs the binary with `args` and returns its exit code and standard error.
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let output = output_within(
+        server_command()
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"]),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "{stderr}");
     (output.status.code(), stderr)
