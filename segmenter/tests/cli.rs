@@ -3,18 +3,74 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use common::music_dir;
 use jukebox_segmenter::index::{Index, SONGS_DIR};
 use jukebox_segmenter::load_catalog;
+use wait_timeout::ChildExt;
 
+/// Longest a run may take before the test fails, so that a hung segmenter fails the test instead
+/// of hanging it. Never used to synchronise.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A child process that is killed and reaped when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The segmenter, run without the colour variables, which would change what it prints.
+fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"));
+    for name in ["CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"] {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Runs the segmenter and returns what it printed once it has exited; fails the test, with what it
+/// printed so far, after [`PATIENCE`].
 fn segmenter(args: &[&Path]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
+    let spawned = command()
         .args(args)
-        .output()
-        .expect("run jukebox-segmenter")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = Killed(spawned.expect("run jukebox-segmenter"));
+    let stdout = read_all(child.0.stdout.take().expect("stdout is piped"));
+    let stderr = read_all(child.0.stderr.take().expect("stderr is piped"));
+    let status = child.0.wait_timeout(PATIENCE).expect("wait for it");
+    let Some(status) = status else {
+        let _ = child.0.kill();
+        panic!(
+            "jukebox-segmenter did not exit within {PATIENCE:?}; stdout: {}; stderr: {}",
+            text(&stdout.join().unwrap()),
+            text(&stderr.join().unwrap())
+        );
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout is read"),
+        stderr: stderr.join().expect("stderr is read"),
+    }
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -81,7 +137,6 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
 
 #[test]
 fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
-    use std::io::BufRead;
     let src = tempfile::tempdir().unwrap();
     let song = std::fs::read(music_dir().join("04-long-road.mp3")).unwrap();
     for i in 0..4 {
@@ -97,22 +152,28 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
         changed[200] ^= 1 + i as u8;
         std::fs::write(src.path().join(format!("a{i:02}.mp3")), &changed).unwrap();
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
+    let spawned = command()
         .args([src.path(), &catalog])
         .args(["--jobs", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = Killed(spawned.unwrap());
     // Kill it as soon as it reports its first song written.
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    for line in stderr.lines() {
-        if line.unwrap().ends_with(": written") {
-            break;
+    let stderr = BufReader::new(child.0.stderr.take().unwrap());
+    let (written_tx, written) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.ends_with(": written") {
+                let _ = written_tx.send(());
+            }
         }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    });
+    written
+        .recv_timeout(PATIENCE)
+        .expect("a song reported written");
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     // Whatever moment it died at, a server loads a whole catalog, old or new, and nothing else.
     let loaded = load_catalog(&catalog).unwrap();
