@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use jukebox_protocol::{Catalog, Manifest, MessageType};
+use jukebox_protocol::{ListRequest, Manifest, MessageType, Page, SongSummary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -149,7 +149,7 @@ impl Conn {
         payload.ok_or_else(|| Failure("no response".into()))
     }
 
-    pub async fn manifest(&mut self, song: u32) -> Result<Manifest> {
+    pub async fn manifest(&mut self, song: u64) -> Result<Manifest> {
         let id = self.id();
         let json = self
             .control(Request::get_manifest(id, song), id, MessageType::Manifest)
@@ -157,18 +157,28 @@ impl Conn {
         Manifest::from_json(&json).map_err(|e| Failure(format!("bad manifest of song {song}: {e}")))
     }
 
-    pub async fn catalog(&mut self) -> Result<Catalog> {
-        let id = self.id();
-        let json = self
-            .control(Request::list(id), id, MessageType::Catalog)
-            .await?;
-        Catalog::from_json(&json).map_err(|e| Failure(format!("bad catalog: {e}")))
+    /// Every song, a page at a time.
+    pub async fn songs(&mut self) -> Result<Vec<SongSummary>> {
+        let mut songs = Vec::new();
+        let mut list = ListRequest::default();
+        loop {
+            let id = self.id();
+            let json = self
+                .control(Request::list(id, &list.to_json()), id, MessageType::Page)
+                .await?;
+            let page = Page::from_json(&json).map_err(|e| Failure(format!("bad page: {e}")))?;
+            songs.extend(page.songs);
+            match page.next {
+                Some(next) => list.cursor = Some(next),
+                None => return Ok(songs),
+            }
+        }
     }
 
     /// Fetches one segment, passing its bytes to `keep` as they arrive; returns its length.
     pub async fn segment(
         &mut self,
-        song: u32,
+        song: u64,
         index: u32,
         mut keep: impl FnMut(&[u8]),
     ) -> Result<usize> {

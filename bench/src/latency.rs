@@ -254,7 +254,7 @@ async fn list_probe(
                             }
                             Ok(())
                         }
-                        Event::Control { kind: MessageType::Catalog, request_id, .. }
+                        Event::Control { kind: MessageType::Page, request_id, .. }
                             if lists.iter().any(|(id, _)| *id == request_id) => {
                             answered.push((request_id, Instant::now()));
                             Ok(())
@@ -278,7 +278,7 @@ async fn list_probe(
                 () = sleep_until(next_list), if Instant::now() < deadline => {
                     let id = conn.id();
                     lists.push_back((id, Instant::now()));
-                    conn.send(&Request::list(id)).await?;
+                    conn.send(&Request::list(id, b"")).await?;
                     next_list += options.list_interval;
                 }
             }

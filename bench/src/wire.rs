@@ -2,59 +2,50 @@
 //! walks incoming frames in place, skipping DATA payloads without copying or allocating, so the
 //! generator spends its CPU on the server rather than on itself.
 
-use jukebox_protocol::{FrameHeader, MessageType, FLAG_END, HEADER_LEN, MAGIC, VERSION};
+use bytes::{Bytes, BytesMut};
+use jukebox_protocol::{
+    encode_frame, Frame, FrameHeader, Message, MessageType, FLAG_END, HEADER_LEN, VERSION,
+};
 
-/// A request frame of at most 20 bytes (header + song + index), built on the stack.
-pub struct Request {
-    bytes: [u8; HEADER_LEN + 8],
-    len: usize,
-}
+/// A request frame, encoded by the protocol crate.
+pub struct Request(BytesMut);
 
 impl Request {
-    fn new(kind: MessageType, request_id: u32, payload: &[u8]) -> Request {
-        let header = FrameHeader {
-            length: payload.len() as u32,
-            kind,
-            flags: 0,
-            request_id,
-        };
-        let mut bytes = [0; HEADER_LEN + 8];
-        bytes[..HEADER_LEN].copy_from_slice(&header.to_bytes());
-        bytes[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
-        Request {
-            bytes,
-            len: HEADER_LEN + payload.len(),
-        }
+    fn new(request_id: u32, message: Message) -> Request {
+        let mut buf = BytesMut::with_capacity(HEADER_LEN + 12);
+        encode_frame(
+            &Frame {
+                request_id,
+                message,
+            },
+            &mut buf,
+        );
+        Request(buf)
     }
 
     pub fn hello() -> Request {
-        let mut payload = [0; 6];
-        payload[..4].copy_from_slice(&MAGIC);
-        payload[4..].copy_from_slice(&VERSION.to_be_bytes());
-        Request::new(MessageType::Hello, 0, &payload)
+        Request::new(0, Message::Hello { version: VERSION })
     }
 
-    pub fn list(id: u32) -> Request {
-        Request::new(MessageType::List, id, &[])
+    /// A LIST with this payload (a [`jukebox_protocol::ListRequest`] as JSON, or empty).
+    pub fn list(id: u32, payload: &[u8]) -> Request {
+        Request::new(id, Message::List(Bytes::copy_from_slice(payload)))
     }
 
-    pub fn get_manifest(id: u32, song: u32) -> Request {
-        Request::new(MessageType::GetManifest, id, &song.to_be_bytes())
+    pub fn get_manifest(id: u32, song: u64) -> Request {
+        Request::new(id, Message::GetManifest { song })
     }
 
-    pub fn get_segment(id: u32, song: u32, index: u32) -> Request {
-        let mut payload = [0; 8];
-        payload[..4].copy_from_slice(&song.to_be_bytes());
-        payload[4..].copy_from_slice(&index.to_be_bytes());
-        Request::new(MessageType::GetSegment, id, &payload)
+    pub fn get_segment(id: u32, song: u64, index: u32) -> Request {
+        Request::new(id, Message::GetSegment { song, index })
     }
 
     pub fn cancel(id: u32) -> Request {
-        Request::new(MessageType::Cancel, id, &[])
+        Request::new(id, Message::Cancel)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        &self.0
     }
 }
 
@@ -67,7 +58,7 @@ pub enum Event<'a> {
         bytes: &'a [u8],
         end: bool,
     },
-    /// A whole non-DATA frame (WELCOME, CATALOG, MANIFEST, ERROR) with its payload.
+    /// A whole non-DATA frame (WELCOME, PAGE, MANIFEST, ERROR, GOAWAY) with its payload.
     Control {
         kind: MessageType,
         request_id: u32,
@@ -182,24 +173,20 @@ pub fn describe_error(payload: &[u8]) -> String {
     if payload.len() < 2 {
         return "malformed ERROR".into();
     }
-    let code = u16::from_be_bytes([payload[0], payload[1]]);
-    let name = jukebox_protocol::ErrorCode::from_code(code)
-        .map(|c| c.name().to_string())
-        .unwrap_or_else(|| format!("error {code}"));
-    format!("{name}: {}", String::from_utf8_lossy(&payload[2..]))
+    let code = jukebox_protocol::ErrorCode::from_code(u16::from_be_bytes([payload[0], payload[1]]));
+    format!("{code}: {}", String::from_utf8_lossy(&payload[2..]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::{Bytes, BytesMut};
-    use jukebox_protocol::{decode_frame, encode_frame, Frame, Message};
+    use jukebox_protocol::decode_frame;
 
     #[test]
     fn requests_decode_as_the_protocol_crate_reads_them() {
         let cases = [
             (Request::hello(), 0, Message::Hello { version: VERSION }),
-            (Request::list(3), 3, Message::List),
+            (Request::list(3, b""), 3, Message::List(Bytes::new())),
             (
                 Request::get_manifest(4, 9),
                 4,
@@ -263,7 +250,10 @@ mod tests {
         let frames = [
             Frame {
                 request_id: 0,
-                message: Message::Welcome { version: 1 },
+                message: Message::Welcome {
+                    version: VERSION,
+                    info: Bytes::from_static(b"{}"),
+                },
             },
             Frame {
                 request_id: 7,
@@ -292,7 +282,7 @@ mod tests {
     #[test]
     fn a_request_type_from_the_server_is_an_error() {
         let mut reader = FrameReader::default();
-        let result = reader.feed::<ProtocolError>(Request::list(1).as_bytes(), |_| Ok(()));
+        let result = reader.feed::<ProtocolError>(Request::list(1, b"").as_bytes(), |_| Ok(()));
         assert!(result.is_err());
     }
 }

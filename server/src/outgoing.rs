@@ -97,7 +97,10 @@ mod tests {
     fn encoded_frame_round_trips_through_the_decoder() {
         let frame = Frame {
             request_id: 0,
-            message: Message::Welcome { version: 1 },
+            message: Message::Welcome {
+                version: 2,
+                info: Bytes::from_static(b"{}"),
+            },
         };
         let mut out = OutFrame::encode(&frame);
         let mut wire = BytesMut::new();
@@ -124,7 +127,10 @@ mod tests {
         assert!(!data(true).continues_segment());
         let welcome = OutFrame::encode(&Frame {
             request_id: 0,
-            message: Message::Welcome { version: 1 },
+            message: Message::Welcome {
+                version: 2,
+                info: Bytes::from_static(b"{}"),
+            },
         });
         assert!(!welcome.continues_segment());
     }

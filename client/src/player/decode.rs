@@ -27,7 +27,7 @@ use crate::output::{PcmFormat, PcmQueue};
 const CHUNK_FRAMES: usize = 4096;
 
 pub struct DecodeJob {
-    pub song: u32,
+    pub song: u64,
     pub generation: u64,
     /// The song's format, from its manifest.
     pub source: PcmFormat,
@@ -161,7 +161,7 @@ fn convert<'a>(
 /// The song's samples, interleaved, as one iterator; it ends at the end of the stream, on cancel,
 /// or on an error, which it leaves in `error`.
 struct Decoded<'a> {
-    song: u32,
+    song: u64,
     reader: Box<dyn FormatReader>,
     decoder: Box<dyn Decoder>,
     track_id: u32,

@@ -69,7 +69,7 @@ async fn fetch(job: &FetchJob) -> Result<()> {
 
 /// Fetches a segment; if the connection turns out to be closed (an idle timeout while the
 /// read-ahead was full), opens a new one and asks once more.
-async fn segment(client: &Client, song: u32, info: &SegmentInfo) -> Result<Bytes> {
+async fn segment(client: &Client, song: u64, info: &SegmentInfo) -> Result<Bytes> {
     let (index, bytes) = (info.index, info.bytes);
     match client.connection().await?.segment(song, index, bytes).await {
         Err(ClientError::Closed(reason)) => {
