@@ -1,6 +1,6 @@
 //! The errors a client command can end with. Each prints as one line after "error: ".
 
-use jukebox_protocol::{ErrorCode, ManifestError};
+use jukebox_protocol::{DocumentError, ErrorCode};
 
 /// Why a request to the server, or playing a song, failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -19,9 +19,9 @@ pub enum ClientError {
     #[error("connection to the server lost: {0}")]
     Closed(String),
     #[error("unknown song {0}")]
-    UnknownSong(u32),
+    UnknownSong(u64),
     #[error("song {song} has no segment {index}")]
-    SegmentOutOfRange { song: u32, index: u32 },
+    SegmentOutOfRange { song: u64, index: u32 },
     #[error("the server refused the request: too many requests queued")]
     TooManyRequests,
     /// Any other ERROR frame the server sent for a request.
@@ -31,20 +31,20 @@ pub enum ClientError {
     #[error("protocol error: {0}")]
     Protocol(String),
     #[error("invalid manifest for song {song}: {reason}")]
-    BadManifest { song: u32, reason: String },
+    BadManifest { song: u64, reason: String },
     #[error(
         "segment {index} of song {song} failed verification (SHA-256 mismatch); playback stopped"
     )]
-    Corrupt { song: u32, index: u32 },
+    Corrupt { song: u64, index: u32 },
     #[error("cannot decode song {song}: {reason}")]
-    Decode { song: u32, reason: String },
+    Decode { song: u64, reason: String },
     #[error("audio output failed: {0}")]
     Output(String),
 }
 
 impl ClientError {
     /// Builds the error for an ERROR frame answering a request about `song` (and `index`).
-    pub fn from_server(code: ErrorCode, message: String, song: u32, index: Option<u32>) -> Self {
+    pub fn from_server(code: ErrorCode, message: String, song: u64, index: Option<u32>) -> Self {
         match (code, index) {
             (ErrorCode::UnknownSong, _) => ClientError::UnknownSong(song),
             (ErrorCode::SegmentOutOfRange, Some(index)) => {
@@ -55,7 +55,7 @@ impl ClientError {
         }
     }
 
-    pub(crate) fn bad_manifest(song: u32, error: ManifestError) -> Self {
+    pub(crate) fn bad_manifest(song: u64, error: DocumentError) -> Self {
         ClientError::BadManifest {
             song,
             reason: error.to_string(),

@@ -50,8 +50,8 @@ pub async fn handshake(addr: &str) -> Result<(TcpStream, BytesMut)> {
         ));
     }
     match frame.message {
-        Message::Welcome { version } if version == VERSION => Ok((stream, buf)),
-        Message::Welcome { version } => Err(ClientError::UnsupportedVersion {
+        Message::Welcome { version, .. } if version == VERSION => Ok((stream, buf)),
+        Message::Welcome { version, .. } => Err(ClientError::UnsupportedVersion {
             addr: addr.to_string(),
             version: VERSION,
             message: format!("it answered with version {version}"),

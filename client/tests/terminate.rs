@@ -54,7 +54,7 @@ async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
     let server = tokio::spawn(async move {
         let mut peer = fake_server::Peer::accept(&listener).await;
         let list = peer.recv().await.unwrap();
-        assert_eq!(list.message, jukebox_protocol::Message::List);
+        assert_eq!(list.message, jukebox_protocol::Message::list_all());
         got_list.send(()).unwrap();
         // Never answers; returns when the client has gone.
         while peer.recv().await.is_some() {}

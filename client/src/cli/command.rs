@@ -4,7 +4,7 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     List,
-    Play(u32),
+    Play(u64),
     Stop,
     Wait,
     Help,
@@ -36,9 +36,9 @@ impl Command {
                     return Err("play needs a song number, as in: play 3".into());
                 };
                 let id = id
-                    .parse::<u32>()
+                    .parse::<u64>()
                     .ok()
-                    .filter(|&id| id != 0)
+                    .filter(|&id| id != 0 && id <= jukebox_protocol::MAX_SONG_ID)
                     .ok_or_else(|| format!("not a song number: {id:?}"))?;
                 Command::Play(id)
             }
@@ -69,7 +69,11 @@ mod tests {
         assert!(Command::parse("play").is_err());
         assert!(Command::parse("play x").is_err());
         assert!(Command::parse("play 0").is_err());
-        assert!(Command::parse("play 99999999999").is_err());
+        assert_eq!(
+            Command::parse("play 9007199254740991"),
+            Ok(Command::Play(9_007_199_254_740_991))
+        );
+        assert!(Command::parse("play 9007199254740992").is_err());
         assert!(Command::parse("stop now").is_err());
         assert!(Command::parse("dance").is_err());
     }

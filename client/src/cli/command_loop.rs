@@ -105,15 +105,24 @@ impl CommandLoop {
     }
 
     async fn list(&mut self) {
-        let result = match self.client.connection().await {
-            Ok(connection) => connection.list().await,
-            Err(e) => Err(e),
+        let result = async {
+            let connection = self.client.connection().await?;
+            let mut songs = Vec::new();
+            let mut request = jukebox_protocol::ListRequest::default();
+            loop {
+                let page = connection.list(&request).await?;
+                songs.extend(page.songs);
+                match page.next {
+                    Some(next) => request.cursor = Some(next),
+                    None => return Ok::<_, crate::ClientError>(songs),
+                }
+            }
         };
-        match result {
-            Ok(catalog) if catalog.songs.is_empty() => {}
-            Ok(catalog) => {
+        match result.await {
+            Ok(songs) if songs.is_empty() => {}
+            Ok(songs) => {
                 // One print for the whole list: at a terminal each print redraws the prompt.
-                let lines: Vec<String> = catalog.songs.iter().map(song_line).collect();
+                let lines: Vec<String> = songs.iter().map(song_line).collect();
                 self.printer.line(&lines.join("\n"));
             }
             Err(e) => self.printer.error(&e),
@@ -121,7 +130,7 @@ impl CommandLoop {
     }
 
     /// Fetches the manifest fresh and switches to the song; on error the current song goes on.
-    async fn play(&mut self, song: u32) {
+    async fn play(&mut self, song: u64) {
         let started = async {
             let connection = self.client.connection().await?;
             let manifest = connection.get_manifest(song).await?;

@@ -17,7 +17,7 @@ const REFRESH_HZ: u8 = 4;
 
 pub struct SongBar {
     bar: ProgressBar,
-    song: u32,
+    song: u64,
 }
 
 impl SongBar {
@@ -48,7 +48,7 @@ impl SongBar {
         song_bar
     }
 
-    pub fn song(&self) -> u32 {
+    pub fn song(&self) -> u64 {
         self.song
     }
 

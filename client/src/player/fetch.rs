@@ -65,7 +65,7 @@ async fn fetch(job: &FetchJob) -> Result<()> {
 
 /// Fetches a segment; if the connection turns out to be closed (an idle timeout while the
 /// read-ahead was full), opens a new one and asks once more.
-async fn fetch_segment(client: &Client, song: u32, info: &SegmentInfo) -> Result<Bytes> {
+async fn fetch_segment(client: &Client, song: u64, info: &SegmentInfo) -> Result<Bytes> {
     let (index, bytes) = (info.index, info.bytes);
     match client
         .connection()

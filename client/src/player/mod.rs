@@ -31,15 +31,15 @@ use request::Report;
 #[derive(Debug)]
 pub enum Event {
     /// The song played to its end.
-    Finished(u32),
+    Finished(u64),
     /// The song stopped because of an error.
-    Failed(u32, ClientError),
+    Failed(u64, ClientError),
 }
 
 /// Where the playing song is, for the progress display.
 #[derive(Debug, Clone)]
 pub struct Progress {
-    pub song: u32,
+    pub song: u64,
     pub title: String,
     pub elapsed: f64,
     pub total: f64,
@@ -87,7 +87,7 @@ impl Player {
 
     /// Starts playing a song whose manifest was just fetched, stopping the current one first.
     /// Returns the ID of the song that was stopped. On error the current song plays on.
-    pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u32>, ClientError> {
+    pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u64>, ClientError> {
         self.last_id += 1;
         let id = PlayId(self.last_id);
         let source = PcmFormat {
@@ -135,7 +135,7 @@ impl Player {
     }
 
     /// Stops sound and fetching at once. Returns the ID of the song that was playing.
-    pub fn stop(&mut self) -> Option<u32> {
+    pub fn stop(&mut self) -> Option<u64> {
         let playing = self.current.take()?;
         self.queue.cancel(playing.id);
         Some(playing.manifest.id)
