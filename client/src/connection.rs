@@ -117,9 +117,15 @@ impl Routes {
 }
 
 impl Connection {
-    /// Connects to `addr` (HOST:PORT) and performs the handshake.
+    /// Connects to `addr` (HOST:PORT) and performs the handshake within
+    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT).
     pub async fn connect(addr: &str) -> Result<Connection> {
-        let (stream, buf) = handshake(addr).await?;
+        Connection::connect_within(addr, crate::client::DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects to `addr` and performs the handshake within `deadline`.
+    pub async fn connect_within(addr: &str, deadline: std::time::Duration) -> Result<Connection> {
+        let (stream, buf) = handshake(addr, deadline).await?;
         let (read, write) = stream.into_split();
         let routes = Arc::new(Mutex::new(Routes::default()));
         let (writer, frames) = mpsc::unbounded_channel();
@@ -132,6 +138,12 @@ impl Connection {
     /// True once the server closed the connection or it failed.
     pub fn is_closed(&self) -> bool {
         lock(&self.routes).closed.is_some()
+    }
+
+    /// Gives the connection up (the server stopped answering): every waiting request fails with
+    /// `reason` and the next command opens a new connection.
+    pub fn close(&self, reason: &str) {
+        lock(&self.routes).close(reason.to_string());
     }
 
     /// Frames received for requests that were no longer outstanding.

@@ -1,4 +1,5 @@
-//! SIGTERM ends the client like `quit`: playback stops, the WAV file is completed, exit status 0.
+//! SIGTERM and SIGINT end the client like `quit`: playback stops, the WAV file is completed, and
+//! the exit status is the one shells give for the signal (143, 130).
 
 #![cfg(unix)]
 
@@ -34,7 +35,7 @@ fn sigterm_stops_playback_and_completes_the_wav() {
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    assert_eq!(status.code(), Some(143), "{status:?}");
     line.clear();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line.trim_end(), "stopped 3");
@@ -48,7 +49,7 @@ fn sigterm_stops_playback_and_completes_the_wav() {
 }
 
 #[tokio::test]
-async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
+async fn sigint_ends_a_command_waiting_for_a_silent_server() {
     let (listener, addr) = fake_server::listen().await;
     let (got_list, list_seen) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
@@ -71,14 +72,14 @@ async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
     list_seen.await.unwrap();
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap());
     // A client stuck in the command would never exit; give it far more than it needs.
     let status = tokio::time::timeout(std::time::Duration::from_secs(30), status)
         .await
-        .expect("the client exits on SIGTERM")
+        .expect("the client exits on SIGINT")
         .unwrap();
-    assert!(status.success(), "{status:?}");
+    assert_eq!(status.code(), Some(130), "{status:?}");
     server.await.unwrap();
     drop(stdin);
 }

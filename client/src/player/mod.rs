@@ -41,6 +41,8 @@ pub enum Event {
 pub struct Progress {
     pub song: u64,
     pub title: String,
+    /// Empty when unknown.
+    pub artist: String,
     pub elapsed: f64,
     pub total: f64,
     /// Seconds fetched beyond what has been played.
@@ -124,6 +126,7 @@ impl Player {
             queue: self.queue.clone(),
             segments: segments_tx,
             fetched_samples: fetched_samples.clone(),
+            output_rate: target.sample_rate,
         }));
         self.current = Some(Playing {
             id,
@@ -175,6 +178,7 @@ impl Player {
         Some(Progress {
             song: playing.manifest.id,
             title: playing.manifest.title.clone(),
+            artist: playing.manifest.artist.clone(),
             elapsed,
             total: playing.manifest.duration_ms as f64 / 1000.0,
             buffered: (fetched - elapsed).max(0.0),
