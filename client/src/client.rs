@@ -127,18 +127,29 @@ impl Client {
     }
 
     /// Runs one request on the connection, reconnecting first if needed, and gives the
-    /// connection up if the whole does not finish within the deadline.
-    async fn within<T, F>(&self, what: &str, request: impl FnOnce(Connection) -> F) -> Result<T>
+    /// connection up if the whole does not finish within the deadline. A request whose
+    /// connection closed under it (LIST and GET_MANIFEST can be repeated) is sent once more on a
+    /// new one, within the same deadline.
+    async fn within<T, F>(&self, what: &str, request: impl Fn(Connection) -> F) -> Result<T>
     where
         F: std::future::Future<Output = Result<T>>,
     {
         let mut used = None;
-        let attempt = async {
-            let connection = self.connection().await?;
-            used = Some(connection.clone());
-            request(connection).await
+        let attempts = async {
+            let mut retried = false;
+            loop {
+                let connection = self.connection().await?;
+                used = Some(connection.clone());
+                match request(connection).await {
+                    Err(ClientError::Closed(reason)) if !retried => {
+                        tracing::info!("{what}: connection lost ({reason}); asking again");
+                        retried = true;
+                    }
+                    result => return result,
+                }
+            }
         };
-        match tokio::time::timeout(self.inner.timeout, attempt).await {
+        match tokio::time::timeout(self.inner.timeout, attempts).await {
             Ok(result) => result,
             Err(_) => {
                 let error = ClientError::Timeout {

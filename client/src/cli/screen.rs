@@ -250,6 +250,7 @@ mod tests {
             elapsed: 1.0,
             total: 44.0,
             buffered: 5.0,
+            stalled: false,
         });
         bar
     }

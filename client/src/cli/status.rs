@@ -46,16 +46,15 @@ pub enum StreamState {
 }
 
 impl StreamState {
-    /// Judged against the read-ahead: a song is stalled when the audio fetched ahead of the play
-    /// position has run out before its end.
+    /// Stalled is judged against the read-ahead, by the fetcher: the segment it waits for is
+    /// late once the audio fetched before it has played out.
     pub fn of(progress: &Progress) -> StreamState {
-        const EMPTY: f64 = 0.05;
-        if progress.buffered > EMPTY || progress.elapsed + EMPTY >= progress.total {
-            StreamState::Playing
-        } else if progress.elapsed < EMPTY {
+        if progress.stalled {
+            StreamState::Stalled
+        } else if progress.elapsed == 0.0 && progress.buffered == 0.0 {
             StreamState::Buffering
         } else {
-            StreamState::Stalled
+            StreamState::Playing
         }
     }
 
@@ -171,6 +170,7 @@ mod tests {
 
     fn progress(title: &str, elapsed: f64, buffered: f64) -> Progress {
         Progress {
+            stalled: false,
             song: 3,
             title: title.into(),
             artist: "Jukebox Ensemble".into(),

@@ -7,7 +7,7 @@
 //! if it has not arrived the client's timeout after that. Until then a lost connection is
 //! replaced and the segment asked for again.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub struct FetchJob {
     pub fetched_samples: Arc<AtomicU64>,
     /// The output's sample rate, which the queue's count of frames played is in.
     pub output_rate: u32,
+    /// Set while the segment asked for is late: the audio before it has played out.
+    pub late: Arc<AtomicBool>,
 }
 
 /// The pause before asking again after a failed reconnection.
@@ -89,25 +91,39 @@ async fn fetch(job: &FetchJob) -> Result<()> {
     Ok(())
 }
 
-/// Fetches a segment by its deadline: the time the audio ahead of it lasts, plus the client's
-/// timeout. A connection that closes or fails is replaced and the segment asked for again; one
-/// that stays silent past the deadline is given up.
+/// Fetches a segment by its deadline: the time the audio ahead of it lasts (after which it is
+/// late), plus the client's timeout. A connection that closes or fails is replaced and the
+/// segment asked for again; one that stays silent past the deadline is given up.
 async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
     let (song, index, bytes) = (job.manifest.id, info.index, info.bytes);
-    let grace = job.ahead() + job.client.timeout();
-    let deadline = tokio::time::Instant::now() + grace;
-    loop {
+    let now = tokio::time::Instant::now();
+    let due = now + job.ahead();
+    let grace = due - now + job.client.timeout();
+    let deadline = now + grace;
+    let result = loop {
         let mut used = None;
-        let attempt = async {
-            let connection = job.client.connection().await?;
-            used = Some(connection.clone());
-            connection.get_segment(song, index, bytes).await
+        let outcome = {
+            let attempt = async {
+                let connection = job.client.connection().await?;
+                used = Some(connection.clone());
+                connection.get_segment(song, index, bytes).await
+            };
+            tokio::pin!(attempt);
+            loop {
+                tokio::select! {
+                    result = &mut attempt => break Some(result),
+                    () = tokio::time::sleep_until(due), if !job.late.load(Ordering::Relaxed) => {
+                        job.late.store(true, Ordering::Relaxed);
+                    }
+                    () = tokio::time::sleep_until(deadline) => break None,
+                }
+            }
         };
-        let error = match tokio::time::timeout_at(deadline, attempt).await {
-            Ok(Ok(bytes)) => return Ok(bytes),
-            Ok(Err(error)) if error.is_connection_problem() => error,
-            Ok(Err(error)) => return Err(error),
-            Err(_) => {
+        let error = match outcome {
+            Some(Ok(bytes)) => break Ok(bytes),
+            Some(Err(error)) if error.is_connection_problem() => error,
+            Some(Err(error)) => break Err(error),
+            None => {
                 let error = ClientError::Timeout {
                     what: format!("segment {index} of song {song}"),
                     after: grace,
@@ -115,15 +131,17 @@ async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
                 if let Some(connection) = used {
                     job.client.unresponsive(&connection, &error);
                 }
-                return Err(error);
+                break Err(error);
             }
         };
         tracing::info!("segment {index} of song {song}: {error}; asking again");
         if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
-            return Err(error);
+            break Err(error);
         }
         if !matches!(error, ClientError::Closed(_)) {
             tokio::time::sleep(RETRY_PAUSE).await;
         }
-    }
+    };
+    job.late.store(false, Ordering::Relaxed);
+    result
 }

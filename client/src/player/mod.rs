@@ -14,7 +14,7 @@ pub mod read_ahead;
 pub mod request;
 pub mod verify;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use jukebox_protocol::Manifest;
@@ -47,6 +47,8 @@ pub struct Progress {
     pub total: f64,
     /// Seconds fetched beyond what has been played.
     pub buffered: f64,
+    /// The next segment is late: the audio fetched before it has played out.
+    pub stalled: bool,
 }
 
 pub struct Player {
@@ -64,6 +66,7 @@ struct Playing {
     manifest: Arc<Manifest>,
     fetched_samples: Arc<AtomicU64>,
     output_rate: u32,
+    late: Arc<AtomicBool>,
 }
 
 impl Player {
@@ -99,6 +102,7 @@ impl Player {
         let target = self.queue.fix_format(source);
         let manifest = Arc::new(manifest);
         let fetched_samples = Arc::new(AtomicU64::new(0));
+        let late = Arc::new(AtomicBool::new(false));
         let (segments_tx, segments_rx) = mpsc::channel(self.read_ahead.segments.get());
         decode::spawn(
             decode::DecodeJob {
@@ -127,12 +131,14 @@ impl Player {
             segments: segments_tx,
             fetched_samples: fetched_samples.clone(),
             output_rate: target.sample_rate,
+            late: late.clone(),
         }));
         self.current = Some(Playing {
             id,
             manifest,
             fetched_samples,
             output_rate: target.sample_rate,
+            late,
         });
         Ok(stopped)
     }
@@ -182,6 +188,7 @@ impl Player {
             elapsed,
             total: playing.manifest.duration_ms as f64 / 1000.0,
             buffered: (fetched - elapsed).max(0.0),
+            stalled: playing.late.load(Ordering::Relaxed),
         })
     }
 
