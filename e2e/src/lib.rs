@@ -4,6 +4,8 @@
 
 pub mod audio;
 pub mod process;
+pub mod terminal;
 
 pub use audio::{decode_file, make_song, read_wav, Pcm};
 pub use process::{ClientProcess, ServerProcess};
+pub use terminal::{Screen, Terminal};
