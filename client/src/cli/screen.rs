@@ -3,12 +3,19 @@
 //! are kept narrower than the terminal, so neither ever wraps and the region is always exactly
 //! one or two rows, with the cursor on the prompt row.
 //!
-//! Everything else is printed *above* the region: clear the region (carriage return, erase to the
-//! end of the screen), write the lines, which scroll up into the scrollback as any output does,
-//! then draw the region again below them. So a printed line is never overwritten, whatever
-//! arrives while the user types, and the status bar, always cleared before anything is printed,
-//! never reaches the scrollback. Each update is written at once, inside a synchronized update
-//! where the terminal supports it, so no half-drawn state is shown.
+//! Everything else is printed *above* the region: erase the region's rows, write the lines over
+//! them, which scroll up into the scrollback as any output does, then draw the region again below
+//! them. So a printed line is never overwritten, whatever arrives while the user types, and the
+//! status bar, always erased before anything is printed, never reaches the scrollback. Each update
+//! is written at once, inside a synchronized update where the terminal supports it, so no
+//! half-drawn state is shown.
+//!
+//! Rows are erased one at a time (erase in line), and "erase to the end of the screen" is used
+//! only after the region's last row, from a column past its start: tmux takes it, given at the
+//! top left corner, for clearing the screen and copies what it erases into the scrollback, which
+//! would fill that with a copy of the prompt per key typed. Below the region nothing is ours to
+//! keep: erasing it removes what a terminal that rewraps lines on a resize (tmux, VTE) made of a
+//! bar wider than the new width.
 //!
 //! The screen writes to any `Write`; the tests read what it wrote through a terminal emulator.
 
@@ -22,8 +29,10 @@ use super::status::StatusBar;
 /// Start and end of a synchronized update: the terminal shows the result at once, not the steps.
 const BEGIN_UPDATE: &str = "\x1b[?2026h";
 const END_UPDATE: &str = "\x1b[?2026l";
-/// Back to the start of the prompt row and erase it and everything below: the region.
-const CLEAR_REGION: &str = "\r\x1b[J";
+/// Erases from the cursor to the end of its row.
+const ERASE_LINE: &str = "\x1b[K";
+/// Erases from the cursor to the end of the screen.
+const ERASE_BELOW: &str = "\x1b[J";
 
 pub struct Screen<W: Write> {
     out: W,
@@ -37,6 +46,8 @@ pub struct Screen<W: Write> {
     status: StatusBar,
     /// The region is on the screen; false before the first draw and after `close`.
     drawn: bool,
+    /// The region drawn has a status row below the prompt row.
+    status_drawn: bool,
 }
 
 impl<W: Write> Screen<W> {
@@ -50,6 +61,7 @@ impl<W: Write> Screen<W> {
             scroll: 0,
             status: StatusBar::default(),
             drawn: false,
+            status_drawn: false,
         }
     }
 
@@ -81,11 +93,10 @@ impl<W: Write> Screen<W> {
     /// Prints `text` (one or more lines) above the region. Control characters are replaced.
     pub fn print(&mut self, text: &str) {
         let mut buf = String::from(BEGIN_UPDATE);
-        if self.drawn {
-            buf.push_str(CLEAR_REGION);
-        }
+        self.erase(&mut buf);
         for line in text.split('\n') {
             buf.push_str(&printable(line));
+            buf.push_str(ERASE_LINE);
             buf.push_str("\r\n");
         }
         self.region(&mut buf);
@@ -96,9 +107,7 @@ impl<W: Write> Screen<W> {
     /// Draws the region again, e.g. after the screen was cleared by the user.
     pub fn redraw(&mut self) {
         let mut buf = String::from(BEGIN_UPDATE);
-        if self.drawn {
-            buf.push_str(CLEAR_REGION);
-        }
+        buf.push('\r');
         self.region(&mut buf);
         buf.push_str(END_UPDATE);
         self.write(&buf);
@@ -107,6 +116,8 @@ impl<W: Write> Screen<W> {
     /// Clears the whole screen (Ctrl-L); the scrollback keeps what was printed.
     pub fn clear_screen(&mut self) {
         let mut buf = String::from(BEGIN_UPDATE);
+        // The bar goes first, so that what the terminal keeps of the cleared screen lacks it.
+        self.erase(&mut buf);
         buf.push_str("\x1b[H\x1b[2J");
         self.region(&mut buf);
         buf.push_str(END_UPDATE);
@@ -116,13 +127,30 @@ impl<W: Write> Screen<W> {
     /// Removes the region, leaving the cursor at the start of an empty row where the prompt was:
     /// what is printed next follows the last printed line.
     pub fn close(&mut self) {
-        if self.drawn {
-            self.write(CLEAR_REGION);
-            self.drawn = false;
-        }
+        let mut buf = String::new();
+        self.erase(&mut buf);
+        self.write(&buf);
     }
 
-    /// Appends the region's drawing to `buf`, starting at column 0 of the prompt row.
+    /// Appends what blanks the region's rows, leaving the cursor at the start of the prompt row.
+    fn erase(&mut self, buf: &mut String) {
+        if !self.drawn {
+            return;
+        }
+        buf.push('\r');
+        buf.push_str(ERASE_LINE);
+        if self.status_drawn {
+            // The status row is below: going down to it cannot scroll.
+            buf.push('\n');
+            buf.push_str(ERASE_LINE);
+            buf.push_str("\x1b[1A");
+        }
+        self.drawn = false;
+        self.status_drawn = false;
+    }
+
+    /// Appends the region's drawing to `buf`, starting at column 0 of the prompt row, over
+    /// whatever the rows hold.
     fn region(&mut self, buf: &mut String) {
         // One column is never used: a row filled to the last column leaves the cursor in the
         // terminal's pending-wrap state, where the next character would start a new row.
@@ -135,14 +163,25 @@ impl<W: Write> Screen<W> {
         let prompt_width = width(&prompt);
         let visible = room.saturating_sub(prompt_width);
         let (shown, cursor_column) = self.visible_input(visible);
+        let had_status_row = self.drawn && self.status_drawn;
         buf.push_str(&prompt);
         buf.push_str(&shown);
+        buf.push_str(ERASE_LINE);
         let status = self.status.render(room);
         if !status.is_empty() {
             buf.push_str("\r\n");
             buf.push_str(&status);
+            buf.push_str(ERASE_BELOW);
             buf.push_str("\x1b[1A");
+        } else if had_status_row {
+            // The bar went away: blank its row, which stays the region's.
+            buf.push('\n');
+            buf.push_str(ERASE_BELOW);
+            buf.push_str("\x1b[1A");
+        } else if !prompt.is_empty() || !shown.is_empty() {
+            buf.push_str(ERASE_BELOW);
         }
+        self.status_drawn = !status.is_empty() || had_status_row;
         buf.push('\r');
         let column = prompt_width + cursor_column;
         if column > 0 {
@@ -265,6 +304,9 @@ mod tests {
             s.print(&format!("line {i}"));
         }
         s.set_input("jukebox> ", "xxxxxx", 6);
+        // Never "erase to the end of the screen" at the start of a row: see the module's comment.
+        let written = String::from_utf8_lossy(s.output());
+        assert!(!written.contains("\r\x1b[J") && !written.contains("\n\x1b[J"));
         let mut parser = emulate(&s, 40);
         let rows = all_rows(&mut parser, 40);
         let printed: Vec<&String> = rows.iter().filter(|r| r.starts_with("line ")).collect();
@@ -339,6 +381,18 @@ mod tests {
             "{rows:?}"
         );
         assert!(rows[2].is_empty());
+    }
+
+    #[test]
+    fn a_bar_that_goes_away_leaves_a_blank_row() {
+        let mut s = screen(40);
+        s.set_input("jukebox> ", "", 0);
+        s.set_status(status("Small Hours"));
+        s.set_status(StatusBar::default());
+        s.print("done");
+        let parser = emulate(&s, 40);
+        let rows = visible(&parser, 40);
+        assert_eq!(&rows[..3], ["done", "jukebox>", ""]);
     }
 
     #[test]
