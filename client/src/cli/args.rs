@@ -19,7 +19,13 @@ Exit status:
   143  stopped by SIGTERM
 
 Results (songs, `playing`, `finished`, `stopped`) go to stdout; errors, warnings and hints go
-to stderr. Set RUST_LOG (e.g. RUST_LOG=jukebox_client=debug) for more log lines on stderr.";
+to stderr.
+
+Environment:
+  JUKEBOX_SERVER  the server, as --server gives it
+  RUST_LOG        what is logged to stderr, e.g. jukebox_client=debug (default: warnings)
+  XDG_STATE_HOME  where the prompt's history is kept: $XDG_STATE_HOME/jukebox/history
+                  (default ~/.local/state/jukebox/history)";
 
 /// Jukebox client: list, search, play, switch and stop songs streamed from a Jukebox server.
 ///
