@@ -101,6 +101,11 @@ impl Terminal {
         self.seen.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The client's process ID, to send it signals.
+    pub fn pid(&self) -> u32 {
+        self.child.process_id().expect("the client is running")
+    }
+
     /// Types `keys` (a carriage return is Enter, "\x03" is Ctrl-C, "\x04" Ctrl-D, "\t" Tab).
     pub fn type_keys(&mut self, keys: &str) {
         self.keys

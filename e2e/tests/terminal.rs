@@ -89,8 +89,12 @@ fn assert_region_unwrapped(screen: &Screen) {
 }
 
 fn signal(server: &ServerProcess, name: &str) {
+    kill(server.pid(), name);
+}
+
+fn kill(pid: u32, name: &str) {
     let status = Command::new("kill")
-        .args([name, &server.pid().to_string()])
+        .args([name, &pid.to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -368,4 +372,31 @@ fn list_pages_at_a_terminal() {
     terminal.wait_for_text("that was the last page");
     terminal.enter("quit");
     assert_eq!(terminal.wait_exit(PATIENCE_EXIT).0, 0);
+}
+
+#[test]
+fn sigterm_at_the_prompt_restores_the_terminal_and_says_so_in_the_exit_status() {
+    let music = songs();
+    let state = tempfile::tempdir().unwrap();
+    let mut terminal = client(music.path(), state.path(), 80, 24);
+    started(&mut terminal);
+    terminal.enter("play alpha");
+    terminal.wait_for("the bar", |s| bars(s).len() == 1);
+    terminal.type_keys("sto");
+    terminal.wait_for("the typed text", |s| s.cursor_row() == "jukebox> sto");
+    kill(terminal.pid(), "-TERM");
+    assert_eq!(terminal.wait_exit(PATIENCE_EXIT).0, 143);
+    assert!(terminal.is_cooked());
+    let screen = terminal.screen();
+    // The prompt and the bar are gone; what was printed stays, and the song's end is said.
+    assert!(bars(&screen).is_empty(), "{:#?}", screen.visible);
+    assert!(!screen
+        .visible
+        .iter()
+        .any(|row| row.starts_with("jukebox> sto")));
+    assert!(screen.visible.iter().any(|row| row.starts_with("stopped ")));
+    assert!(screen
+        .visible
+        .iter()
+        .any(|row| row.contains(": Alpha — Test Band")));
 }
