@@ -78,3 +78,33 @@ async fn list_shows_a_page_and_more_the_next_while_list_all_streams_every_page()
     );
     assert_eq!(server.await.unwrap(), 1 + 1 + 3);
 }
+
+#[tokio::test]
+async fn an_empty_library_is_said_and_jukebox_server_names_the_server() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        while let Some(frame) = peer.recv().await {
+            let page = Page {
+                total: 0,
+                songs: Vec::new(),
+                next: None,
+            };
+            peer.send(frame.request_id, Message::Page(page.to_json().into()))
+                .await;
+        }
+    });
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jukebox"))
+            .args(["list", "--output", "null"])
+            .env("JUKEBOX_SERVER", addr)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert_eq!(stderr_lines(&output), ["the server has no songs"]);
+    server.await.unwrap();
+}
