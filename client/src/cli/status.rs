@@ -228,14 +228,14 @@ mod tests {
             StreamState::of(&progress("x", 10.0, 4.0)),
             StreamState::Playing
         );
-        assert_eq!(
-            StreamState::of(&progress("x", 10.0, 0.0)),
-            StreamState::Stalled
-        );
-        // The last samples are playing: nothing more is due.
-        assert_eq!(
-            StreamState::of(&progress("x", 44.0, 0.0)),
-            StreamState::Playing
-        );
+        let late = Progress {
+            stalled: true,
+            ..progress("x", 10.0, 0.1)
+        };
+        assert_eq!(StreamState::of(&late), StreamState::Stalled);
+        let mut bar = StatusBar::default();
+        bar.song(&late);
+        assert!(bar.render(80).starts_with("stalled 0:10 / 0:44"));
     }
+
 }
