@@ -237,5 +237,4 @@ mod tests {
         bar.song(&late);
         assert!(bar.render(80).starts_with("stalled 0:10 / 0:44"));
     }
-
 }
