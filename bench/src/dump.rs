@@ -32,14 +32,14 @@ impl std::fmt::Display for Report {
 /// Writes `out/SONG/INDEX.mp3` for every segment of every song.
 pub async fn dump(addr: SocketAddr, out: &Path) -> Result<Report> {
     let mut conn = Conn::open(addr, 64 * 1024).await?;
-    let catalog = conn.catalog().await?;
+    let songs = conn.songs().await?;
     let mut report = Report {
         mode: "dump",
-        songs: catalog.songs.len(),
+        songs: songs.len(),
         segments: 0,
         bytes: 0,
     };
-    for song in &catalog.songs {
+    for song in &songs {
         let manifest = conn.manifest(song.id).await?;
         let dir = out.join(song.id.to_string());
         std::fs::create_dir_all(&dir)

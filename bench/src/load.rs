@@ -21,9 +21,9 @@ const CONNECTING_AT_ONCE: usize = 256;
 /// Every song's manifest, learned once over one connection before the load starts.
 pub async fn manifests(addr: SocketAddr) -> Result<Arc<Vec<Manifest>>> {
     let mut conn = Conn::open(addr, 64 * 1024).await?;
-    let catalog = conn.catalog().await?;
-    let mut manifests = Vec::with_capacity(catalog.songs.len());
-    for song in &catalog.songs {
+    let songs = conn.songs().await?;
+    let mut manifests = Vec::with_capacity(songs.len());
+    for song in &songs {
         manifests.push(conn.manifest(song.id).await?);
     }
     if !manifests.iter().any(|m| !m.segments.is_empty()) {
@@ -124,7 +124,7 @@ fn failed(message: String) -> ConnStats {
 }
 
 /// Every (song, index, length) of the catalog, in order: what throughput clients cycle through.
-pub fn all_segments(manifests: &[Manifest]) -> Vec<(u32, u32, usize)> {
+pub fn all_segments(manifests: &[Manifest]) -> Vec<(u64, u32, usize)> {
     manifests
         .iter()
         .flat_map(|m| {

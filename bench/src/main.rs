@@ -42,7 +42,7 @@ enum Mode {
         clients: usize,
         /// Every player plays this song, over and over (default: the songs in turn).
         #[arg(long, value_name = "ID")]
-        song: Option<u32>,
+        song: Option<u64>,
     },
     /// N connections pulling segments back to back: segments/s, MB/s, latency.
     Throughput {
@@ -50,7 +50,7 @@ enum Mode {
         clients: usize,
         /// Ask only for this song's segments (default: every song's, in turn).
         #[arg(long, value_name = "ID")]
-        song: Option<u32>,
+        song: Option<u64>,
         /// Ask only for the segment with this index, e.g. to match a load that fetches one file.
         #[arg(long, value_name = "INDEX")]
         segment: Option<u32>,

@@ -63,7 +63,7 @@ pub fn realtime(
     addr: SocketAddr,
     clients: usize,
     duration: Duration,
-    song: Option<u32>,
+    song: Option<u64>,
     threads: usize,
 ) -> Result<Report, Failure> {
     let manifests = thread_runtime()?.block_on(manifests(addr))?;

@@ -47,7 +47,7 @@ impl std::fmt::Display for Report {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Selection {
     /// Only this song's segments.
-    pub song: Option<u32>,
+    pub song: Option<u64>,
     /// Only the segment with this index (of every selected song).
     pub segment: Option<u32>,
 }

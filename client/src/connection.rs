@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
-use jukebox_protocol::{decode_frame, encode_frame, Catalog, Frame, Manifest, Message};
+use jukebox_protocol::{decode_frame, encode_frame, Frame, ListRequest, Manifest, Message, Page};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -117,9 +117,15 @@ impl Routes {
 }
 
 impl Connection {
-    /// Connects to `addr` (HOST:PORT) and performs the handshake.
+    /// Connects to `addr` (HOST:PORT) and performs the handshake within
+    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT).
     pub async fn connect(addr: &str) -> Result<Connection> {
-        let (stream, buf) = handshake(addr).await?;
+        Connection::connect_within(addr, crate::client::DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects to `addr` and performs the handshake within `deadline`.
+    pub async fn connect_within(addr: &str, deadline: std::time::Duration) -> Result<Connection> {
+        let (stream, buf) = handshake(addr, deadline).await?;
         let (read, write) = stream.into_split();
         let routes = Arc::new(Mutex::new(Routes::default()));
         let (writer, frames) = mpsc::unbounded_channel();
@@ -134,24 +140,30 @@ impl Connection {
         lock(&self.routes).closed.is_some()
     }
 
+    /// Gives the connection up (the server stopped answering): every waiting request fails with
+    /// `reason` and the next command opens a new connection.
+    pub fn close(&self, reason: &str) {
+        lock(&self.routes).close(reason.to_string());
+    }
+
     /// Frames received for requests that were no longer outstanding.
     pub fn stale_frames(&self) -> u64 {
         lock(&self.routes).stale_frames
     }
 
-    /// Fetches the catalog.
-    pub async fn list(&self) -> Result<Catalog> {
-        let mut request = self.send(Message::List, false)?;
+    /// Fetches one page of the song list.
+    pub async fn list(&self, list: &ListRequest) -> Result<Page> {
+        let mut request = self.send(Message::List(list.to_json().into()), false)?;
         match request.next().await? {
-            Message::Catalog(json) => Catalog::from_json(&json)
-                .map_err(|e| ClientError::Protocol(format!("invalid catalog: {e}"))),
+            Message::Page(json) => Page::from_json(&json)
+                .map_err(|e| ClientError::Protocol(format!("invalid page: {e}"))),
             Message::Error { code, message } => Err(ClientError::Server { code, message }),
             other => Err(unexpected(&other, "LIST")),
         }
     }
 
     /// Fetches and validates a song's manifest.
-    pub async fn get_manifest(&self, song: u32) -> Result<Manifest> {
+    pub async fn get_manifest(&self, song: u64) -> Result<Manifest> {
         let mut request = self.send(Message::GetManifest { song }, false)?;
         match request.next().await? {
             Message::Manifest(json) => {
@@ -189,7 +201,7 @@ impl Connection {
     /// before it completes cancels the request, and so does a server sending more than `expected`
     /// bytes: what is buffered for a segment never exceeds what the manifest promised, even if the
     /// END never comes.
-    pub async fn get_segment(&self, song: u32, index: u32, expected: u32) -> Result<Bytes> {
+    pub async fn get_segment(&self, song: u64, index: u32, expected: u32) -> Result<Bytes> {
         let mut request = self.send(Message::GetSegment { song, index }, true)?;
         let mut bytes = BytesMut::new();
         loop {

@@ -1,6 +1,8 @@
 //! The errors a client command can end with. Each prints as one line after "error: ".
 
-use jukebox_protocol::{ErrorCode, ManifestError};
+use std::time::Duration;
+
+use jukebox_protocol::{DocumentError, ErrorCode};
 
 /// Why a request to the server, or playing a song, failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -18,10 +20,13 @@ pub enum ClientError {
     /// The connection ended; the next command opens a new one.
     #[error("connection to the server lost: {0}")]
     Closed(String),
+    /// A request got no answer within its deadline: the server stopped answering.
+    #[error("the server did not answer {what} within {}", seconds(*.after))]
+    Timeout { what: String, after: Duration },
     #[error("unknown song {0}")]
-    UnknownSong(u32),
+    UnknownSong(u64),
     #[error("song {song} has no segment {index}")]
-    SegmentOutOfRange { song: u32, index: u32 },
+    SegmentOutOfRange { song: u64, index: u32 },
     #[error("the server refused the request: too many requests queued")]
     TooManyRequests,
     /// Any other ERROR frame the server sent for a request.
@@ -31,20 +36,20 @@ pub enum ClientError {
     #[error("protocol error: {0}")]
     Protocol(String),
     #[error("invalid manifest for song {song}: {reason}")]
-    BadManifest { song: u32, reason: String },
+    BadManifest { song: u64, reason: String },
     #[error(
         "segment {index} of song {song} failed verification (SHA-256 mismatch); playback stopped"
     )]
-    Corrupt { song: u32, index: u32 },
+    Corrupt { song: u64, index: u32 },
     #[error("cannot decode song {song}: {reason}")]
-    Decode { song: u32, reason: String },
+    Decode { song: u64, reason: String },
     #[error("audio output failed: {0}")]
     Output(String),
 }
 
 impl ClientError {
     /// Builds the error for an ERROR frame answering a request about `song` (and `index`).
-    pub fn from_server(code: ErrorCode, message: String, song: u32, index: Option<u32>) -> Self {
+    pub fn from_server(code: ErrorCode, message: String, song: u64, index: Option<u32>) -> Self {
         match (code, index) {
             (ErrorCode::UnknownSong, _) => ClientError::UnknownSong(song),
             (ErrorCode::SegmentOutOfRange, Some(index)) => {
@@ -55,12 +60,26 @@ impl ClientError {
         }
     }
 
-    pub(crate) fn bad_manifest(song: u32, error: ManifestError) -> Self {
+    /// The connection failed or the server stopped answering: another connection may do.
+    pub fn is_connection_problem(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Connect { .. } | ClientError::Closed(_) | ClientError::Timeout { .. }
+        )
+    }
+
+    pub(crate) fn bad_manifest(song: u64, error: DocumentError) -> Self {
         ClientError::BadManifest {
             song,
             reason: error.to_string(),
         }
     }
+}
+
+/// "5 s", "0.5 s".
+fn seconds(duration: Duration) -> String {
+    let tenths = (duration.as_secs_f64() * 10.0).round() / 10.0;
+    format!("{tenths} s")
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -7,10 +7,12 @@ use bytes::Bytes;
 use common::fake_server::{listen, Peer};
 use common::{within, PATIENCE};
 use jukebox_client::{Client, ClientError, Connection};
-use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message, SegmentInfo, SongSummary};
+use jukebox_protocol::{ErrorCode, ListRequest, Manifest, Message, Page, SegmentInfo, SongSummary};
 
-fn catalog() -> Catalog {
-    Catalog {
+fn catalog() -> Page {
+    Page {
+        total: 1,
+        next: None,
         songs: vec![SongSummary {
             id: 1,
             title: "One".into(),
@@ -23,7 +25,7 @@ fn catalog() -> Catalog {
 }
 
 fn catalog_message() -> Message {
-    Message::Catalog(catalog().to_json().into())
+    Message::Page(catalog().to_json().into())
 }
 
 fn data(bytes: &'static [u8], end: bool) -> Message {
@@ -46,7 +48,7 @@ async fn a_list_is_answered_while_a_segment_is_in_flight() {
         started.send(()).unwrap();
         // The LIST comes while the segment is still open; answer it first.
         let list = peer.recv().await.unwrap();
-        assert_eq!(list.message, Message::List);
+        assert_eq!(list.message, Message::list_all());
         assert!(list.request_id > get.request_id, "ids count up");
         peer.send(list.request_id, catalog_message()).await;
         peer.send(get.request_id, data(b"def", true)).await;
@@ -59,7 +61,12 @@ async fn a_list_is_answered_while_a_segment_is_in_flight() {
     });
     within(segment_started).await.unwrap();
     // The list completes although the segment cannot until the catalog has been sent.
-    assert_eq!(within(connection.list()).await.unwrap(), catalog());
+    assert_eq!(
+        within(connection.list(&ListRequest::default()))
+            .await
+            .unwrap(),
+        catalog()
+    );
     assert_eq!(&within(segment).await.unwrap().unwrap()[..], b"abcdef");
     assert_eq!(connection.stale_frames(), 0);
     drop(within(server).await.unwrap());
@@ -92,7 +99,12 @@ async fn dropping_a_segment_request_cancels_it_and_late_frames_are_discarded() {
     segment.abort();
     assert!(within(segment).await.unwrap_err().is_cancelled());
     // Frames arrive in order, so both stale DATA frames are counted before the catalog.
-    assert_eq!(within(connection.list()).await.unwrap(), catalog());
+    assert_eq!(
+        within(connection.list(&ListRequest::default()))
+            .await
+            .unwrap(),
+        catalog()
+    );
     assert_eq!(connection.stale_frames(), 2);
     drop(within(server).await.unwrap());
 }
@@ -123,7 +135,12 @@ async fn server_errors_become_typed_errors_and_the_connection_goes_on() {
         matches!(error, ClientError::SegmentOutOfRange { song: 1, index: 9 }),
         "{error:?}"
     );
-    assert_eq!(within(connection.list()).await.unwrap(), catalog());
+    assert_eq!(
+        within(connection.list(&ListRequest::default()))
+            .await
+            .unwrap(),
+        catalog()
+    );
     drop(within(server).await.unwrap());
 }
 
@@ -167,7 +184,14 @@ async fn a_welcome_with_a_request_id_is_not_a_handshake() {
     let server = tokio::spawn(async move {
         let mut peer = Peer::accept_raw(&listener).await;
         peer.recv().await.unwrap();
-        peer.send(5, Message::Welcome { version: 1 }).await;
+        peer.send(
+            5,
+            Message::Welcome {
+                version: jukebox_protocol::VERSION,
+                info: Bytes::from_static(b"{}"),
+            },
+        )
+        .await;
         peer
     });
     let error = within(Connection::connect(&addr)).await.err().unwrap();
@@ -194,11 +218,16 @@ async fn after_the_server_closes_the_next_command_reconnects() {
     let client = within(Client::connect(addr)).await.unwrap();
     let first = within(client.connection()).await.unwrap();
     // Wait until the close has been seen: a request on the old connection fails with the reason.
-    let error = within(first.list()).await.unwrap_err();
+    let error = within(first.list(&ListRequest::default()))
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("IDLE_TIMEOUT"), "{error}");
     assert!(first.is_closed());
     let second = within(client.connection()).await.unwrap();
-    assert_eq!(within(second.list()).await.unwrap(), catalog());
+    assert_eq!(
+        within(second.list(&ListRequest::default())).await.unwrap(),
+        catalog()
+    );
     drop(within(server).await.unwrap());
 }
 
@@ -276,7 +305,10 @@ async fn dropping_the_last_handle_closes_the_connection() {
     });
     let connection = within(Connection::connect(&addr)).await.unwrap();
     let clone = connection.clone();
-    assert_eq!(within(clone.list()).await.unwrap(), catalog());
+    assert_eq!(
+        within(clone.list(&ListRequest::default())).await.unwrap(),
+        catalog()
+    );
     drop(connection);
     drop(clone);
     let end = tokio::time::timeout(PATIENCE, server).await;

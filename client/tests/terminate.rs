@@ -1,4 +1,5 @@
-//! SIGTERM ends the client like `quit`: playback stops, the WAV file is completed, exit status 0.
+//! SIGTERM and SIGINT end the client like `quit`: playback stops, the WAV file is completed, and
+//! the exit status is the one shells give for the signal (143, 130).
 
 #![cfg(unix)]
 
@@ -31,7 +32,7 @@ fn sigterm_stops_playback_and_completes_the_wav() {
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = child.wait();
-    assert!(status.success(), "{status:?}");
+    assert_eq!(status.code(), Some(143), "{status:?}");
     let line = stdout.recv_timeout(PATIENCE).expect("a line from jukebox");
     assert_eq!(line, "stopped 3");
     let (rate, channels, samples) = read_wav(&wav);
@@ -44,13 +45,13 @@ fn sigterm_stops_playback_and_completes_the_wav() {
 }
 
 #[tokio::test]
-async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
+async fn sigint_ends_a_command_waiting_for_a_silent_server() {
     let (listener, addr) = fake_server::listen().await;
     let (got_list, list_seen) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
         let mut peer = fake_server::Peer::accept(&listener).await;
         let list = peer.recv().await.unwrap();
-        assert_eq!(list.message, jukebox_protocol::Message::List);
+        assert_eq!(list.message, jukebox_protocol::Message::list_all());
         got_list.send(()).unwrap();
         // Never answers; returns when the client has gone.
         while peer.recv().await.is_some() {}
@@ -67,13 +68,13 @@ async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
     within(list_seen).await.unwrap();
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     // A client stuck in the command would never exit. The wait is bounded, and the child is killed
     // if it fails, so the runtime never waits for ever on this blocking task when the test ends.
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
-        .expect("the client exits on SIGTERM");
-    assert!(status.success(), "{status:?}");
+        .expect("the client exits on SIGINT");
+    assert_eq!(status.code(), Some(130), "{status:?}");
     within(server).await.unwrap();
     drop(stdin);
 }

@@ -174,6 +174,11 @@ impl ServerProcess {
     }
 
     /// True while the server process has not exited.
+    /// The process ID, to send the server signals (SIGSTOP, SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("poll server").is_none()
     }
@@ -191,8 +196,14 @@ impl ClientProcess {
     /// Starts a client of `server` that writes what it plays to `wav`. `RUST_LOG` is set so that the
     /// client logs stale frames it discards, which the switch test counts.
     pub fn start(server: SocketAddr, wav: &Path) -> ClientProcess {
+        Self::start_with(server, wav, &[])
+    }
+
+    /// As [`ClientProcess::start`], with more flags.
+    pub fn start_with(server: SocketAddr, wav: &Path, args: &[&str]) -> ClientProcess {
         let spawned = command(binary("jukebox"))
             .args(["--server", &server.to_string()])
+            .args(args)
             .arg("--output")
             .arg(format!("wav:{}", wav.display()))
             .env("RUST_LOG", "jukebox_client=debug")

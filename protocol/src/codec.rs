@@ -1,8 +1,10 @@
-//! Encoding messages to bytes and decoding them, incrementally, from a byte stream.
+//! Encoding messages to bytes and decoding them, incrementally, from a byte stream. This is where
+//! every byte of a frame is read or written; [`crate::frame`] holds the header and the table of
+//! which lengths each type allows.
 //!
 //! The decoder never reads past what it was given and never allocates more than one frame: it looks
-//! at the header as soon as 12 bytes are there, rejects an oversize or unknown frame at once, and
-//! otherwise waits until the whole payload has arrived.
+//! at the header as soon as 12 bytes are there, rejects an oversize, unknown or wrongly sized frame
+//! at once, and otherwise waits until the whole payload has arrived.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -18,6 +20,8 @@ pub enum DecodeError {
     TooLarge { length: u32 },
     #[error("unknown message type 0x{code:02x}")]
     UnknownType { code: u8 },
+    #[error("malformed frame: a {} payload cannot be {length} bytes", kind.name())]
+    Length { kind: MessageType, length: u32 },
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
 }
@@ -28,8 +32,17 @@ impl DecodeError {
         match self {
             DecodeError::TooLarge { .. } => ErrorCode::FrameTooLarge,
             DecodeError::UnknownType { .. } => ErrorCode::UnknownType,
-            DecodeError::Malformed(_) => ErrorCode::MalformedFrame,
+            DecodeError::Length { .. } | DecodeError::Malformed(_) => ErrorCode::MalformedFrame,
         }
+    }
+}
+
+/// The header at the front of `buf`, checked, if 12 bytes are there: what a receiver needs to
+/// decide whether to read the payload at all.
+pub fn peek_header(buf: &[u8]) -> Result<Option<FrameHeader>, DecodeError> {
+    match buf.first_chunk::<HEADER_LEN>() {
+        Some(bytes) => FrameHeader::parse(bytes).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -38,10 +51,9 @@ impl DecodeError {
 /// Returns `Ok(None)` when more bytes are needed (and reserves room for them), and an error as soon as
 /// the bytes at hand cannot start a valid frame.
 pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-    let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
+    let Some(header) = peek_header(buf)? else {
         return Ok(None);
     };
-    let header = FrameHeader::parse(header)?;
     let total = HEADER_LEN + header.length as usize;
     if buf.len() < total {
         buf.reserve(total - buf.len());
@@ -56,74 +68,54 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
     }))
 }
 
-fn decode_payload(header: &FrameHeader, mut payload: Bytes) -> Result<Message, DecodeError> {
-    let fixed = |len: usize| {
-        if payload.len() == len {
-            Ok(())
-        } else {
-            Err(DecodeError::Malformed(
-                "payload length does not match the message type",
-            ))
-        }
-    };
+/// The message in a payload whose length the header check already found allowed for its type. Both
+/// decoders ([`decode_frame`] and [`crate::StreamDecoder`]) read payloads here.
+pub(crate) fn decode_payload(
+    header: &FrameHeader,
+    mut payload: Bytes,
+) -> Result<Message, DecodeError> {
     Ok(match header.kind {
-        MessageType::Hello | MessageType::Welcome => {
-            fixed(6)?;
-            if payload[..4] != MAGIC {
-                return Err(DecodeError::Malformed("bad magic"));
-            }
-            let version = u16::from_be_bytes([payload[4], payload[5]]);
-            if header.kind == MessageType::Hello {
-                Message::Hello { version }
-            } else {
-                Message::Welcome { version }
-            }
-        }
-        MessageType::List => {
-            fixed(0)?;
-            Message::List
-        }
-        MessageType::Cancel => {
-            fixed(0)?;
-            Message::Cancel
-        }
-        MessageType::Catalog => Message::Catalog(json(payload)?),
+        MessageType::Hello => Message::Hello {
+            // A later version's HELLO may be longer: what follows the version is not ours to read.
+            version: magic_and_version(&mut payload)?,
+        },
+        MessageType::Welcome => Message::Welcome {
+            version: magic_and_version(&mut payload)?,
+            info: json(payload)?,
+        },
+        MessageType::List if payload.is_empty() => Message::List(payload),
+        MessageType::List => Message::List(json(payload)?),
+        MessageType::Page => Message::Page(json(payload)?),
         MessageType::Manifest => Message::Manifest(json(payload)?),
-        MessageType::GetManifest => {
-            fixed(4)?;
-            Message::GetManifest {
-                song: payload.get_u32(),
-            }
-        }
-        MessageType::GetSegment => {
-            fixed(8)?;
-            Message::GetSegment {
-                song: payload.get_u32(),
-                index: payload.get_u32(),
-            }
-        }
-        MessageType::Data => {
-            if payload.is_empty() || payload.len() > MAX_DATA_PAYLOAD {
-                return Err(DecodeError::Malformed(
-                    "DATA payload must hold 1 to 16384 bytes",
-                ));
-            }
-            Message::Data {
-                end: header.flags & FLAG_END != 0,
-                bytes: payload,
-            }
-        }
-        MessageType::Error => {
-            if payload.len() < 2 || payload.len() > 2 + MAX_ERROR_MESSAGE {
-                return Err(DecodeError::Malformed("ERROR payload length out of range"));
-            }
-            let code = ErrorCode::from_code(payload.get_u16())
-                .ok_or(DecodeError::Malformed("unknown error code"))?;
-            let message = String::from_utf8(payload.to_vec())
-                .map_err(|_| DecodeError::Malformed("ERROR message is not UTF-8"))?;
-            Message::Error { code, message }
-        }
+        MessageType::GetManifest => Message::GetManifest {
+            song: payload.get_u64(),
+        },
+        MessageType::GetSegment => Message::GetSegment {
+            song: payload.get_u64(),
+            index: payload.get_u32(),
+        },
+        MessageType::Data => Message::Data {
+            end: header.flags & FLAG_END != 0,
+            bytes: payload,
+        },
+        MessageType::Cancel => Message::Cancel,
+        MessageType::Error => Message::Error {
+            code: ErrorCode::from_code(payload.get_u16()),
+            message: text(payload)?,
+        },
+        MessageType::GoAway => Message::GoAway {
+            within_ms: payload.get_u32(),
+            message: text(payload)?,
+        },
     })
+}
+
+fn magic_and_version(payload: &mut Bytes) -> Result<u16, DecodeError> {
+    if payload[..4] != MAGIC {
+        return Err(DecodeError::Malformed("bad magic"));
+    }
+    payload.advance(4);
+    Ok(payload.get_u16())
 }
 
 /// JSON payloads must at least be non-empty UTF-8; their schema is checked where they are parsed.
@@ -134,74 +126,114 @@ fn json(payload: Bytes) -> Result<Bytes, DecodeError> {
     Ok(payload)
 }
 
+fn text(payload: Bytes) -> Result<String, DecodeError> {
+    String::from_utf8(payload.to_vec()).map_err(|_| DecodeError::Malformed("text is not UTF-8"))
+}
+
 /// Appends the encoding of `frame` to `buf`.
 ///
 /// # Panics
 /// If the message breaks a size limit that the sender controls (a DATA payload that is empty or over
-/// [`MAX_DATA_PAYLOAD`], a JSON document over [`crate::MAX_PAYLOAD`]): those are bugs in the sender,
-/// not input from a peer. ERROR messages longer than [`MAX_ERROR_MESSAGE`] are cut at a character
-/// boundary instead, since they often quote outside input.
+/// [`MAX_DATA_PAYLOAD`], a JSON document over [`crate::MAX_PAYLOAD`] or a request over
+/// [`crate::MAX_REQUEST_PAYLOAD`]): those are bugs in the sender, not input from a peer. ERROR and
+/// GOAWAY texts longer than [`MAX_ERROR_MESSAGE`] are cut at a character boundary instead, since
+/// they often quote outside input.
 pub fn encode_frame(frame: &Frame, buf: &mut BytesMut) {
     let message = &frame.message;
-    let mut flags = 0;
     let length = match message {
-        Message::Hello { .. } | Message::Welcome { .. } => 6,
-        Message::List | Message::Cancel => 0,
-        Message::GetManifest { .. } => 4,
-        Message::GetSegment { .. } => 8,
-        Message::Catalog(json) | Message::Manifest(json) => {
-            assert!(!json.is_empty() && json.len() <= crate::MAX_PAYLOAD as usize);
-            json.len()
-        }
-        Message::Data { end, bytes } => {
-            assert!(!bytes.is_empty() && bytes.len() <= MAX_DATA_PAYLOAD);
-            if *end {
-                flags = FLAG_END;
-            }
-            bytes.len()
-        }
+        Message::Hello { .. } => 6,
+        Message::Welcome { info, .. } => 6 + info.len(),
+        Message::List(json)
+        | Message::Page(json)
+        | Message::Manifest(json)
+        | Message::Data { bytes: json, .. } => json.len(),
+        Message::GetManifest { .. } => 8,
+        Message::GetSegment { .. } => 12,
+        Message::Cancel => 0,
         Message::Error { message, .. } => 2 + truncate(message).len(),
+        Message::GoAway { message, .. } => 4 + truncate(message).len(),
+    };
+    let kind = message.kind();
+    let length = u32::try_from(length).expect("payload length fits in 32 bits");
+    assert!(
+        kind.payload().contains(&length),
+        "a {} payload of {length} bytes is not allowed",
+        kind.name()
+    );
+    let flags = match message {
+        Message::Data { end: true, .. } => FLAG_END,
+        _ => 0,
     };
     let header = FrameHeader {
-        length: length as u32,
-        kind: message.kind(),
+        length,
+        kind,
         flags,
         request_id: frame.request_id,
     };
-    buf.reserve(HEADER_LEN + length);
+    buf.reserve(HEADER_LEN + length as usize);
     buf.put_slice(&header.to_bytes());
     match message {
-        Message::Hello { version } | Message::Welcome { version } => {
+        Message::Hello { version } => {
             buf.put_slice(&MAGIC);
             buf.put_u16(*version);
         }
-        Message::List | Message::Cancel => {}
-        Message::GetManifest { song } => buf.put_u32(*song),
+        Message::Welcome { version, info } => {
+            buf.put_slice(&MAGIC);
+            buf.put_u16(*version);
+            buf.put_slice(info);
+        }
+        Message::List(bytes)
+        | Message::Page(bytes)
+        | Message::Manifest(bytes)
+        | Message::Data { bytes, .. } => buf.put_slice(bytes),
+        Message::GetManifest { song } => buf.put_u64(*song),
         Message::GetSegment { song, index } => {
-            buf.put_u32(*song);
+            buf.put_u64(*song);
             buf.put_u32(*index);
         }
-        Message::Catalog(bytes) | Message::Manifest(bytes) | Message::Data { bytes, .. } => {
-            buf.put_slice(bytes)
-        }
+        Message::Cancel => {}
         Message::Error { code, message } => {
             buf.put_u16(code.code());
+            buf.put_slice(truncate(message).as_bytes());
+        }
+        Message::GoAway { within_ms, message } => {
+            buf.put_u32(*within_ms);
             buf.put_slice(truncate(message).as_bytes());
         }
     }
 }
 
-/// The header of a DATA frame, for senders that write the payload straight from a shared buffer
-/// instead of copying it into the frame.
-pub fn data_header(request_id: u32, len: usize, end: bool) -> [u8; HEADER_LEN] {
-    debug_assert!(len > 0 && len <= MAX_DATA_PAYLOAD);
+/// The header of a frame whose payload the sender writes straight from a shared buffer instead of
+/// copying it into the frame (DATA, and JSON documents serialised once for every client).
+///
+/// # Panics
+/// If the type does not allow a payload of `len` bytes, or `end` is set on anything but DATA.
+pub fn shared_header(
+    kind: MessageType,
+    request_id: u32,
+    len: usize,
+    end: bool,
+) -> [u8; HEADER_LEN] {
+    let length = u32::try_from(len).unwrap_or(u32::MAX);
+    assert!(
+        kind.payload().contains(&length),
+        "a {} payload of {len} bytes is not allowed",
+        kind.name()
+    );
+    assert!(!end || kind == MessageType::Data, "only DATA carries END");
     FrameHeader {
-        length: len as u32,
-        kind: MessageType::Data,
+        length,
+        kind,
         flags: if end { FLAG_END } else { 0 },
         request_id,
     }
     .to_bytes()
+}
+
+/// The header of a DATA frame: [`shared_header`] for DATA.
+pub fn data_header(request_id: u32, len: usize, end: bool) -> [u8; HEADER_LEN] {
+    debug_assert!(len > 0 && len <= MAX_DATA_PAYLOAD);
+    shared_header(MessageType::Data, request_id, len, end)
 }
 
 fn truncate(message: &str) -> &str {

@@ -2,12 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::document::{self, safe_u64, DocumentError};
+use crate::welcome::is_hex_digest;
+use crate::MAX_SONG_ID;
+
 /// A song's manifest, sent as the JSON payload of a MANIFEST frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// The song's ID, as in the catalog.
-    pub id: u32,
+    /// The song's ID, as in every page that lists it.
+    #[serde(deserialize_with = "safe_u64")]
+    pub id: u64,
     pub title: String,
     /// Empty when unknown.
     pub artist: String,
@@ -24,10 +28,13 @@ pub struct Manifest {
     /// Average bit rate of the audio frames, bits per second.
     pub bitrate: u32,
     /// Number of audio frames, not counting a Xing, Info or VBRI frame.
+    #[serde(deserialize_with = "safe_u64")]
     pub frames: u64,
     /// Samples per channel in all audio frames, before removing encoder delay and padding.
+    #[serde(deserialize_with = "safe_u64")]
     pub samples: u64,
     /// `samples` as milliseconds, rounded down.
+    #[serde(deserialize_with = "safe_u64")]
     pub duration_ms: u64,
     /// Samples per channel the encoder added at the start (from a LAME tag; 0 if none).
     pub encoder_delay: u32,
@@ -39,7 +46,6 @@ pub struct Manifest {
 
 /// One segment of a song.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SegmentInfo {
     /// Position in the song, from 0.
     pub index: u32,
@@ -48,37 +54,38 @@ pub struct SegmentInfo {
     /// Number of audio frames in the segment (a Xing, Info or VBRI frame is not counted).
     pub frames: u32,
     /// Samples per channel in those frames.
+    #[serde(deserialize_with = "safe_u64")]
     pub samples: u64,
     /// SHA-256 of the segment's bytes, 64 lowercase hex digits.
     pub sha256: String,
 }
 
-/// Why a manifest document is not acceptable.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("manifest is not valid JSON of the expected shape: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("manifest is inconsistent: {0}")]
-    Invalid(String),
-}
-
 impl Manifest {
-    /// Parses and checks a manifest received from a peer.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, ManifestError> {
-        let manifest: Manifest = serde_json::from_slice(bytes)?;
-        manifest.validate()?;
-        Ok(manifest)
+    /// Parses and checks a manifest received from a peer, its ID included.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DocumentError> {
+        document::parse(bytes, |m: &Manifest| {
+            if m.id == 0 || m.id > MAX_SONG_ID {
+                return Err(format!("song ID {} is out of range", m.id));
+            }
+            m.check()
+        })
     }
 
     /// Serialises the manifest to compact JSON.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a manifest always serialises")
+        document::to_json(self)
     }
 
-    /// Checks the rules a receiver relies on: segments numbered 0, 1, 2... with positive sizes and
+    /// The checks of [`Manifest::from_json`] but for the ID, which whoever builds a manifest may
+    /// assign last.
+    pub fn validate(&self) -> Result<(), DocumentError> {
+        self.check().map_err(DocumentError::Invalid)
+    }
+
+    /// The rules a receiver relies on: segments numbered 0, 1, 2... with positive sizes and
     /// well-formed hashes, frame and sample counts that add up, and a plausible audio format.
-    pub fn validate(&self) -> Result<(), ManifestError> {
-        let bad = |why: String| Err(ManifestError::Invalid(why));
+    fn check(&self) -> Result<(), String> {
+        let bad = |why: String| Err(why);
         if self.codec != "mp3" {
             return bad(format!("unsupported codec {:?}", self.codec));
         }
@@ -102,12 +109,7 @@ impl Manifest {
             if segment.bytes == 0 {
                 return bad(format!("segment {i} is empty"));
             }
-            if segment.sha256.len() != 64
-                || !segment
-                    .sha256
-                    .bytes()
-                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            {
+            if !is_hex_digest(&segment.sha256) {
                 return bad(format!("segment {i} has a malformed sha256"));
             }
             frames += u64::from(segment.frames);
@@ -117,10 +119,5 @@ impl Manifest {
             return bad("segment frame or sample counts do not add up".into());
         }
         Ok(())
-    }
-
-    /// Duration of the first `samples` samples per channel, in seconds.
-    pub fn seconds(&self, samples: u64) -> f64 {
-        samples as f64 / f64::from(self.sample_rate)
     }
 }

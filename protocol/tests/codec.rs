@@ -28,10 +28,14 @@ fn decode_all(mut buf: BytesMut) -> Vec<Frame> {
 
 fn one_of_each() -> Vec<Frame> {
     let messages = vec![
-        Message::Hello { version: 1 },
-        Message::Welcome { version: 1 },
-        Message::List,
-        Message::Catalog(Bytes::from_static(br#"{"songs":[]}"#)),
+        Message::Hello { version: 2 },
+        Message::Welcome {
+            version: 2,
+            info: Bytes::from_static(b"{}"),
+        },
+        Message::List(Bytes::new()),
+        Message::List(Bytes::from_static(br#"{"query":"blue"}"#)),
+        Message::Page(Bytes::from_static(br#"{"total":0,"songs":[]}"#)),
         Message::GetManifest { song: 7 },
         Message::Manifest(Bytes::from_static(b"{}")),
         Message::GetSegment { song: 7, index: 3 },
@@ -126,7 +130,7 @@ fn an_oversize_length_is_rejected_from_the_header_alone() {
 fn header_violations_are_rejected() {
     let cases = [
         (header(0, 0x00, 0, 0, 1), ErrorCode::UnknownType),
-        (header(0, 0x0B, 0, 0, 1), ErrorCode::UnknownType),
+        (header(0, 0x0C, 0, 0, 1), ErrorCode::UnknownType),
         (header(0, 0x03, 0, 1, 1), ErrorCode::MalformedFrame),
         (header(0, 0x03, 0x01, 0, 1), ErrorCode::MalformedFrame),
         (header(0, 0x09, 0x80, 0, 1), ErrorCode::MalformedFrame),
@@ -144,35 +148,66 @@ fn payload_violations_are_rejected() {
     let mut hello = header(6, 0x01, 0, 0, 0);
     hello.extend_from_slice(b"HTTP\x00\x01");
     cases.push(hello);
-    // LIST with a payload.
+    // LIST whose payload is not UTF-8.
     let mut list = header(1, 0x03, 0, 0, 1);
-    list.extend_from_slice(&[0]);
+    list.extend_from_slice(&[0xFF]);
     cases.push(list);
-    // GET_SEGMENT with four bytes instead of eight.
-    let mut get = header(4, 0x07, 0, 0, 1);
-    get.extend_from_slice(&[0, 0, 0, 1]);
+    // LIST over the request limit, refused from the header.
+    cases.push(header(1025, 0x03, 0, 0, 1));
+    // CANCEL with a payload.
+    let mut cancel = header(1, 0x09, 0, 0, 1);
+    cancel.extend_from_slice(&[0]);
+    cases.push(cancel);
+    // GET_SEGMENT with eight bytes instead of twelve.
+    let mut get = header(8, 0x07, 0, 0, 1);
+    get.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
     cases.push(get);
+    // WELCOME without its document.
+    let mut welcome = header(6, 0x02, 0, 0, 0);
+    welcome.extend_from_slice(b"JKBX\x00\x02");
+    cases.push(welcome);
     // Empty DATA.
     cases.push(header(0, 0x08, 1, 0, 1));
     // DATA over 16 KiB.
     let mut data = header(MAX_DATA_PAYLOAD as u32 + 1, 0x08, 0, 0, 1);
     data.extend_from_slice(&vec![0; MAX_DATA_PAYLOAD + 1]);
     cases.push(data);
-    // ERROR with an unknown code and with invalid UTF-8.
-    let mut error = header(2, 0x0A, 0, 0, 1);
-    error.extend_from_slice(&[0xFF, 0xFF]);
-    cases.push(error);
+    // ERROR with invalid UTF-8.
     let mut error = header(3, 0x0A, 0, 0, 1);
     error.extend_from_slice(&[0, 6, 0xFF]);
     cases.push(error);
-    // CATALOG that is not UTF-8.
-    let mut catalog = header(1, 0x04, 0, 0, 1);
-    catalog.extend_from_slice(&[0xC0]);
-    cases.push(catalog);
+    // PAGE that is not UTF-8.
+    let mut page = header(2, 0x04, 0, 0, 1);
+    page.extend_from_slice(&[0xC0, 0x80]);
+    cases.push(page);
     for (i, mut buf) in cases.into_iter().enumerate() {
         let err = decode_frame(&mut buf).unwrap_err();
         assert_eq!(err.code(), ErrorCode::MalformedFrame, "case {i}: {err}");
     }
+}
+
+#[test]
+fn an_unknown_error_code_is_kept_not_refused() {
+    let mut error = header(4, 0x0A, 0, 0, 1);
+    error.extend_from_slice(&[0xFF, 0xFF, b'h', b'i']);
+    let frame = decode_frame(&mut error).unwrap().unwrap();
+    assert_eq!(
+        frame.message,
+        Message::Error {
+            code: ErrorCode::Other(0xFFFF),
+            message: "hi".into()
+        }
+    );
+    assert_eq!(ErrorCode::from_code(0xFFFF).code(), 0xFFFF);
+}
+
+#[test]
+fn a_longer_hello_of_a_later_version_is_read() {
+    let mut hello = header(10, 0x01, 0, 0, 0);
+    hello.extend_from_slice(b"JKBX\x00\x03more");
+    let frame = decode_frame(&mut hello).unwrap().unwrap();
+    assert_eq!(frame.message, Message::Hello { version: 3 });
+    assert!(hello.is_empty());
 }
 
 #[test]
@@ -206,23 +241,24 @@ fn long_error_messages_are_cut_at_a_character_boundary() {
 fn the_header_is_twelve_bytes() {
     let bytes = encode(&[Frame {
         request_id: 0x01020304,
-        message: Message::List,
+        message: Message::List(Bytes::new()),
     }]);
     assert_eq!(HEADER_LEN, 12);
     assert_eq!(&bytes[..], &[0, 0, 0, 0, 0x03, 0, 0, 0, 1, 2, 3, 4]);
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
-    let json = "[ -~]{1,200}".prop_map(|s| Bytes::from(s.into_bytes()));
+    let json = "[ -~]{2,200}".prop_map(|s| Bytes::from(s.into_bytes()));
     let code = proptest::sample::select(ErrorCode::ALL.to_vec());
     prop_oneof![
         any::<u16>().prop_map(|version| Message::Hello { version }),
-        any::<u16>().prop_map(|version| Message::Welcome { version }),
-        Just(Message::List),
-        json.clone().prop_map(Message::Catalog),
-        any::<u32>().prop_map(|song| Message::GetManifest { song }),
+        (any::<u16>(), json.clone()).prop_map(|(version, info)| Message::Welcome { version, info }),
+        Just(Message::List(Bytes::new())),
+        json.clone().prop_map(Message::List),
+        json.clone().prop_map(Message::Page),
+        any::<u64>().prop_map(|song| Message::GetManifest { song }),
         json.prop_map(Message::Manifest),
-        (any::<u32>(), any::<u32>()).prop_map(|(song, index)| Message::GetSegment { song, index }),
+        (any::<u64>(), any::<u32>()).prop_map(|(song, index)| Message::GetSegment { song, index }),
         (
             any::<bool>(),
             proptest::collection::vec(any::<u8>(), 1..=MAX_DATA_PAYLOAD)
@@ -233,6 +269,12 @@ fn arb_message() -> impl Strategy<Value = Message> {
             }),
         Just(Message::Cancel),
         (code, "\\PC{0,100}").prop_map(|(code, message)| Message::Error { code, message }),
+        (any::<u16>(), "\\PC{0,100}").prop_map(|(code, message)| Message::Error {
+            code: ErrorCode::from_code(code),
+            message
+        }),
+        (any::<u32>(), "\\PC{0,100}")
+            .prop_map(|(within_ms, message)| Message::GoAway { within_ms, message }),
     ]
 }
 

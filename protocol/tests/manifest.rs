@@ -1,6 +1,6 @@
 //! Manifests from a peer are checked before anything trusts them.
 
-use jukebox_protocol::{Catalog, Manifest, SegmentInfo, SongSummary};
+use jukebox_protocol::{ListRequest, Manifest, Page, SegmentInfo, ServerInfo, SongSummary};
 
 fn manifest() -> Manifest {
     let segment = |index: u32| SegmentInfo {
@@ -68,29 +68,139 @@ fn inconsistent_manifests_are_rejected() {
 }
 
 #[test]
-fn unknown_fields_and_wrong_types_are_rejected() {
+fn wrong_types_are_rejected_and_unknown_members_ignored() {
     assert!(Manifest::from_json(b"{}").is_err());
     assert!(Manifest::from_json(b"not json").is_err());
+    // A later version may add members; this one ignores them.
     let mut value: serde_json::Value = serde_json::from_slice(&manifest().to_json()).unwrap();
     value["extra"] = 1.into();
-    assert!(Manifest::from_json(&serde_json::to_vec(&value).unwrap()).is_err());
+    assert_eq!(
+        Manifest::from_json(&serde_json::to_vec(&value).unwrap()).unwrap(),
+        manifest()
+    );
     let mut value: serde_json::Value = serde_json::from_slice(&manifest().to_json()).unwrap();
     value["sample_rate"] = "fast".into();
     assert!(Manifest::from_json(&serde_json::to_vec(&value).unwrap()).is_err());
 }
 
+fn summary(id: u64) -> SongSummary {
+    SongSummary {
+        id,
+        title: "Blue Tide".into(),
+        artist: String::new(),
+        album: String::new(),
+        duration_ms: 25_000,
+        segments: 13,
+    }
+}
+
 #[test]
-fn a_catalog_round_trips_through_json() {
-    let catalog = Catalog {
-        songs: vec![SongSummary {
-            id: 1,
-            title: "Blue Tide".into(),
-            artist: String::new(),
-            album: String::new(),
-            duration_ms: 25_000,
-            segments: 13,
-        }],
+fn a_page_round_trips_through_json() {
+    let page = Page {
+        total: 3,
+        songs: vec![summary(1), summary(9_007_199_254_740_991)],
+        next: Some("a2".into()),
     };
-    assert_eq!(Catalog::from_json(&catalog.to_json()).unwrap(), catalog);
-    assert!(Catalog::from_json(b"[1,2]").is_err());
+    assert_eq!(Page::from_json(&page.to_json()).unwrap(), page);
+    assert!(Page::from_json(b"[1,2]").is_err());
+    let last = Page {
+        total: 1,
+        songs: vec![summary(1)],
+        next: None,
+    };
+    assert_eq!(&last.to_json()[..], br#"{"total":1,"songs":[{"id":1,"title":"Blue Tide","artist":"","album":"","duration_ms":25000,"segments":13}]}"#);
+}
+
+#[test]
+fn a_page_must_list_each_song_once_with_an_id_in_range() {
+    for songs in [
+        vec![summary(0)],
+        vec![summary(1 << 53)],
+        vec![summary(4), summary(4)],
+    ] {
+        let page = Page {
+            total: 2,
+            songs,
+            next: None,
+        };
+        assert!(Page::from_json(&page.to_json()).is_err(), "{page:?}");
+    }
+    let page = Page {
+        total: 0,
+        songs: vec![summary(1)],
+        next: None,
+    };
+    assert!(
+        Page::from_json(&page.to_json()).is_err(),
+        "more songs than the total"
+    );
+}
+
+#[test]
+fn documents_ignore_unknown_members_and_refuse_repeated_ones() {
+    let json = br#"{"total":1,"songs":[{"id":1,"title":"t","artist":"","album":"","duration_ms":1,"segments":1,"rating":5}],"cursor_hint":"x"}"#;
+    assert_eq!(Page::from_json(json).unwrap().songs[0].id, 1);
+    let twice = br#"{"total":1,"total":2,"songs":[]}"#;
+    assert!(Page::from_json(twice).is_err());
+    let mut m = manifest().to_json();
+    m.pop();
+    m.extend_from_slice(br#","loudness":{"integrated_lufs":-9.5}}"#);
+    assert_eq!(Manifest::from_json(&m).unwrap(), manifest());
+}
+
+#[test]
+fn integers_above_2_to_the_53_are_refused() {
+    let json = br#"{"total":9007199254740992,"songs":[]}"#;
+    assert!(Page::from_json(json).is_err());
+    let json = br#"{"total":9007199254740991,"songs":[]}"#;
+    assert_eq!(Page::from_json(json).unwrap().total, (1 << 53) - 1);
+}
+
+#[test]
+fn a_list_request_is_empty_by_default_and_bounded() {
+    assert_eq!(ListRequest::from_json(b"").unwrap(), ListRequest::default());
+    assert!(ListRequest::default().to_json().is_empty());
+    let request = ListRequest {
+        query: "blue tide".into(),
+        cursor: Some("a3".into()),
+        limit: Some(20),
+    };
+    assert_eq!(ListRequest::from_json(&request.to_json()).unwrap(), request);
+    let long = ListRequest {
+        query: "x".repeat(257),
+        ..ListRequest::default()
+    };
+    assert!(ListRequest::from_json(&long.to_json()).is_err());
+    assert!(ListRequest::from_json(br#"{"limit":0}"#).is_err());
+}
+
+#[test]
+fn null_is_an_absent_optional_member_and_no_required_one() {
+    let nulls = br#"{"query":null,"cursor":null,"limit":null}"#;
+    assert_eq!(
+        ListRequest::from_json(nulls).unwrap(),
+        ListRequest::default()
+    );
+    let page = br#"{"total":0,"songs":[],"next":null}"#;
+    assert_eq!(Page::from_json(page).unwrap(), Page::default());
+    assert!(Page::from_json(br#"{"total":null,"songs":[]}"#).is_err());
+    let mut m: serde_json::Value = serde_json::from_slice(&manifest().to_json()).unwrap();
+    m["artist"] = serde_json::Value::Null;
+    assert!(Manifest::from_json(&serde_json::to_vec(&m).unwrap()).is_err());
+}
+
+#[test]
+fn server_info_names_its_catalog_by_a_digest() {
+    let info = ServerInfo {
+        server: "jukebox-server/0.1.0".into(),
+        catalog: "ab".repeat(32),
+        songs: 4,
+        max_page: 500,
+    };
+    assert_eq!(ServerInfo::from_json(&info.to_json()).unwrap(), info);
+    let bad = ServerInfo {
+        catalog: "AB".repeat(32),
+        ..info
+    };
+    assert!(ServerInfo::from_json(&bad.to_json()).is_err());
 }

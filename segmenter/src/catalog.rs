@@ -1,12 +1,13 @@
-//! The catalog entry of each song.
+//! The song list entry of each song.
 
-use jukebox_protocol::{Catalog, SongSummary};
+use jukebox_protocol::SongSummary;
 
 use crate::Song;
 
-/// The catalog listing `songs`, in the order given (ascending IDs when they come from `load_dir`).
-pub fn catalog_of(songs: &[Song]) -> Catalog {
-    let songs = songs
+/// The song list entries of `songs`, in the order given (ascending IDs when they come from
+/// `load_dir`).
+pub fn summaries_of(songs: &[Song]) -> Vec<SongSummary> {
+    songs
         .iter()
         .map(|song| {
             let m = &song.manifest;
@@ -19,6 +20,5 @@ pub fn catalog_of(songs: &[Song]) -> Catalog {
                 segments: m.segments.len() as u32,
             }
         })
-        .collect();
-    Catalog { songs }
+        .collect()
 }

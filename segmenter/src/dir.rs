@@ -25,7 +25,7 @@ pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
     for (rel, result) in results {
         match result {
             Ok(mut song) => {
-                song.manifest.id = songs.len() as u32 + 1;
+                song.manifest.id = songs.len() as u64 + 1;
                 song.path = rel;
                 songs.push(song);
             }

@@ -39,7 +39,7 @@ pub struct Index {
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// The song's ID.
-    pub id: u32,
+    pub id: u64,
     /// The song folder's name under `songs/`.
     pub dir: String,
     /// Path of the source file relative to the source folder (lossy when it is not UTF-8).

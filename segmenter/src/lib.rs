@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use jukebox_protocol::{Catalog, Manifest};
+use jukebox_protocol::{Manifest, SongSummary};
 
 pub use files::{SegmentFiles, SegmentReadError};
 pub use write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
@@ -106,7 +106,7 @@ pub struct LoadedDir {
 /// Segments an mp3 held in memory. `fallback_title` is used when the tags carry no title.
 /// The segments are slices of `data` (no copies); the song's `path` is empty.
 pub fn segment_bytes(
-    id: u32,
+    id: u64,
     fallback_title: &str,
     data: Bytes,
     target: Duration,
@@ -116,7 +116,7 @@ pub fn segment_bytes(
 
 /// Reads and segments one file; the title falls back to the file name without extension.
 /// The song's `path` is the file name.
-pub fn segment_file(path: &Path, id: u32, target: Duration) -> Result<Song, SegmentError> {
+pub fn segment_file(path: &Path, id: u64, target: Duration) -> Result<Song, SegmentError> {
     let data = Bytes::from(std::fs::read(path)?);
     let title = path
         .file_stem()
@@ -143,7 +143,7 @@ pub fn load_catalog(dir: &Path) -> std::io::Result<LoadedDir> {
     load::load(dir)
 }
 
-/// The catalog that lists these songs.
-pub fn catalog_of(songs: &[Song]) -> Catalog {
-    catalog::catalog_of(songs)
+/// The song list entries of these songs, in the order given.
+pub fn summaries_of(songs: &[Song]) -> Vec<SongSummary> {
+    catalog::summaries_of(songs)
 }

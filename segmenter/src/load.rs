@@ -65,8 +65,11 @@ fn load_song(dir: &Path, entry: &Entry) -> Result<Song, String> {
     let folder = dir.join(SONGS_DIR).join(&entry.dir);
     let json = std::fs::read(folder.join(MANIFEST_FILE))
         .map_err(|e| format!("cannot read {MANIFEST_FILE}: {e}"))?;
-    let mut manifest = Manifest::from_json(&json).map_err(|e| e.to_string())?;
+    // A catalog's manifest files hold ID 0 (the index gives the ID), so it is checked once set.
+    let invalid = |e: &dyn std::fmt::Display| format!("invalid {MANIFEST_FILE}: {e}");
+    let mut manifest: Manifest = serde_json::from_slice(&json).map_err(|e| invalid(&e))?;
     manifest.id = entry.id;
+    manifest.validate().map_err(|e| invalid(&e))?;
     if manifest.segments.len() != entry.segments as usize
         || manifest.duration_ms != entry.duration_ms
     {

@@ -12,7 +12,7 @@ use crate::{scan, tags, xing, SegmentError, Song};
 
 /// Segments `data`; see [`crate::segment_bytes`]. The song's `path` is left empty for the caller.
 pub fn segment(
-    id: u32,
+    id: u64,
     fallback_title: &str,
     data: Bytes,
     target: Duration,

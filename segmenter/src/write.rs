@@ -234,7 +234,7 @@ fn segment_files(
     for (rel, result) in results {
         match result {
             Ok(mut done) => {
-                done.entry.id = index.songs.len() as u32 + 1;
+                done.entry.id = index.songs.len() as u64 + 1;
                 summary.source_bytes += done.entry.size;
                 summary.bytes += done.entry.bytes;
                 summary.duration_ms += done.entry.duration_ms;

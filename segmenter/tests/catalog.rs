@@ -107,7 +107,7 @@ fn a_catalog_serves_what_the_music_folder_serves() {
     assert_same_songs(&from_music, &from_catalog);
     // IDs are stable: loading again gives the same.
     let again = load_catalog(out.path()).unwrap();
-    let ids = |l: &LoadedDir| -> Vec<(u32, PathBuf)> {
+    let ids = |l: &LoadedDir| -> Vec<(u64, PathBuf)> {
         l.songs
             .iter()
             .map(|s| (s.manifest.id, s.path.clone()))
@@ -193,7 +193,7 @@ fn re_runs_rewrite_only_what_changed_and_remove_what_is_gone() {
         (5, 2, 3, 1)
     );
     let index3 = Index::read(out.path()).unwrap().unwrap();
-    let sources: Vec<(u32, &str)> = index3
+    let sources: Vec<(u64, &str)> = index3
         .songs
         .iter()
         .map(|e| (e.id, e.source.as_str()))
@@ -284,9 +284,9 @@ fn damaged_songs_are_skipped_and_the_others_keep_their_ids() {
     std::fs::write(folder(3).join("manifest.json"), b"{\"id\": 4}").unwrap();
 
     let loaded = load_catalog(out.path()).unwrap();
-    let ids: Vec<u32> = loaded.songs.iter().map(|s| s.manifest.id).collect();
+    let ids: Vec<u64> = loaded.songs.iter().map(|s| s.manifest.id).collect();
     assert_eq!(ids, [3, 5]);
-    let reasons: Vec<(u32, &str)> = loaded
+    let reasons: Vec<(u64, &str)> = loaded
         .skipped
         .iter()
         .map(|s| {

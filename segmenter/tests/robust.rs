@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{lame, music_dir, write_wav};
 use jukebox_segmenter::{
-    catalog_of, load_dir, segment_bytes, segment_file, SegmentError, DEFAULT_SEGMENT_DURATION,
+    load_dir, segment_bytes, segment_file, SegmentError, DEFAULT_SEGMENT_DURATION,
 };
 
 fn reason(data: Vec<u8>) -> String {
@@ -200,7 +200,7 @@ fn load_dir_keeps_good_files_in_path_order_and_lists_bad_ones() {
         .map(PathBuf::from)
         .collect();
     assert_eq!(paths, expected);
-    let ids: Vec<u32> = loaded.songs.iter().map(|s| s.manifest.id).collect();
+    let ids: Vec<u64> = loaded.songs.iter().map(|s| s.manifest.id).collect();
     assert_eq!(ids, [1, 2, 3, 4, 5]);
     assert_eq!(
         loaded.songs[0].manifest.title, "B",
@@ -234,9 +234,9 @@ fn load_dir_keeps_good_files_in_path_order_and_lists_bad_ones() {
         "not a playable mp3: no MPEG audio frames found"
     );
 
-    let catalog = catalog_of(&loaded.songs);
-    assert_eq!(catalog.songs.len(), 5);
-    for (entry, song) in catalog.songs.iter().zip(&loaded.songs) {
+    let summaries = jukebox_segmenter::summaries_of(&loaded.songs);
+    assert_eq!(summaries.len(), 5);
+    for (entry, song) in summaries.iter().zip(&loaded.songs) {
         assert_eq!(entry.id, song.manifest.id);
         assert_eq!(entry.title, song.manifest.title);
         assert_eq!(entry.duration_ms, song.manifest.duration_ms);

@@ -10,7 +10,7 @@ use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
 /// A segment: song ID and segment index.
-pub type Key = (u32, u32);
+pub type Key = (u64, u32);
 
 /// Default [`SegmentCache`] capacity.
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;

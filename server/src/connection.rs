@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use jukebox_protocol::{ErrorCode, Frame, Message};
+use jukebox_protocol::{ErrorCode, Frame, Message, HEADER_LEN, MAX_REQUEST_PAYLOAD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::{AbortHandle, JoinSet};
@@ -23,8 +23,8 @@ use crate::store::Store;
 /// How long a new connection has to send its HELLO (or the idle timeout, if shorter).
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Client requests are at most 20 bytes, so a small read buffer holds dozens of them.
-const READ_CHUNK: usize = 1024;
+/// Holds the largest request a client may send (a LIST with its search), or dozens of small ones.
+const READ_CHUNK: usize = HEADER_LEN + MAX_REQUEST_PAYLOAD as usize;
 
 /// After a fatal error the server sends the ERROR, shuts down its side and reads (discarding) what
 /// the client still sends, for at most this long or [`DRAIN_LIMIT`] bytes. Closing at once with

@@ -4,7 +4,7 @@
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
-use jukebox_protocol::{encode_frame, Frame, MessageType, FLAG_END, HEADER_LEN};
+use jukebox_protocol::{encode_frame, Frame, FrameHeader, HEADER_LEN};
 
 /// A frame to write, as a [`Buf`] whose two chunks (header, payload) go out in one vectored write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,9 @@ impl OutFrame {
     /// True for a DATA frame that is not the last of its segment: unless the transfer is
     /// cancelled, another DATA frame follows at once.
     pub fn continues_segment(&self) -> bool {
-        self.header[4] == MessageType::Data.code() && self.header[5] & FLAG_END == 0
+        // The header was built by the protocol crate, so it parses; asking the crate keeps the
+        // header's layout in one place.
+        FrameHeader::parse(&self.header).is_ok_and(|header| header.continues_segment())
     }
 }
 
@@ -97,7 +99,10 @@ mod tests {
     fn encoded_frame_round_trips_through_the_decoder() {
         let frame = Frame {
             request_id: 0,
-            message: Message::Welcome { version: 1 },
+            message: Message::Welcome {
+                version: 2,
+                info: Bytes::from_static(b"{}"),
+            },
         };
         let mut out = OutFrame::encode(&frame);
         let mut wire = BytesMut::new();
@@ -124,7 +129,10 @@ mod tests {
         assert!(!data(true).continues_segment());
         let welcome = OutFrame::encode(&Frame {
             request_id: 0,
-            message: Message::Welcome { version: 1 },
+            message: Message::Welcome {
+                version: 2,
+                info: Bytes::from_static(b"{}"),
+            },
         });
         assert!(!welcome.continues_segment());
     }

@@ -13,9 +13,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use jukebox_protocol::codec::{peek_header, shared_header};
 use jukebox_protocol::{
-    decode_frame, ErrorCode, Frame, FrameHeader, Message, MessageType, HEADER_LEN,
-    MAX_DATA_PAYLOAD, VERSION,
+    decode_frame, ErrorCode, Frame, ListRequest, Message, MessageType, MAX_DATA_PAYLOAD, VERSION,
 };
 
 use crate::outgoing::OutFrame;
@@ -50,7 +50,7 @@ pub type Ticket = u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentRead {
     pub ticket: Ticket,
-    pub song: u32,
+    pub song: u64,
     pub index: u32,
 }
 
@@ -192,11 +192,15 @@ impl Session {
         let id = frame.request_id;
         match (self.state, frame.message) {
             (State::Closing, _) => {}
-            (State::AwaitingHello, Message::Hello { version }) if version == VERSION => {
+            // A client speaking a later version as well gets this one: it decides whether to go on.
+            (State::AwaitingHello, Message::Hello { version }) if version >= VERSION => {
                 self.state = State::Open;
                 self.control.push_back(OutFrame::encode(&Frame {
                     request_id: 0,
-                    message: Message::Welcome { version: VERSION },
+                    message: Message::Welcome {
+                        version: VERSION,
+                        info: self.store.info_json().clone(),
+                    },
                 }));
             }
             (State::AwaitingHello, Message::Hello { version }) => self.fail(
@@ -223,9 +227,14 @@ impl Session {
                 ErrorCode::UnexpectedMessage,
                 format!("{} with request ID 0", message.kind().name()),
             ),
-            (State::Open, Message::List) => {
-                let json = self.store.catalog_json().clone();
-                self.respond_json(id, MessageType::Catalog, json);
+            (State::Open, Message::List(json)) => {
+                let page = ListRequest::from_json(&json)
+                    .map_err(|e| format!("LIST: {e}"))
+                    .and_then(|request| self.store.page(&request));
+                match page {
+                    Ok(json) => self.respond_json(id, MessageType::Page, json),
+                    Err(message) => self.error(id, ErrorCode::BadRequest, message),
+                }
             }
             (State::Open, Message::GetManifest { song }) => {
                 match self.store.manifest_json(song).cloned() {
@@ -281,7 +290,7 @@ impl Session {
         Some(OutFrame::new(header, piece))
     }
 
-    fn queue_segment(&mut self, id: u32, song: u32, index: u32) {
+    fn queue_segment(&mut self, id: u32, song: u64, index: u32) {
         let segment = match self.store.locate(song, index) {
             Ok(Located::Memory(segment)) => Some(segment.clone()),
             Ok(Located::Disk) => None,
@@ -330,7 +339,7 @@ impl Session {
         });
     }
 
-    /// Queues a CATALOG or MANIFEST whose payload is the store's shared buffer.
+    /// Queues a PAGE or MANIFEST whose payload is a shared buffer.
     fn respond_json(&mut self, id: u32, kind: MessageType, json: Bytes) {
         if !fits(&json) {
             return self.error(
@@ -339,14 +348,8 @@ impl Session {
                 format!("{} too large to send", kind.name()),
             );
         }
-        let header = FrameHeader {
-            length: json.len() as u32,
-            kind,
-            flags: 0,
-            request_id: id,
-        };
-        self.control
-            .push_back(OutFrame::new(header.to_bytes(), json));
+        let header = shared_header(kind, id, json.len(), false);
+        self.control.push_back(OutFrame::new(header, json));
     }
 
     fn error(&mut self, id: u32, code: ErrorCode, message: String) {
@@ -358,33 +361,15 @@ impl Session {
 }
 
 /// Decodes the next client frame, rejecting from the header alone any frame a client may not send
-/// or whose payload size is wrong for its type. Client frames carry at most 8 payload bytes, so the
-/// read buffer never has to grow to hold a large payload that would be refused anyway.
+/// or whose payload length its type does not allow. Client frames carry at most
+/// `MAX_REQUEST_PAYLOAD` bytes, so the read buffer never has to grow to hold a large payload that
+/// would be refused anyway.
 fn next_request(buf: &mut BytesMut) -> Result<Option<Frame>, (ErrorCode, String)> {
-    let Some(bytes) = buf.first_chunk::<HEADER_LEN>() else {
-        return Ok(None);
-    };
-    let header = FrameHeader::parse(bytes).map_err(|e| (e.code(), e.to_string()))?;
-    let expected = match header.kind {
-        MessageType::Hello => 6,
-        MessageType::GetManifest => 4,
-        MessageType::GetSegment => 8,
-        MessageType::List | MessageType::Cancel => 0,
-        kind => {
-            return Err((
-                ErrorCode::UnexpectedMessage,
-                format!("{} is sent only by servers", kind.name()),
-            ))
-        }
-    };
-    if header.length != expected {
+    let header = peek_header(buf).map_err(|e| (e.code(), e.to_string()))?;
+    if let Some(header) = header.filter(|h| !h.kind.is_request()) {
         return Err((
-            ErrorCode::MalformedFrame,
-            format!(
-                "{} payload must be {expected} bytes, not {}",
-                header.kind.name(),
-                header.length
-            ),
+            ErrorCode::UnexpectedMessage,
+            format!("{} is sent only by servers", header.kind.name()),
         ));
     }
     decode_frame(buf).map_err(|e| (e.code(), e.to_string()))
@@ -395,7 +380,7 @@ mod tests {
     use super::*;
     use crate::test_songs::song;
     use bytes::Buf;
-    use jukebox_protocol::{encode_frame, Catalog, Manifest};
+    use jukebox_protocol::{encode_frame, FrameHeader, Manifest, Page, HEADER_LEN};
 
     fn store() -> Arc<Store> {
         let big: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
@@ -455,7 +440,19 @@ mod tests {
     fn open() -> Session {
         let mut s = session();
         let welcome = exchange(&mut s, &[hello()]);
-        assert_eq!(welcome, [req(0, Message::Welcome { version: VERSION })]);
+        assert!(
+            matches!(
+                welcome[..],
+                [Frame {
+                    request_id: 0,
+                    message: Message::Welcome {
+                        version: VERSION,
+                        ..
+                    }
+                }]
+            ),
+            "{welcome:?}"
+        );
         s
     }
 
@@ -482,11 +479,11 @@ mod tests {
     }
 
     #[test]
-    fn wrong_version_is_fatal() {
+    fn an_earlier_version_is_fatal() {
         let mut s = session();
         assert_fatal(
             &mut s,
-            &[req(0, Message::Hello { version: 2 })],
+            &[req(0, Message::Hello { version: 0 })],
             ErrorCode::UnsupportedVersion,
         );
     }
@@ -496,7 +493,7 @@ mod tests {
         let mut s = session();
         assert_fatal(
             &mut s,
-            &[req(1, Message::List)],
+            &[req(1, Message::list_all())],
             ErrorCode::UnexpectedMessage,
         );
     }
@@ -512,7 +509,7 @@ mod tests {
         let mut s = open();
         assert_fatal(
             &mut s,
-            &[req(0, Message::List)],
+            &[req(0, Message::list_all())],
             ErrorCode::UnexpectedMessage,
         );
     }
@@ -520,10 +517,10 @@ mod tests {
     #[test]
     fn server_message_from_client_is_refused_from_its_header() {
         let mut s = open();
-        // A CATALOG header announcing a large payload that never comes: refused at once.
+        // A PAGE header announcing a large payload that never comes: refused at once.
         let header = FrameHeader {
             length: 500_000,
-            kind: MessageType::Catalog,
+            kind: MessageType::Page,
             flags: 0,
             request_id: 1,
         };
@@ -536,7 +533,7 @@ mod tests {
 
     #[test]
     fn framing_errors_are_fatal_with_their_codes() {
-        let list = wire(&[req(1, Message::List)]);
+        let list = wire(&[req(1, Message::list_all())]);
         // (byte offset, value written there, expected error)
         let cases = [
             (6, 1, ErrorCode::MalformedFrame),   // reserved field
@@ -583,7 +580,7 @@ mod tests {
     #[test]
     fn partial_frames_wait_for_the_rest() {
         let mut s = session();
-        let all = wire(&[hello(), req(1, Message::List)]);
+        let all = wire(&[hello(), req(1, Message::list_all())]);
         let mut buf = BytesMut::from(&all[..15]);
         assert_eq!(s.receive(&mut buf), 0);
         buf.extend_from_slice(&all[15..20]);
@@ -595,21 +592,66 @@ mod tests {
     }
 
     #[test]
-    fn list_answers_with_the_shared_catalog() {
+    fn list_answers_with_a_page() {
         let mut s = open();
-        let catalog_ptr = s.store.catalog_json().as_ptr();
-        let mut buf = wire(&[req(5, Message::List)]);
-        s.receive(&mut buf);
-        let out = s.next_frame().unwrap();
-        assert_eq!(out.payload().as_ptr(), catalog_ptr, "catalog was copied");
-        let mut s = open();
-        let out = exchange(&mut s, &[req(5, Message::List)]);
-        let Message::Catalog(json) = &out[0].message else {
-            panic!("expected CATALOG, got {out:?}");
+        let out = exchange(&mut s, &[req(5, Message::list_all())]);
+        let Message::Page(json) = &out[0].message else {
+            panic!("expected PAGE, got {out:?}");
         };
         assert_eq!(out[0].request_id, 5);
-        let catalog = Catalog::from_json(json).unwrap();
-        assert_eq!(catalog.songs.len(), 2);
+        let page = Page::from_json(json).unwrap();
+        assert_eq!(page.songs.len(), 2);
+        assert_eq!((page.total, page.next), (2, None));
+    }
+
+    #[test]
+    fn a_list_that_is_not_a_list_request_is_a_bad_request_and_the_session_goes_on() {
+        let mut s = open();
+        let out = exchange(
+            &mut s,
+            &[
+                req(5, Message::List(Bytes::from_static(b"[1,2]"))),
+                req(
+                    6,
+                    Message::List(Bytes::from_static(br#"{"cursor":"nope"}"#)),
+                ),
+                req(7, Message::list_all()),
+            ],
+        );
+        assert_eq!(error_code(&out[0]), (5, ErrorCode::BadRequest));
+        assert_eq!(error_code(&out[1]), (6, ErrorCode::BadRequest));
+        assert!(matches!(out[2].message, Message::Page(_)));
+        assert!(!s.is_closing());
+    }
+
+    #[test]
+    fn a_later_version_is_answered_in_this_one_and_an_earlier_refused() {
+        let mut s = session();
+        let out = exchange(
+            &mut s,
+            &[req(
+                0,
+                Message::Hello {
+                    version: VERSION + 1,
+                },
+            )],
+        );
+        assert!(matches!(
+            out[..],
+            [Frame {
+                message: Message::Welcome {
+                    version: VERSION,
+                    ..
+                },
+                ..
+            }]
+        ));
+        let mut s = session();
+        assert_fatal(
+            &mut s,
+            &[req(0, Message::Hello { version: 1 })],
+            ErrorCode::UnsupportedVersion,
+        );
     }
 
     #[test]
@@ -631,7 +673,7 @@ mod tests {
     }
 
     /// Sends a GET_SEGMENT and returns the DATA frames' (length, end) and the joined bytes.
-    fn fetch(s: &mut Session, id: u32, song: u32, index: u32) -> (Vec<(usize, bool)>, Vec<u8>) {
+    fn fetch(s: &mut Session, id: u32, song: u64, index: u32) -> (Vec<(usize, bool)>, Vec<u8>) {
         let out = exchange(s, &[req(id, Message::GetSegment { song, index })]);
         let mut shape = Vec::new();
         let mut bytes = Vec::new();
@@ -761,12 +803,12 @@ mod tests {
         s.receive(&mut buf);
         assert!(s.data_next());
         assert_eq!(next(&mut s).unwrap().request_id, 1);
-        let mut buf = wire(&[req(2, Message::List)]);
+        let mut buf = wire(&[req(2, Message::list_all())]);
         s.receive(&mut buf);
         assert!(!s.data_next());
         let reply = next(&mut s).unwrap();
         assert_eq!(reply.request_id, 2);
-        assert!(matches!(reply.message, Message::Catalog(_)));
+        assert!(matches!(reply.message, Message::Page(_)));
         let rest = drain(&mut s);
         assert_eq!(rest.len(), 2);
         assert!(rest.iter().all(|f| f.request_id == 1));
@@ -790,7 +832,10 @@ mod tests {
     #[test]
     fn cancel_of_an_unknown_request_is_ignored() {
         let mut s = open();
-        let out = exchange(&mut s, &[req(42, Message::Cancel), req(43, Message::List)]);
+        let out = exchange(
+            &mut s,
+            &[req(42, Message::Cancel), req(43, Message::list_all())],
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].request_id, 43);
         assert!(!s.is_closing());
@@ -801,9 +846,9 @@ mod tests {
         let mut s = open();
         let mut buf = wire(&[
             req(1, Message::GetSegment { song: 1, index: 3 }),
-            req(2, Message::List),
+            req(2, Message::list_all()),
             hello(),
-            req(3, Message::List),
+            req(3, Message::list_all()),
         ]);
         assert_eq!(
             s.receive(&mut buf),
@@ -812,7 +857,7 @@ mod tests {
         );
         let out = drain(&mut s);
         assert_eq!(out.len(), 2, "{out:?}");
-        assert!(matches!(out[0].message, Message::Catalog(_)));
+        assert!(matches!(out[0].message, Message::Page(_)));
         assert_eq!(error_code(&out[1]), (0, ErrorCode::UnexpectedMessage));
         assert!(s.is_closing());
         assert!(s.next_frame().is_none());
@@ -832,7 +877,7 @@ mod tests {
     fn unread_answers_stop_the_intake() {
         let mut s = open();
         let lists: Vec<Frame> = (1..=MAX_CONTROL_BACKLOG as u32 + 10)
-            .map(|id| req(id, Message::List))
+            .map(|id| req(id, Message::list_all()))
             .collect();
         let mut buf = wire(&lists);
         assert_eq!(s.receive(&mut buf), MAX_CONTROL_BACKLOG);
@@ -876,12 +921,12 @@ mod tests {
         assert_eq!((reads[0].song, reads[0].index), (5, 1));
         assert_eq!(s.take_reads().count(), 0, "a read is asked for once");
         // Control requests are answered while the read is under way.
-        let out = exchange(&mut s, &[req(2, Message::List)]);
+        let out = exchange(&mut s, &[req(2, Message::list_all())]);
         assert!(matches!(
             out[..],
             [Frame {
                 request_id: 2,
-                message: Message::Catalog(_)
+                message: Message::Page(_)
             }]
         ));
         let segment = Bytes::from(vec![3; 20_000]);
@@ -1037,7 +1082,7 @@ mod tests {
             let mut s = open_with_disk();
             let disk_bytes = |index: u32| Bytes::from(vec![index as u8 + 1; [10, 20_000][index as usize]]);
             let mut reads: Vec<SegmentRead> = Vec::new();
-            let mut requests: Vec<(u32, u32, u32)> = Vec::new(); // (id, song, index)
+            let mut requests: Vec<(u32, u64, u32)> = Vec::new(); // (id, song, index)
             let mut cancelled = std::collections::HashSet::new();
             let mut out = Vec::new();
             let mut id = 0;
@@ -1111,7 +1156,7 @@ mod tests {
         /// Valid requests in any order: every GET_SEGMENT gets an error or its whole segment.
         #[test]
         fn every_segment_request_is_answered(
-            requests in proptest::collection::vec((0u32..4, 0u32..6, proptest::bool::ANY), 1..30),
+            requests in proptest::collection::vec((0u64..4, 0u32..6, proptest::bool::ANY), 1..30),
         ) {
             let mut s = open();
             let store = s.store.clone();
@@ -1120,7 +1165,7 @@ mod tests {
             for (i, (song, index, list)) in requests.into_iter().enumerate() {
                 let id = i as u32 + 1;
                 frames.push(if list {
-                    req(id, Message::List)
+                    req(id, Message::list_all())
                 } else {
                     expected.push((id, song, index));
                     req(id, Message::GetSegment { song, index })

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use jukebox_protocol::MAX_PAYLOAD;
-use jukebox_segmenter::{catalog_of, SegmentFiles, SegmentReadError, Song};
+use jukebox_protocol::{ListRequest, Page, ServerInfo, SongSummary, MAX_PAYLOAD};
+use jukebox_segmenter::{summaries_of, SegmentFiles, SegmentReadError, Song};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -31,13 +31,23 @@ const MAX_READ_THREADS: usize = 2 * MAX_DISK_READS;
 /// and about as long as a client's read-ahead lasts.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The songs a server offers, with their catalog and manifests serialised once for everyone.
+/// Most songs in one PAGE ([`ServerInfo::max_page`]).
+pub const MAX_PAGE: u32 = 500;
+
+/// Songs in a PAGE when the LIST does not say.
+pub const DEFAULT_PAGE: u32 = 100;
+
+/// The songs a server offers, with their manifests serialised once for everyone.
 pub struct Store {
     /// Sorted by song ID, IDs unique and nonzero, so lookups are a binary search.
     songs: Vec<Song>,
     /// `manifest_json[i]` is the manifest of `songs[i]`.
     manifest_json: Vec<Bytes>,
-    catalog_json: Bytes,
+    /// `summaries[i]` lists `songs[i]` in a page; `words[i]` are its words for searching.
+    summaries: Vec<SongSummary>,
+    words: Vec<Vec<String>>,
+    /// The WELCOME document.
+    info_json: Bytes,
     /// Segments of catalog songs read from disk.
     cache: SegmentCache,
     disk_reads: Arc<Semaphore>,
@@ -67,7 +77,7 @@ pub enum Located<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("segment {index} of song {song} cannot be read")]
 pub struct ReadFailed {
-    pub song: u32,
+    pub song: u64,
     pub index: u32,
 }
 
@@ -108,7 +118,7 @@ impl Store {
             }
             kept.push(song);
         }
-        let manifest_json = kept
+        let manifest_json: Vec<Bytes> = kept
             .iter()
             .map(|song| {
                 let json = Bytes::from(song.manifest.to_json());
@@ -121,14 +131,23 @@ impl Store {
                 json
             })
             .collect();
-        let catalog_json = Bytes::from(catalog_of(&kept).to_json());
-        if !fits(&catalog_json) {
-            tracing::warn!("catalog is too large for one frame; LIST will fail");
-        }
+        let summaries = summaries_of(&kept);
+        let words = summaries
+            .iter()
+            .map(|s| words(&format!("{} {} {}", s.title, s.artist, s.album)))
+            .collect();
+        let info = ServerInfo {
+            server: concat!("jukebox-server/", env!("CARGO_PKG_VERSION")).into(),
+            catalog: catalog_digest(&manifest_json),
+            songs: kept.len() as u64,
+            max_page: MAX_PAGE,
+        };
         Store {
             songs: kept,
             manifest_json,
-            catalog_json,
+            summaries,
+            words,
+            info_json: Bytes::from(info.to_json()),
             cache: SegmentCache::new(cache_bytes),
             disk_reads: Arc::new(Semaphore::new(MAX_DISK_READS)),
             read_threads: Arc::new(Semaphore::new(MAX_READ_THREADS)),
@@ -158,18 +177,62 @@ impl Store {
         &self.songs
     }
 
-    /// The catalog as compact JSON.
-    pub fn catalog_json(&self) -> &Bytes {
-        &self.catalog_json
+    /// The WELCOME document as compact JSON.
+    pub fn info_json(&self) -> &Bytes {
+        &self.info_json
+    }
+
+    /// One page of the songs matching `request`, in ID order, as compact JSON: as many songs as
+    /// asked for (at most [`MAX_PAGE`]) and as fit into one frame. An error for a cursor this store
+    /// did not make.
+    pub fn page(&self, request: &ListRequest) -> Result<Bytes, String> {
+        let after = match &request.cursor {
+            None => 0,
+            Some(cursor) => cursor
+                .strip_prefix('a')
+                .and_then(|id| id.parse::<u64>().ok())
+                .ok_or_else(|| format!("{cursor:?} is not a cursor of this server"))?,
+        };
+        let query = words(&request.query);
+        let matches = |i: &usize| {
+            query
+                .iter()
+                .all(|q| self.words[*i].iter().any(|w| w.starts_with(q.as_str())))
+        };
+        let start = self.songs.partition_point(|s| s.manifest.id <= after);
+        let limit = request.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE) as usize;
+        let total = if query.is_empty() {
+            self.songs.len()
+        } else {
+            (0..self.songs.len()).filter(matches).count()
+        };
+        let mut page = Page {
+            total: total as u64,
+            ..Page::default()
+        };
+        // Room for the page's other members, generously.
+        let mut room = MAX_PAYLOAD as usize - 512;
+        let mut last = None;
+        for i in (start..self.songs.len()).filter(matches) {
+            let size = jukebox_protocol::document::to_json(&self.summaries[i]).len() + 1;
+            if page.songs.len() == limit || size > room {
+                page.next = last.map(|id| format!("a{id}"));
+                break;
+            }
+            room -= size;
+            last = Some(self.songs[i].manifest.id);
+            page.songs.push(self.summaries[i].clone());
+        }
+        Ok(Bytes::from(page.to_json()))
     }
 
     /// A song's manifest as compact JSON.
-    pub fn manifest_json(&self, id: u32) -> Option<&Bytes> {
+    pub fn manifest_json(&self, id: u64) -> Option<&Bytes> {
         self.position(id).map(|i| &self.manifest_json[i])
     }
 
     /// Where segment `index` of song `id` is, without reading anything.
-    pub fn locate(&self, id: u32, index: u32) -> Result<Located<'_>, Lookup> {
+    pub fn locate(&self, id: u64, index: u32) -> Result<Located<'_>, Lookup> {
         let song = &self.songs[self.position(id).ok_or(Lookup::UnknownSong)?];
         if let Some(segment) = song.segments.get(index as usize) {
             return Ok(Located::Memory(segment));
@@ -181,7 +244,7 @@ impl Store {
     }
 
     /// The bytes of one segment of a song held in memory; [`Lookup::OnDisk`] for a catalog song.
-    pub fn segment(&self, id: u32, index: u32) -> Result<&Bytes, Lookup> {
+    pub fn segment(&self, id: u64, index: u32) -> Result<&Bytes, Lookup> {
         match self.locate(id, index)? {
             Located::Memory(segment) => Ok(segment),
             Located::Disk => Err(Lookup::OnDisk),
@@ -189,7 +252,7 @@ impl Store {
     }
 
     /// A catalog segment if the cache holds it.
-    pub fn cached(&self, id: u32, index: u32) -> Option<Bytes> {
+    pub fn cached(&self, id: u64, index: u32) -> Option<Bytes> {
         self.cache.get((id, index))
     }
 
@@ -197,7 +260,7 @@ impl Store {
     /// read for all who ask at once) and cached. The bytes are checked against the manifest's size
     /// and SHA-256, so a folder a later segmenter run removed or rewrote gives an error, never
     /// partial or wrong bytes. The error is logged here as a warning.
-    pub async fn read(self: Arc<Self>, id: u32, index: u32) -> Result<Bytes, ReadFailed> {
+    pub async fn read(self: Arc<Self>, id: u64, index: u32) -> Result<Bytes, ReadFailed> {
         let failed = ReadFailed { song: id, index };
         let song = &self.songs[self.position(id).ok_or(failed.clone())?];
         let (Some(files), Some(info)) = (&song.files, song.manifest.segments.get(index as usize))
@@ -252,7 +315,7 @@ impl Store {
         &self.cache
     }
 
-    fn position(&self, id: u32) -> Option<usize> {
+    fn position(&self, id: u64) -> Option<usize> {
         self.songs
             .binary_search_by_key(&id, |song| song.manifest.id)
             .ok()
@@ -275,6 +338,26 @@ fn read_checked(files: &SegmentFiles, index: u32, sha256: &str) -> Result<Bytes,
     Ok(bytes)
 }
 
+/// The lowercase words of a text, for searching.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Names the catalog's contents ([`ServerInfo::catalog`]): SHA-256 over every manifest in ID order,
+/// each prefixed by its length. A manifest names its song and every segment's SHA-256, so the
+/// digest changes with any song, ID or segment byte.
+fn catalog_digest(manifests: &[Bytes]) -> String {
+    let mut hash = Sha256::new();
+    for json in manifests {
+        hash.update((json.len() as u64).to_be_bytes());
+        hash.update(json);
+    }
+    hex::encode(hash.finalize())
+}
+
 /// True when a JSON document fits in one frame's payload.
 pub(crate) fn fits(json: &Bytes) -> bool {
     !json.is_empty() && json.len() <= MAX_PAYLOAD as usize
@@ -284,7 +367,7 @@ pub(crate) fn fits(json: &Bytes) -> bool {
 mod tests {
     use super::*;
     use crate::test_songs::song;
-    use jukebox_protocol::Catalog;
+    use jukebox_protocol::{ListRequest, Page};
 
     #[test]
     fn looks_up_songs_and_segments_by_id() {
@@ -304,8 +387,8 @@ mod tests {
     #[test]
     fn catalog_lists_songs_in_id_order() {
         let store = Store::new(vec![song(3, &[b"c"]), song(1, &[b"a", b"b"])]);
-        let catalog = Catalog::from_json(store.catalog_json()).unwrap();
-        let ids: Vec<u32> = catalog.songs.iter().map(|s| s.id).collect();
+        let catalog = Page::from_json(&store.page(&ListRequest::default()).unwrap()).unwrap();
+        let ids: Vec<u64> = catalog.songs.iter().map(|s| s.id).collect();
         assert_eq!(ids, [1, 3]);
         assert_eq!(catalog.songs[0].segments, 2);
     }
@@ -319,7 +402,7 @@ mod tests {
         ]);
         assert_eq!(store.len(), 1);
         assert!(store.manifest_json(0).is_none());
-        let catalog = Catalog::from_json(store.catalog_json()).unwrap();
+        let catalog = Page::from_json(&store.page(&ListRequest::default()).unwrap()).unwrap();
         assert_eq!(catalog.songs.len(), 1);
     }
 

@@ -6,7 +6,7 @@ use jukebox_segmenter::Song;
 use sha2::{Digest, Sha256};
 
 /// A song with the given ID and segment contents.
-pub fn song(id: u32, segments: &[&[u8]]) -> Song {
+pub fn song(id: u64, segments: &[&[u8]]) -> Song {
     let infos = segments
         .iter()
         .enumerate()
@@ -45,7 +45,7 @@ pub fn song(id: u32, segments: &[&[u8]]) -> Song {
 
 /// A song of a catalog on disk with segments of the given sizes, in a folder that need not exist:
 /// the session never reads, it asks its shell to.
-pub fn on_disk(id: u32, sizes: &[u32]) -> Song {
+pub fn on_disk(id: u64, sizes: &[u32]) -> Song {
     let contents: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![0; n as usize]).collect();
     let slices: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
     let mut s = song(id, &slices);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use common::process::{output_within, server_command, Running};
 use common::{sha256, Client};
-use jukebox_protocol::{Catalog, Manifest, Message};
+use jukebox_protocol::{Manifest, Message, Page};
 
 fn music_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
@@ -21,13 +21,13 @@ fn spawn_server(music: &Path) -> Running {
 async fn serves_the_bundled_music() {
     let server = spawn_server(&music_dir());
     let mut client = Client::open(server.addr).await;
-    client.send(1, Message::List).await;
-    let Message::Catalog(json) = client.recv().await.unwrap().message else {
+    client.send(1, Message::list_all()).await;
+    let Message::Page(json) = client.recv().await.unwrap().message else {
         panic!("expected CATALOG");
     };
-    let catalog = Catalog::from_json(&json).unwrap();
+    let catalog = Page::from_json(&json).unwrap();
     assert_eq!(catalog.songs.len(), 4);
-    let ids: Vec<u32> = catalog.songs.iter().map(|s| s.id).collect();
+    let ids: Vec<u64> = catalog.songs.iter().map(|s| s.id).collect();
     assert_eq!(ids, [1, 2, 3, 4]);
 
     // Every segment of the first song matches its manifest's hash.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::process::{output_within, server_command, Running};
 use common::{sha256, start, Client, PATIENCE};
-use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message};
+use jukebox_protocol::{ErrorCode, Manifest, Message, Page};
 use jukebox_segmenter::write::Quiet;
 use jukebox_segmenter::{load_catalog, write_catalog, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::{Config, Store};
@@ -28,7 +28,7 @@ fn catalog() -> tempfile::TempDir {
 }
 
 /// The folder holding song `id`'s segments.
-fn song_folder(store: &Store, id: u32) -> PathBuf {
+fn song_folder(store: &Store, id: u64) -> PathBuf {
     let song = &store.songs()[id as usize - 1];
     assert_eq!(song.manifest.id, id);
     song.files.as_ref().unwrap().dir().to_path_buf()
@@ -49,11 +49,11 @@ fn spawn_server(args: &[&std::ffi::OsStr]) -> Running {
 /// LIST, every MANIFEST and every segment, as raw payloads.
 async fn everything(addr: SocketAddr) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut client = Client::open(addr).await;
-    client.send(1, Message::List).await;
-    let Message::Catalog(catalog_json) = client.recv().await.unwrap().message else {
+    client.send(1, Message::list_all()).await;
+    let Message::Page(catalog_json) = client.recv().await.unwrap().message else {
         panic!("expected CATALOG");
     };
-    let catalog = Catalog::from_json(&catalog_json).unwrap();
+    let catalog = Page::from_json(&catalog_json).unwrap();
     let (mut manifests, mut segments) = (Vec::new(), Vec::new());
     let mut id = 1;
     for song in &catalog.songs {
@@ -252,11 +252,11 @@ fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
             .send(1, Message::GetSegment { song: 1, index: 2 })
             .await;
         // The read cannot finish, yet control requests are answered.
-        client.send(2, Message::List).await;
+        client.send(2, Message::list_all()).await;
         client.send(3, Message::GetManifest { song: 3 }).await;
         let answer = client.recv().await.unwrap();
         assert_eq!(answer.request_id, 2);
-        assert!(matches!(answer.message, Message::Catalog(_)));
+        assert!(matches!(answer.message, Message::Page(_)));
         let answer = client.recv().await.unwrap();
         assert_eq!(answer.request_id, 3);
         assert!(matches!(answer.message, Message::Manifest(_)));
@@ -266,7 +266,7 @@ fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
         client.send(1, Message::Cancel).await;
         let bytes = client.fetch(4, 1, 0).await;
         assert_eq!(sha256(&bytes), store.songs()[0].manifest.segments[0].sha256);
-        client.send(5, Message::List).await;
+        client.send(5, Message::list_all()).await;
         assert_eq!(client.recv().await.unwrap().request_id, 5);
     });
 }
@@ -280,7 +280,7 @@ fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
         let (addr, store) =
             serve_with_read_timeout(dir.path(), std::time::Duration::from_secs(2)).await;
         // More hung segments than reads may run at once (32): all but segment 0 of song 4.
-        let hung: Vec<(u32, u32)> = store
+        let hung: Vec<(u64, u32)> = store
             .songs()
             .iter()
             .flat_map(|song| {
@@ -326,7 +326,7 @@ fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
         let (client, _) = &mut clients[0];
         let bytes = client.fetch(100, 4, 0).await;
         assert_eq!(sha256(&bytes), store.songs()[3].manifest.segments[0].sha256);
-        client.send(101, Message::List).await;
+        client.send(101, Message::list_all()).await;
         assert_eq!(client.recv().await.unwrap().request_id, 101);
     });
 }
@@ -351,11 +351,11 @@ fn a_broken_song_folder_is_skipped_with_a_warning_and_the_rest_served() {
         .unwrap();
     runtime.block_on(async {
         let mut client = Client::open(server.addr).await;
-        client.send(1, Message::List).await;
-        let Message::Catalog(json) = client.recv().await.unwrap().message else {
+        client.send(1, Message::list_all()).await;
+        let Message::Page(json) = client.recv().await.unwrap().message else {
             panic!("expected CATALOG");
         };
-        let ids: Vec<u32> = Catalog::from_json(&json)
+        let ids: Vec<u64> = Page::from_json(&json)
             .unwrap()
             .songs
             .iter()

@@ -11,7 +11,7 @@ fn list(request_id: u32) -> BytesMut {
     encode_frame(
         &Frame {
             request_id,
-            message: Message::List,
+            message: Message::list_all(),
         },
         &mut buf,
     );
@@ -90,5 +90,5 @@ async fn frames_split_across_writes_are_reassembled() {
     }
     let answer = client.recv().await.unwrap();
     assert_eq!(answer.request_id, 9);
-    assert!(matches!(answer.message, Message::Catalog(_)));
+    assert!(matches!(answer.message, Message::Page(_)));
 }

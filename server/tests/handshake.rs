@@ -13,26 +13,60 @@ async fn hello_is_welcomed() {
     let (addr, _) = start_default().await;
     let mut client = Client::open(addr).await;
     // The connection is usable afterwards.
-    client.send(1, Message::List).await;
+    client.send(1, Message::list_all()).await;
     assert!(matches!(
         client.recv().await.unwrap().message,
-        Message::Catalog(_)
+        Message::Page(_)
     ));
 }
 
 #[tokio::test]
-async fn wrong_version_is_refused() {
+async fn an_earlier_version_is_refused() {
     let (addr, _) = start_default().await;
     let mut client = Client::connect(addr).await;
-    client.send(0, Message::Hello { version: 2 }).await;
+    client.send(0, Message::Hello { version: 1 }).await;
     client.expect_fatal(ErrorCode::UnsupportedVersion).await;
+}
+
+#[tokio::test]
+async fn a_later_version_is_welcomed_in_this_one() {
+    let (addr, _) = start_default().await;
+    let mut client = Client::connect(addr).await;
+    // A later version's HELLO, longer than this version's.
+    let mut hello = bytes::BytesMut::new();
+    jukebox_protocol::encode_frame(
+        &jukebox_protocol::Frame {
+            request_id: 0,
+            message: Message::Hello { version: 7 },
+        },
+        &mut hello,
+    );
+    hello[3] += 4;
+    hello.extend_from_slice(b"more");
+    client.send_raw(&hello).await;
+    let welcome = client.recv().await.unwrap();
+    assert!(
+        matches!(
+            welcome.message,
+            Message::Welcome {
+                version: jukebox_protocol::VERSION,
+                ..
+            }
+        ),
+        "{welcome:?}"
+    );
+    client.send(1, Message::list_all()).await;
+    assert!(matches!(
+        client.recv().await.unwrap().message,
+        Message::Page(_)
+    ));
 }
 
 #[tokio::test]
 async fn first_frame_must_be_hello() {
     let (addr, _) = start_default().await;
     let mut client = Client::connect(addr).await;
-    client.send(1, Message::List).await;
+    client.send(1, Message::list_all()).await;
     client.expect_fatal(ErrorCode::UnexpectedMessage).await;
 }
 
@@ -56,7 +90,15 @@ async fn request_id_zero_is_refused() {
 async fn server_messages_from_a_client_are_refused() {
     let (addr, _) = start_default().await;
     let mut client = Client::open(addr).await;
-    client.send(1, Message::Welcome { version: 1 }).await;
+    client
+        .send(
+            1,
+            Message::Welcome {
+                version: 2,
+                info: bytes::Bytes::from_static(b"{}"),
+            },
+        )
+        .await;
     client.expect_fatal(ErrorCode::UnexpectedMessage).await;
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{sha256, songs, start, start_default, Client};
-use jukebox_protocol::{Catalog, ErrorCode, Manifest, Message, VERSION};
+use jukebox_protocol::{ErrorCode, Manifest, Message, Page, VERSION};
 use jukebox_server::Config;
 
 #[tokio::test]
@@ -39,7 +39,7 @@ async fn connections_beyond_the_limit_are_busy() {
             other => panic!("unexpected {other:?}"),
         }
     };
-    client.send(1, Message::List).await;
+    client.send(1, Message::list_all()).await;
     assert_eq!(client.recv().await.unwrap().request_id, 1);
 }
 
@@ -81,11 +81,11 @@ async fn fifty_concurrent_clients_get_correct_bytes() {
     let clients = (0..50u32).map(|n| {
         tokio::spawn(async move {
             let mut client = Client::open(addr).await;
-            client.send(1, Message::List).await;
-            let Message::Catalog(json) = client.recv().await.unwrap().message else {
+            client.send(1, Message::list_all()).await;
+            let Message::Page(json) = client.recv().await.unwrap().message else {
                 panic!("expected CATALOG");
             };
-            let catalog = Catalog::from_json(&json).unwrap();
+            let catalog = Page::from_json(&json).unwrap();
             let mut id = 1;
             // Each client walks the songs starting from a different one.
             for k in 0..catalog.songs.len() {

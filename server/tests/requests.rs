@@ -3,7 +3,7 @@
 mod common;
 
 use common::{assert_error, sha256, songs, start, start_default, Client};
-use jukebox_protocol::{Catalog, ErrorCode, Frame, Manifest, Message};
+use jukebox_protocol::{ErrorCode, Frame, Manifest, Message, Page};
 use jukebox_server::Config;
 
 /// Size of the segments of song 3 in the long-transfer tests: far more than loopback socket
@@ -11,18 +11,18 @@ use jukebox_server::Config;
 const BIG: usize = 32 << 20;
 
 #[tokio::test]
-async fn list_returns_the_catalog() {
-    let (addr, store) = start_default().await;
+async fn list_returns_a_page() {
+    let (addr, _) = start_default().await;
     let mut client = Client::open(addr).await;
-    client.send(7, Message::List).await;
+    client.send(7, Message::list_all()).await;
     let frame = client.recv().await.unwrap();
     assert_eq!(frame.request_id, 7);
-    let Message::Catalog(json) = frame.message else {
-        panic!("expected CATALOG, got {frame:?}");
+    let Message::Page(json) = frame.message else {
+        panic!("expected PAGE, got {frame:?}");
     };
-    assert_eq!(&json, store.catalog_json());
-    let catalog = Catalog::from_json(&json).unwrap();
-    let ids: Vec<u32> = catalog.songs.iter().map(|s| s.id).collect();
+    let catalog = Page::from_json(&json).unwrap();
+    assert_eq!(catalog.total, 3);
+    let ids: Vec<u64> = catalog.songs.iter().map(|s| s.id).collect();
     assert_eq!(ids, [1, 2, 3]);
     assert_eq!(catalog.songs[0].segments, 5);
     assert_eq!(catalog.songs[0].artist, "Tester");
@@ -132,10 +132,10 @@ async fn list_is_answered_during_a_long_transfer() {
     let (addr, store) = start(songs(1, BIG), Config::default()).await;
     let mut client = Client::open(addr).await;
     start_long_transfer(&mut client, 1).await;
-    client.send(2, Message::List).await;
+    client.send(2, Message::list_all()).await;
     let (answer, _) = skip_data(&mut client, 1).await;
     assert_eq!(answer.request_id, 2);
-    assert!(matches!(answer.message, Message::Catalog(_)));
+    assert!(matches!(answer.message, Message::Page(_)));
     // The transfer goes on and completes intact: the bytes before and after the CATALOG together
     // are the segment. Fetch it again whole to compare.
     let rest = client.collect(1).await;
@@ -151,18 +151,18 @@ async fn cancel_stops_a_transfer() {
     start_long_transfer(&mut client, 1).await;
     client.send(1, Message::Cancel).await;
     // Requests are handled in order, so once this LIST is answered the cancel has been handled.
-    client.send(2, Message::List).await;
+    client.send(2, Message::list_all()).await;
     let (answer, seen) = skip_data(&mut client, 1).await;
     assert_eq!(answer.request_id, 2);
     assert!(seen < BIG);
     // Nothing more of request 1 after that: the next frame answers the next request.
-    client.send(3, Message::List).await;
+    client.send(3, Message::list_all()).await;
     let next = client.recv().await.unwrap();
     assert_eq!(next.request_id, 3, "{next:?}");
     // Cancelling again, or cancelling something never asked for, is ignored.
     client.send(1, Message::Cancel).await;
     client.send(77, Message::Cancel).await;
-    client.send(4, Message::List).await;
+    client.send(4, Message::list_all()).await;
     assert_eq!(client.recv().await.unwrap().request_id, 4);
 }
 
@@ -221,10 +221,65 @@ async fn too_many_queued_segments_refuses_the_extra_one() {
         );
     }
     client.send_raw(&cancels).await;
-    client.send(100, Message::List).await;
+    client.send(100, Message::list_all()).await;
     let (answer, _) = skip_data(&mut client, 1).await;
     assert_eq!(answer.request_id, 100);
     client.send(101, Message::GetManifest { song: 2 }).await;
     assert_eq!(client.recv().await.unwrap().request_id, 101);
     assert_eq!(client.fetch(102, 2, 0).await.len(), 3_000);
+}
+
+/// Lists every page of `query`, `limit` songs at a time, checking each page's total.
+async fn list_all_pages(client: &mut Client, query: &str, limit: u32) -> Vec<u64> {
+    let mut request = jukebox_protocol::ListRequest {
+        query: query.into(),
+        cursor: None,
+        limit: Some(limit),
+    };
+    let (mut ids, mut total, mut id) = (Vec::new(), None, 1000);
+    loop {
+        id += 1;
+        client
+            .send(id, Message::List(request.to_json().into()))
+            .await;
+        let frame = client.recv().await.unwrap();
+        assert_eq!(frame.request_id, id);
+        let Message::Page(json) = frame.message else {
+            panic!("expected PAGE, got {frame:?}");
+        };
+        let page = Page::from_json(&json).unwrap();
+        assert!(page.songs.len() <= limit as usize);
+        assert_eq!(
+            *total.get_or_insert(page.total),
+            page.total,
+            "the total changed"
+        );
+        ids.extend(page.songs.iter().map(|s| s.id));
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(total, Some(ids.len() as u64));
+    ids
+}
+
+#[tokio::test]
+async fn a_long_list_is_paged_and_every_song_is_listed_once() {
+    let songs: Vec<_> = (1..=1234)
+        .map(|id| common::song(id, vec![common::pattern(id as u32, 10)]))
+        .collect();
+    let (addr, _) = common::start(songs, jukebox_server::Config::default()).await;
+    let mut client = Client::open(addr).await;
+    let ids = list_all_pages(&mut client, "", 100).await;
+    assert_eq!(ids, (1..=1234).collect::<Vec<u64>>());
+    // A search: every word must begin a word of the title ("Song N"), artist or album.
+    let ids = list_all_pages(&mut client, "SONG 12", 7).await;
+    let expected: Vec<u64> = (1..=1234u64)
+        .filter(|id| id.to_string().starts_with("12"))
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(list_all_pages(&mut client, "tester 99 xyz", 50)
+        .await
+        .is_empty());
 }

@@ -66,7 +66,7 @@ async fn check(addr: std::net::SocketAddr, store: &Store) {
         .await;
     let first = client.recv().await.unwrap();
     assert_eq!(first.request_id, 100);
-    client.send(101, Message::List).await;
+    client.send(101, Message::list_all()).await;
     let answer = loop {
         let frame = client.recv().await.unwrap();
         if frame.request_id != 100 {
@@ -78,7 +78,7 @@ async fn check(addr: std::net::SocketAddr, store: &Store) {
         assert!(!end && bytes.len() <= MAX_DATA_PAYLOAD);
     };
     assert_eq!(answer.request_id, 101);
-    assert!(matches!(answer.message, Message::Catalog(_)));
+    assert!(matches!(answer.message, Message::Page(_)));
     client.send(100, Message::Cancel).await;
     client.send(102, Message::GetManifest { song: 2 }).await;
     loop {

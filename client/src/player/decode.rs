@@ -23,7 +23,7 @@ use crate::error::ClientError;
 use crate::output::{PcmFormat, PcmQueue};
 
 pub struct DecodeJob {
-    pub song: u32,
+    pub song: u64,
     pub id: PlayId,
     /// The song's format, from its manifest.
     pub source: PcmFormat,
@@ -149,7 +149,7 @@ fn convert<'a>(
 /// The song's samples, interleaved, as one iterator; it ends at the end of the stream or on an
 /// error, which it leaves in `error`.
 struct Decoded<'a> {
-    song: u32,
+    song: u64,
     reader: Box<dyn FormatReader>,
     decoder: Box<dyn Decoder>,
     track_id: u32,

@@ -1,9 +1,15 @@
 //! The fetcher: pulls a song's segments one request at a time, verifies each and hands it to the
 //! decoder, as far ahead as [`ReadAhead`](super::ReadAhead) lets it. It ends when the song is
 //! handed over or its play request is no longer live.
+//!
+//! A segment's deadline is judged against the read-ahead: it is due when the audio fetched
+//! before it has played out (the status bar says "stalled" from then on), and it fails the song
+//! if it has not arrived the client's timeout after that. Until then a lost connection is
+//! replaced and the segment asked for again.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use jukebox_protocol::{Manifest, SegmentInfo};
@@ -25,6 +31,28 @@ pub struct FetchJob {
     pub segments: mpsc::Sender<Bytes>,
     /// Samples per channel fetched so far (in the song's rate), for the progress display.
     pub fetched_samples: Arc<AtomicU64>,
+    /// The output's sample rate, which the queue's count of frames played is in.
+    pub output_rate: u32,
+    /// Set while the segment asked for is late: the audio before it has played out.
+    pub late: Arc<AtomicBool>,
+}
+
+/// The pause before asking again after a failed reconnection.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+impl FetchJob {
+    /// How long the audio fetched so far lasts beyond what has been played.
+    fn ahead(&self) -> Duration {
+        let fetched = self.fetched_samples.load(Ordering::Relaxed) as f64
+            / f64::from(self.manifest.sample_rate.max(1));
+        let played = self.queue.played();
+        let played = if played.id == Some(self.id) {
+            played.frames as f64 / f64::from(self.output_rate.max(1))
+        } else {
+            0.0
+        };
+        Duration::try_from_secs_f64(fetched - played).unwrap_or(Duration::ZERO)
+    }
 }
 
 pub async fn run(job: FetchJob) {
@@ -44,7 +72,7 @@ async fn fetch(job: &FetchJob) -> Result<()> {
     let song = job.manifest.id;
     let mut fetched_samples = 0u64;
     for info in &job.manifest.segments {
-        let bytes = fetch_segment(&job.client, song, info).await?;
+        let bytes = fetch_segment(job, info).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
                 song,
@@ -63,24 +91,57 @@ async fn fetch(job: &FetchJob) -> Result<()> {
     Ok(())
 }
 
-/// Fetches a segment; if the connection turns out to be closed (an idle timeout while the
-/// read-ahead was full), opens a new one and asks once more.
-async fn fetch_segment(client: &Client, song: u32, info: &SegmentInfo) -> Result<Bytes> {
-    let (index, bytes) = (info.index, info.bytes);
-    match client
-        .connection()
-        .await?
-        .get_segment(song, index, bytes)
-        .await
-    {
-        Err(ClientError::Closed(reason)) => {
-            tracing::info!("connection lost ({reason}); fetching segment {index} again");
-            client
-                .connection()
-                .await?
-                .get_segment(song, index, bytes)
-                .await
+/// Fetches a segment by its deadline: the time the audio ahead of it lasts (after which it is
+/// late), plus the client's timeout. A connection that closes or fails is replaced and the
+/// segment asked for again; one that stays silent past the deadline is given up.
+async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
+    let (song, index, bytes) = (job.manifest.id, info.index, info.bytes);
+    let now = tokio::time::Instant::now();
+    let due = now + job.ahead();
+    let grace = due - now + job.client.timeout();
+    let deadline = now + grace;
+    let result = loop {
+        let mut used = None;
+        let outcome = {
+            let attempt = async {
+                let connection = job.client.connection().await?;
+                used = Some(connection.clone());
+                connection.get_segment(song, index, bytes).await
+            };
+            tokio::pin!(attempt);
+            loop {
+                tokio::select! {
+                    result = &mut attempt => break Some(result),
+                    () = tokio::time::sleep_until(due), if !job.late.load(Ordering::Relaxed) => {
+                        job.late.store(true, Ordering::Relaxed);
+                    }
+                    () = tokio::time::sleep_until(deadline) => break None,
+                }
+            }
+        };
+        let error = match outcome {
+            Some(Ok(bytes)) => break Ok(bytes),
+            Some(Err(error)) if error.is_connection_problem() => error,
+            Some(Err(error)) => break Err(error),
+            None => {
+                let error = ClientError::Timeout {
+                    what: format!("segment {index} of song {song}"),
+                    after: grace,
+                };
+                if let Some(connection) = used {
+                    job.client.unresponsive(&connection, &error);
+                }
+                break Err(error);
+            }
+        };
+        tracing::info!("segment {index} of song {song}: {error}; asking again");
+        if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+            break Err(error);
         }
-        result => result,
-    }
+        if !matches!(error, ClientError::Closed(_)) {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    };
+    job.late.store(false, Ordering::Relaxed);
+    result
 }

@@ -14,7 +14,7 @@ pub mod read_ahead;
 pub mod request;
 pub mod verify;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use jukebox_protocol::Manifest;
@@ -31,20 +31,24 @@ use request::Report;
 #[derive(Debug)]
 pub enum Event {
     /// The song played to its end.
-    Finished(u32),
+    Finished(u64),
     /// The song stopped because of an error.
-    Failed(u32, ClientError),
+    Failed(u64, ClientError),
 }
 
 /// Where the playing song is, for the progress display.
 #[derive(Debug, Clone)]
 pub struct Progress {
-    pub song: u32,
+    pub song: u64,
     pub title: String,
+    /// Empty when unknown.
+    pub artist: String,
     pub elapsed: f64,
     pub total: f64,
     /// Seconds fetched beyond what has been played.
     pub buffered: f64,
+    /// The next segment is late: the audio fetched before it has played out.
+    pub stalled: bool,
 }
 
 pub struct Player {
@@ -62,6 +66,7 @@ struct Playing {
     manifest: Arc<Manifest>,
     fetched_samples: Arc<AtomicU64>,
     output_rate: u32,
+    late: Arc<AtomicBool>,
 }
 
 impl Player {
@@ -87,7 +92,7 @@ impl Player {
 
     /// Starts playing a song whose manifest was just fetched, stopping the current one first.
     /// Returns the ID of the song that was stopped. On error the current song plays on.
-    pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u32>, ClientError> {
+    pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u64>, ClientError> {
         self.last_id += 1;
         let id = PlayId(self.last_id);
         let source = PcmFormat {
@@ -97,6 +102,7 @@ impl Player {
         let target = self.queue.fix_format(source);
         let manifest = Arc::new(manifest);
         let fetched_samples = Arc::new(AtomicU64::new(0));
+        let late = Arc::new(AtomicBool::new(false));
         let (segments_tx, segments_rx) = mpsc::channel(self.read_ahead.segments.get());
         decode::spawn(
             decode::DecodeJob {
@@ -124,18 +130,21 @@ impl Player {
             queue: self.queue.clone(),
             segments: segments_tx,
             fetched_samples: fetched_samples.clone(),
+            output_rate: target.sample_rate,
+            late: late.clone(),
         }));
         self.current = Some(Playing {
             id,
             manifest,
             fetched_samples,
             output_rate: target.sample_rate,
+            late,
         });
         Ok(stopped)
     }
 
     /// Stops sound and fetching at once. Returns the ID of the song that was playing.
-    pub fn stop(&mut self) -> Option<u32> {
+    pub fn stop(&mut self) -> Option<u64> {
         let playing = self.current.take()?;
         self.queue.cancel(playing.id);
         Some(playing.manifest.id)
@@ -175,9 +184,11 @@ impl Player {
         Some(Progress {
             song: playing.manifest.id,
             title: playing.manifest.title.clone(),
+            artist: playing.manifest.artist.clone(),
             elapsed,
             total: playing.manifest.duration_ms as f64 / 1000.0,
             buffered: (fetched - elapsed).max(0.0),
+            stalled: playing.late.load(Ordering::Relaxed),
         })
     }
 

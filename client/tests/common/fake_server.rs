@@ -36,7 +36,22 @@ impl Peer {
         let hello = peer.recv().await.expect("a HELLO");
         assert_eq!(hello.request_id, 0);
         assert_eq!(hello.message, Message::Hello { version: VERSION });
-        peer.send(0, Message::Welcome { version: VERSION }).await;
+        peer.send(
+            0,
+            Message::Welcome {
+                version: VERSION,
+                info: bytes::Bytes::from(
+                    jukebox_protocol::ServerInfo {
+                        server: "fake".into(),
+                        catalog: "0".repeat(64),
+                        songs: 1,
+                        max_page: 100,
+                    }
+                    .to_json(),
+                ),
+            },
+        )
+        .await;
         peer
     }
 

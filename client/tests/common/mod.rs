@@ -63,6 +63,13 @@ pub fn stdout_lines(output: &Output) -> Vec<String> {
         .collect()
 }
 
+pub fn stderr_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Decodes an mp3 file with symphonia, gapless, as the client does: (rate, channels, samples).
 pub fn decode_file(path: &Path) -> (u32, u16, Vec<f32>) {
     let file = std::fs::File::open(path).expect("song opens");

@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A song with the given ID whose manifest describes `segments`, with real SHA-256 hashes.
-pub fn song(id: u32, segments: Vec<Bytes>) -> Song {
+pub fn song(id: u64, segments: Vec<Bytes>) -> Song {
     let infos = segments
         .iter()
         .enumerate()
@@ -140,13 +140,15 @@ impl Client {
         let mut client = Client::connect(addr).await;
         client.send(0, Message::Hello { version: VERSION }).await;
         let welcome = client.recv().await.expect("EOF instead of WELCOME");
-        assert_eq!(
-            welcome,
-            Frame {
-                request_id: 0,
-                message: Message::Welcome { version: VERSION }
-            }
-        );
+        let Frame {
+            request_id: 0,
+            message: Message::Welcome { version, info },
+        } = welcome
+        else {
+            panic!("expected WELCOME, got {welcome:?}");
+        };
+        assert_eq!(version, VERSION);
+        jukebox_protocol::ServerInfo::from_json(&info).expect("a valid WELCOME document");
         client
     }
 
@@ -207,7 +209,7 @@ impl Client {
     }
 
     /// Requests a segment and collects its DATA frames, checking the frame rules on the way.
-    pub async fn fetch(&mut self, request_id: u32, song: u32, index: u32) -> Vec<u8> {
+    pub async fn fetch(&mut self, request_id: u32, song: u64, index: u32) -> Vec<u8> {
         self.send(request_id, Message::GetSegment { song, index })
             .await;
         self.collect(request_id).await
