@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jukebox_segmenter::{scan, segment_bytes, tags, DEFAULT_SEGMENT_DURATION};
+use jukebox_segmenter::mp3::{scan, tags};
+use jukebox_segmenter::{segment_bytes, DEFAULT_SEGMENT_DURATION};
 
 fn songs() -> Vec<(String, Bytes)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../music");

@@ -1,27 +1,17 @@
 //! Splits mp3 files into numbered segments on MPEG frame boundaries, with a manifest.
 //!
-//! The path of a file through the crate: [`tags`] finds where the audio lies between the tags,
-//! [`scan`] walks its frames (parsed by [`header`]), [`xing`] recognises an info frame and its
-//! encoder delay, [`plan`] cuts the frames into segments, and `song` builds the manifest. `dir` does
-//! this for a whole folder in parallel.
+//! The crate has two jobs, one module each:
 //!
-//! A folder can also be segmented once into a catalog on disk ([`write_catalog`], the
-//! `jukebox-segmenter` binary) that a server loads without reading audio ([`load_catalog`]).
+//! - [`mp3`]: one file's analysis. [`mp3::tags`] finds where the audio lies between the tags,
+//!   [`mp3::scan`] walks its frames (headers read by [`mp3::header`]), [`mp3::xing`] recognises an
+//!   info frame and its encoder delay, [`mp3::plan`] cuts the frames into segments, and
+//!   [`mp3::song`] builds the manifest ([`segment_bytes`]).
+//! - [`catalog`]: folders. [`load_dir`] segments every mp3 below a folder in memory; a folder can
+//!   also be segmented once into a catalog on disk ([`write_catalog`], the `jukebox-segmenter`
+//!   binary) that a server loads without reading audio ([`load_catalog`]).
 
-mod catalog;
-mod dir;
-pub mod files;
-pub mod header;
-pub mod index;
-mod load;
-pub mod plan;
-pub mod scan;
-mod song;
-mod song_dir;
-mod source;
-pub mod tags;
-pub mod write;
-pub mod xing;
+pub mod catalog;
+pub mod mp3;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,8 +19,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use jukebox_protocol::{Manifest, SongSummary};
 
-pub use files::{SegmentFiles, SegmentReadError};
-pub use write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
+pub use catalog::files::{SegmentFiles, SegmentReadError};
+pub use catalog::write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
+pub use mp3::song::segment_bytes;
 
 /// Default target duration of a segment. See [`plan`] for why.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
@@ -68,7 +59,7 @@ impl Song {
     /// The bytes of segment `index`: a cheap clone when the song is in memory, otherwise one
     /// blocking read of its file (tens of microseconds from the page cache; call it where blocking
     /// is allowed, e.g. `tokio::task::spawn_blocking`).
-    pub fn segment(&self, index: u32) -> Result<Bytes, SegmentReadError> {
+    pub fn get_segment(&self, index: u32) -> Result<Bytes, SegmentReadError> {
         if let Some(bytes) = self.segments.get(index as usize) {
             return Ok(bytes.clone());
         }
@@ -103,17 +94,6 @@ pub struct LoadedDir {
     pub skipped: Vec<Skipped>,
 }
 
-/// Segments an mp3 held in memory. `fallback_title` is used when the tags carry no title.
-/// The segments are slices of `data` (no copies); the song's `path` is empty.
-pub fn segment_bytes(
-    id: u64,
-    fallback_title: &str,
-    data: Bytes,
-    target: Duration,
-) -> Result<Song, SegmentError> {
-    song::segment(id, fallback_title, data, target)
-}
-
 /// Reads and segments one file; the title falls back to the file name without extension.
 /// The song's `path` is the file name.
 pub fn segment_file(path: &Path, id: u64, target: Duration) -> Result<Song, SegmentError> {
@@ -131,7 +111,7 @@ pub fn segment_file(path: &Path, id: u64, target: Duration) -> Result<Song, Segm
 /// and reported, never fatal; only an unreadable `dir` itself is an error.
 /// Valid songs are numbered 1, 2, 3... in the byte order of their paths relative to `dir`.
 pub fn load_dir(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
-    dir::load(dir, target)
+    catalog::dir::load(dir, target)
 }
 
 /// Loads a catalog folder written by [`write_catalog`] (or the `jukebox-segmenter` binary) for
@@ -140,10 +120,10 @@ pub fn load_dir(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
 /// [`Song::segment`] reads them. Songs whose folder is damaged are listed in `skipped` with a reason
 /// for the caller to report; the others keep their IDs. Only a missing or unreadable index is an error.
 pub fn load_catalog(dir: &Path) -> std::io::Result<LoadedDir> {
-    load::load(dir)
+    catalog::load::load(dir)
 }
 
 /// The song list entries of these songs, in the order given.
 pub fn summaries_of(songs: &[Song]) -> Vec<SongSummary> {
-    catalog::summaries_of(songs)
+    catalog::summaries::summaries_of(songs)
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{lame, music_dir};
-use jukebox_segmenter::index::{Index, INDEX_FILE, SONGS_DIR};
-use jukebox_segmenter::write::Quiet;
+use jukebox_segmenter::catalog::index::{Index, INDEX_FILE, SONGS_DIR};
+use jukebox_segmenter::catalog::write::Quiet;
 use jukebox_segmenter::{
     load_catalog, load_dir, write_catalog, LoadedDir, Summary, DEFAULT_SEGMENT_DURATION,
 };
@@ -66,13 +66,13 @@ fn assert_same_songs(from_music: &LoadedDir, from_catalog: &LoadedDir) {
         );
         for i in 0..a.segment_count() as u32 {
             assert_eq!(
-                a.segment(i).unwrap(),
-                b.segment(i).unwrap(),
+                a.get_segment(i).unwrap(),
+                b.get_segment(i).unwrap(),
                 "{} segment {i}",
                 a.path.display()
             );
         }
-        assert!(b.segment(a.segment_count() as u32).is_err());
+        assert!(b.get_segment(a.segment_count() as u32).is_err());
     }
 }
 
@@ -308,7 +308,7 @@ fn damaged_songs_are_skipped_and_the_others_keep_their_ids() {
     let song = &loaded.songs[0];
     let path = song.files.as_ref().unwrap().path(0);
     std::fs::write(&path, b"short").unwrap();
-    let err = song.segment(0).unwrap_err();
+    let err = song.get_segment(0).unwrap_err();
     assert!(err.to_string().contains("holds 5 bytes"), "{err}");
 
     // The next run repairs all three.

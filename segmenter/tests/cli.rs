@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::music_dir;
-use jukebox_segmenter::index::{Index, SONGS_DIR};
+use jukebox_segmenter::catalog::index::{Index, SONGS_DIR};
 use jukebox_segmenter::load_catalog;
 
 fn segmenter(args: &[&Path]) -> Output {
@@ -126,7 +126,7 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
     assert_eq!(loaded.songs.len(), now.songs.len());
     for song in &loaded.songs {
         for i in 0..song.segment_count() as u32 {
-            song.segment(i).expect("every listed segment is there");
+            song.get_segment(i).expect("every listed segment is there");
         }
     }
     // The next run completes the new catalog and leaves no temporary folder behind.

@@ -167,7 +167,8 @@ fn lame_files_of_every_kind_agree_with_symphonia() {
         check_against_ffprobe(&song, &data, &what);
         let m = &song.manifest;
         assert_eq!(m.mpeg_version, version, "{what}");
-        let first = jukebox_segmenter::header::FrameHeader::parse(&song.segments[0]).unwrap();
+        let first =
+            jukebox_segmenter::mp3::header::MpegHeader::from_bytes(&song.segments[0]).unwrap();
         assert_eq!(
             first.crc,
             args.contains(&"-p"),
@@ -243,7 +244,7 @@ fn a_vbri_frame_is_carried_not_counted() {
     ] {
         let clean = lame(rate, channels, 1.0, args);
         let header = [clean[0], clean[1], clean[2] & !0x02, clean[3]];
-        let len = jukebox_segmenter::header::FrameHeader::parse(&header)
+        let len = jukebox_segmenter::mp3::header::MpegHeader::from_bytes(&header)
             .unwrap()
             .frame_len();
         let plain =

@@ -55,7 +55,8 @@ fn frames_of(song: &Song, data: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut at = 0;
     let mut out = Vec::new();
     while at + 4 <= data.len() {
-        let h = jukebox_segmenter::header::FrameHeader::parse(&data[at..]).expect("clean file");
+        let h = jukebox_segmenter::mp3::header::MpegHeader::from_bytes(&data[at..])
+            .expect("clean file");
         out.push(at..at + h.frame_len());
         at += h.frame_len();
     }

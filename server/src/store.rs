@@ -410,7 +410,7 @@ mod tests {
     fn catalog_song(dir: &std::path::Path) -> Song {
         let mut s = song(4, &[b"zero", b"one!"]);
         for (index, bytes) in s.segments.drain(..).enumerate() {
-            let name = jukebox_segmenter::files::segment_file_name(index as u32);
+            let name = jukebox_segmenter::catalog::files::segment_file_name(index as u32);
             std::fs::write(dir.join(name), bytes).unwrap();
         }
         s.files = Some(SegmentFiles::new(dir.to_path_buf(), vec![4, 4]));

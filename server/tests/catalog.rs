@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use common::{sha256, start, Client, PATIENCE};
 use jukebox_protocol::{ErrorCode, Manifest, Message, Page};
-use jukebox_segmenter::write::Quiet;
+use jukebox_segmenter::catalog::write::Quiet;
 use jukebox_segmenter::{load_catalog, write_catalog, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::{Config, Store};
 
@@ -358,7 +358,8 @@ fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
         let _fifos = Fifos::make(
             hung.iter()
                 .map(|&(id, index)| {
-                    song_folder(&store, id).join(jukebox_segmenter::files::segment_file_name(index))
+                    song_folder(&store, id)
+                        .join(jukebox_segmenter::catalog::files::segment_file_name(index))
                 })
                 .collect(),
         );

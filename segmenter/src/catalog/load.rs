@@ -11,8 +11,8 @@ use std::path::Path;
 use jukebox_protocol::Manifest;
 use rayon::prelude::*;
 
-use crate::files::{segment_file_name, SegmentFiles, MANIFEST_FILE};
-use crate::index::{Entry, Index, SONGS_DIR};
+use crate::catalog::files::{segment_file_name, SegmentFiles, MANIFEST_FILE};
+use crate::catalog::index::{Entry, Index, SONGS_DIR};
 use crate::{LoadedDir, Skipped, Song};
 
 /// See [`crate::load_catalog`].
@@ -20,7 +20,10 @@ pub fn load(dir: &Path) -> std::io::Result<LoadedDir> {
     let index = Index::read(dir)?.ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            format!("no {} (not a catalog folder)", crate::index::INDEX_FILE),
+            format!(
+                "no {} (not a catalog folder)",
+                crate::catalog::index::INDEX_FILE
+            ),
         )
     })?;
     let mut ids = std::collections::HashSet::new();

@@ -7,11 +7,13 @@ use bytes::Bytes;
 use jukebox_protocol::{Manifest, SegmentInfo};
 use sha2::{Digest, Sha256};
 
-use crate::plan::{plan, PlanFrame};
-use crate::{scan, tags, xing, SegmentError, Song};
+use crate::mp3::plan::{plan, PlanFrame};
+use crate::mp3::{scan, tags, xing};
+use crate::{SegmentError, Song};
 
-/// Segments `data`; see [`crate::segment_bytes`]. The song's `path` is left empty for the caller.
-pub fn segment(
+/// Segments an mp3 held in memory. `fallback_title` is used when the tags carry no title.
+/// The segments are slices of `data` (no copies); the song's `path` is left empty for the caller.
+pub fn segment_bytes(
     id: u64,
     fallback_title: &str,
     data: Bytes,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::files::{segment_file_name, MANIFEST_FILE};
-use crate::index::INDEX_FILE;
+use crate::catalog::files::{segment_file_name, MANIFEST_FILE};
+use crate::catalog::index::INDEX_FILE;
 use crate::Song;
 
 /// Prefix of song folders being written.

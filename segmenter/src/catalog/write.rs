@@ -19,13 +19,13 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use crate::dir::{find, Found};
-use crate::index::{Entry, Index, INDEX_FILE, SONGS_DIR};
-use crate::song_dir::{
+use crate::catalog::dir::{find, Found};
+use crate::catalog::index::{Entry, Index, INDEX_FILE, SONGS_DIR};
+use crate::catalog::song_dir::{
     folder_is_current, folder_name, manifest_file, remove_any, remove_leftovers, write_folder,
     TMP_PREFIX,
 };
-use crate::source::{content_hash, read_source};
+use crate::catalog::source::{content_hash, read_source};
 use crate::{segment_bytes, Skipped};
 
 /// The lock file that keeps two runs from writing one catalog at once.
@@ -248,7 +248,7 @@ fn segment_files(
             Err(reason) => skipped.push(Skipped { path: rel, reason }),
         }
     }
-    skipped.sort_by(|a, b| crate::dir::path_order(&a.path, &b.path));
+    skipped.sort_by(|a, b| crate::catalog::dir::path_order(&a.path, &b.path));
     summary.songs = index.songs.len();
     summary.skipped = skipped;
     Ok((summary, index))
