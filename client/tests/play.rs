@@ -11,13 +11,27 @@ fn list_shows_every_bundled_song() {
     let output = run_jukebox(&["--output", &format!("wav:{}", wav.display())], "list\n");
     assert!(output.status.success(), "{output:?}");
     let lines = stdout_lines(&output);
+    // In the server's order: artist, album, title.
+    let line = |file: &str, title: &str| format!("{}  {title}", bundled_id(file));
     assert_eq!(
         lines,
         [
-            "  1  Morning Steps — Jukebox Ensemble (0:28)",
-            "  2  Blue Tide — Jukebox Ensemble (0:25)",
-            "  3  Small Hours — Jukebox Ensemble (0:12)",
-            "  4  Long Road — Jukebox Ensemble (0:44)",
+            format!(
+                "{} — Jukebox Ensemble (0:12)",
+                line("03-small-hours.mp3", "Small Hours")
+            ),
+            format!(
+                "{} — Jukebox Ensemble (0:25)",
+                line("02-blue-tide.mp3", "Blue Tide")
+            ),
+            format!(
+                "{} — Jukebox Ensemble (0:44)",
+                line("04-long-road.mp3", "Long Road")
+            ),
+            format!(
+                "{} — Jukebox Ensemble (0:28)",
+                line("01-morning-steps.mp3", "Morning Steps")
+            ),
         ]
     );
     // No song played: still a valid, empty WAV file.
@@ -29,16 +43,17 @@ fn list_shows_every_bundled_song() {
 fn a_played_song_is_written_sample_for_sample_as_decoded() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
+    let id = bundled_id("03-small-hours.mp3");
     let output = run_jukebox(
         &["--output", &format!("wav:{}", wav.display())],
-        "play 3\nwait\n",
+        format!("play {id}\nwait\n"),
     );
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         stdout_lines(&output),
         [
-            "playing 3: Small Hours — Jukebox Ensemble (0:12)",
-            "finished 3"
+            format!("playing {id}: Small Hours — Jukebox Ensemble (0:12)"),
+            format!("finished {id}")
         ]
     );
     let (rate, channels, played) = read_wav(&wav);
@@ -86,19 +101,23 @@ fn a_line_that_is_not_utf8_is_an_error_and_the_session_goes_on() {
 fn switching_and_stopping_print_one_line_each_and_the_wav_keeps_the_first_format() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
+    let (small, morning) = (
+        bundled_id("03-small-hours.mp3"),
+        bundled_id("01-morning-steps.mp3"),
+    );
     let output = run_jukebox(
         &["--output", &format!("wav:{}", wav.display())],
-        "wait\nplay 3\nplay 1\nstop\nstop\n",
+        format!("wait\nplay {small}\nplay {morning}\nstop\nstop\n"),
     );
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         stdout_lines(&output),
         [
-            "playing 3: Small Hours — Jukebox Ensemble (0:12)",
-            "stopped 3",
-            "playing 1: Morning Steps — Jukebox Ensemble (0:28)",
-            "stopped 1",
-            "stopped",
+            format!("playing {small}: Small Hours — Jukebox Ensemble (0:12)"),
+            format!("stopped {small}"),
+            format!("playing {morning}: Morning Steps — Jukebox Ensemble (0:28)"),
+            format!("stopped {morning}"),
+            "stopped".to_string(),
         ]
     );
     // Song 3 (22.05 kHz mono) came first; song 1 (44.1 kHz stereo) was converted to it.

@@ -22,13 +22,14 @@ fn sigterm_stops_playback_and_completes_the_wav() {
         .unwrap();
     // Stdin stays open: only the signal can end the session.
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"play 3\n").unwrap();
+    let id = bundled_id("03-small-hours.mp3");
+    stdin.write_all(format!("play {id}\n").as_bytes()).unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(
         line.trim_end(),
-        "playing 3: Small Hours — Jukebox Ensemble (0:12)"
+        format!("playing {id}: Small Hours — Jukebox Ensemble (0:12)")
     );
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
@@ -37,7 +38,7 @@ fn sigterm_stops_playback_and_completes_the_wav() {
     assert!(status.success(), "{status:?}");
     line.clear();
     stdout.read_line(&mut line).unwrap();
-    assert_eq!(line.trim_end(), "stopped 3");
+    assert_eq!(line.trim_end(), format!("stopped {id}"));
     let (rate, channels, samples) = read_wav(&wav);
     assert_eq!((rate, channels), (22_050, 1));
     // Stopped early: at most the whole song, and a prefix of it.

@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function("segment_bytes", |b| {
             b.iter(|| {
-                segment_bytes(1, "t", data.clone(), DEFAULT_SEGMENT_DURATION)
+                segment_bytes("t", data.clone(), DEFAULT_SEGMENT_DURATION)
                     .expect("segments")
                     .segments
                     .len()

@@ -8,7 +8,7 @@
 //!   [`mp3::song`] builds the manifest ([`segment_bytes`]).
 //! - [`catalog`]: folders. [`load_dir`] segments every mp3 below a folder in memory; a folder can
 //!   also be segmented once into a catalog on disk ([`write_catalog`], the `jukebox-segmenter`
-//!   binary) that a server loads without reading audio ([`load_catalog`]).
+//!   binary) that a server opens in constant time and reads as clients ask ([`open_catalog`]).
 
 pub mod catalog;
 pub mod mp3;
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use jukebox_protocol::{Manifest, SongSummary};
+use jukebox_protocol::Manifest;
 
 pub use catalog::files::{SegmentFiles, SegmentReadError};
 pub use catalog::write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
@@ -34,10 +34,13 @@ pub struct Song {
     /// Path of the source file relative to the folder it was loaded from.
     pub path: PathBuf,
     pub manifest: Manifest,
+    /// XXH3-64 of the audio frames, whose top 53 bits are the ID ([`mp3::song::audio_id`]): tells
+    /// two files with the same audio from two audios whose IDs collide.
+    pub audio_hash: u64,
     /// `segments[i]` holds the bytes of manifest segment `i`; slices of one shared buffer.
-    /// Empty for a song loaded from a catalog: see `files`.
+    /// Empty for a song whose segments are on disk: see `files`.
     pub segments: Vec<Bytes>,
-    /// For a song loaded from a catalog, where its segments are read from; `None` otherwise.
+    /// For a song whose segments are files, where they are read from; `None` otherwise.
     pub files: Option<SegmentFiles>,
 }
 
@@ -89,41 +92,43 @@ pub struct Skipped {
 /// The result of loading a folder.
 #[derive(Debug, Default)]
 pub struct LoadedDir {
-    /// Valid songs, sorted by relative path, with IDs 1, 2, 3...
+    /// Valid songs, sorted by relative path, each with the ID of its audio, no ID twice.
     pub songs: Vec<Song>,
     pub skipped: Vec<Skipped>,
 }
 
 /// Reads and segments one file; the title falls back to the file name without extension.
 /// The song's `path` is the file name.
-pub fn segment_file(path: &Path, id: u64, target: Duration) -> Result<Song, SegmentError> {
+pub fn segment_file(path: &Path, target: Duration) -> Result<Song, SegmentError> {
     let data = Bytes::from(std::fs::read(path)?);
     let title = path
         .file_stem()
         .map(|s| s.to_string_lossy())
         .unwrap_or_default();
-    let mut song = segment_bytes(id, &title, data, target)?;
+    let mut song = segment_bytes(&title, data, target)?;
     song.path = path.file_name().map(PathBuf::from).unwrap_or_default();
     Ok(song)
 }
 
 /// Segments every `*.mp3` below `dir` (recursively), using all cores. Files that fail are skipped
 /// and reported, never fatal; only an unreadable `dir` itself is an error.
-/// Valid songs are numbered 1, 2, 3... in the byte order of their paths relative to `dir`.
+/// A song's ID comes from its audio ([`mp3::song::audio_id`]); of files with one ID, the first in
+/// the byte order of the paths relative to `dir` is kept and the others are skipped.
 pub fn load_dir(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
     catalog::dir::load(dir, target)
 }
 
-/// Loads a catalog folder written by [`write_catalog`] (or the `jukebox-segmenter` binary) for
-/// serving. The songs, IDs and manifests are those [`load_dir`] gives for the source folder the
-/// catalog was made from; their segments stay on disk (`segments` is empty, `files` is set) and
-/// [`Song::segment`] reads them. Songs whose folder is damaged are listed in `skipped` with a reason
-/// for the caller to report; the others keep their IDs. Only a missing or unreadable index is an error.
-pub fn load_catalog(dir: &Path) -> std::io::Result<LoadedDir> {
-    catalog::load::load(dir)
+/// Opens the index of a catalog folder written by [`write_catalog`] (or the `jukebox-segmenter`
+/// binary) for serving: in constant time, whatever the catalog's size. A catalog of an earlier
+/// version is refused with an error saying how to rebuild it.
+pub fn open_catalog(dir: &Path) -> Result<catalog::index::Index, catalog::index::IndexError> {
+    catalog::index::Index::open_catalog(dir)
 }
 
-/// The song list entries of these songs, in the order given.
-pub fn summaries_of(songs: &[Song]) -> Vec<SongSummary> {
-    catalog::summaries::summaries_of(songs)
+/// Reads every song of a catalog folder, each checked against its folder (manifest valid, every
+/// segment file there with its size), the segments left on disk: for tools and tests that want the
+/// whole catalog, in listing order. Songs that fail are listed in `skipped`. A server uses
+/// [`open_catalog`] instead, which reads nothing but what clients ask for.
+pub fn read_catalog(dir: &Path) -> Result<LoadedDir, catalog::index::IndexError> {
+    catalog::read::read(dir)
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::music_dir;
-use jukebox_segmenter::catalog::index::{Index, SONGS_DIR};
-use jukebox_segmenter::load_catalog;
+use jukebox_segmenter::catalog::index::SONGS_DIR;
+use jukebox_segmenter::read_catalog;
 
 fn segmenter(args: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
@@ -49,12 +49,12 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
     assert_eq!(stderr.matches("] ").count(), 5, "{stderr}");
     assert!(stderr.contains("01-morning-steps.mp3: written"), "{stderr}");
 
-    let index = Index::read(&catalog).unwrap().expect("index.json");
+    let index = common::listing(&catalog);
     assert_eq!(index.songs.len(), 4);
     for entry in &index.songs {
         let folder = catalog.join(SONGS_DIR).join(&entry.dir);
-        assert!(folder.join("manifest.json").is_file());
-        for i in 0..entry.segments {
+        let manifest = jukebox_protocol::Manifest::from_json(&entry.manifest).unwrap();
+        for i in 0..manifest.segments.len() {
             let seg = folder.join(format!("{i:06}.seg"));
             assert!(seg.is_file(), "{}", seg.display());
         }
@@ -66,7 +66,7 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
         .join(".tmp-feedfeedfeedfeedfeedfeedfeedfeed-1");
     std::fs::create_dir(&leftover).unwrap();
     std::fs::write(leftover.join("000000.seg"), b"half a song").unwrap();
-    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 4);
+    assert_eq!(read_catalog(&catalog).unwrap().songs.len(), 4);
 
     let second = segmenter(&[src.path(), &catalog]);
     assert!(second.status.success());
@@ -76,7 +76,7 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
         "{stdout}"
     );
     assert!(!leftover.exists());
-    assert_eq!(Index::read(&catalog).unwrap().unwrap(), index);
+    assert_eq!(common::listing(&catalog), index);
 }
 
 #[test]
@@ -90,11 +90,13 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
     let out = tempfile::tempdir().unwrap();
     let catalog = out.path().join("catalog");
     assert!(segmenter(&[src.path(), &catalog]).status.success());
-    let old = Index::read(&catalog).unwrap().unwrap();
+    let old = common::listing(&catalog);
     // More songs, and the old ones changed: a second run has much to write.
     for i in 0..40 {
         let mut changed = song.clone();
-        changed[200] ^= 1 + i as u8;
+        // A byte of the audio, so that every file is a song of its own.
+        let at = changed.len() / 2;
+        changed[at] ^= 1 + i as u8;
         std::fs::write(src.path().join(format!("a{i:02}.mp3")), &changed).unwrap();
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
@@ -115,9 +117,9 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
     child.wait().unwrap();
 
     // Whatever moment it died at, a server loads a whole catalog, old or new, and nothing else.
-    let loaded = load_catalog(&catalog).unwrap();
+    let loaded = read_catalog(&catalog).unwrap();
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    let now = Index::read(&catalog).unwrap().unwrap();
+    let now = common::listing(&catalog);
     assert!(
         now == old || now.songs.len() == 40,
         "{} songs",
@@ -132,7 +134,7 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
     // The next run completes the new catalog and leaves no temporary folder behind.
     let rerun = segmenter(&[src.path(), &catalog]);
     assert!(rerun.status.success());
-    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 40);
+    assert_eq!(read_catalog(&catalog).unwrap().songs.len(), 40);
     let leftovers = std::fs::read_dir(catalog.join(SONGS_DIR))
         .unwrap()
         .filter(|e| {
@@ -188,8 +190,7 @@ fn help_documents_the_layout_and_bench_reports_a_rate() {
     assert!(help.status.success());
     let help = text(&help.stdout);
     for word in [
-        "index.json",
-        "manifest.json",
+        "index.sqlite",
         "000000.seg",
         "--segment-duration",
         "--bench",

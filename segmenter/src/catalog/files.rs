@@ -12,9 +12,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-/// File name of a song's manifest inside its folder.
-pub const MANIFEST_FILE: &str = "manifest.json";
-
 /// File name of segment `index` inside a song folder: six digits or more, so names sort in order up
 /// to a million segments.
 pub fn segment_file_name(index: u32) -> String {
@@ -82,7 +79,7 @@ impl SegmentFiles {
     }
 
     /// Reads segment `index` from disk (blocking), checking that it has the size the manifest says.
-    /// The content is not hashed here: clients verify every segment against the manifest.
+    /// The content is not hashed here: the server checks it against the manifest's SHA-256.
     pub fn read(&self, index: u32) -> Result<Bytes, SegmentReadError> {
         let expected = *self
             .inner
