@@ -126,6 +126,17 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
         now.songs.len()
     );
     assert_eq!(loaded.songs.len(), now.songs.len());
+    // And its index answers: every song listed, page by page, as a server lists them.
+    let index = jukebox_segmenter::open_catalog(&catalog).unwrap();
+    let (mut listed, mut after) = (0, 0);
+    loop {
+        let page = index.list(None, after, 7).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.pos;
+        listed += page.len();
+    }
+    assert_eq!(listed, now.songs.len());
+    assert_eq!(index.meta().unwrap().songs, listed as u64);
     for song in &loaded.songs {
         for i in 0..song.segment_count() as u32 {
             song.get_segment(i).expect("every listed segment is there");

@@ -718,6 +718,101 @@ mod tests {
         assert!(listed.next.is_some());
     }
 
+    /// The IDs a search finds, all pages, in order.
+    fn search(store: &Store, query: &str) -> Vec<u64> {
+        let mut request = ListRequest {
+            query: query.into(),
+            limit: Some(1),
+            ..ListRequest::default()
+        };
+        let mut ids = Vec::new();
+        loop {
+            let listed = page(store, &request);
+            ids.extend(listed.songs.iter().map(|s| s.id));
+            match listed.next {
+                Some(next) => request.cursor = Some(next),
+                None => {
+                    assert_eq!(listed.total, ids.len() as u64, "{query:?}");
+                    return ids;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn search_finds_words_of_title_artist_and_album_whatever_their_case_and_accents() {
+        let tags = [
+            (1, "Blue Tide", "Jukebox Ensemble", "Sea Songs"),
+            (2, "Été indien", "Joe Dassin", "Le Jardin du Luxembourg"),
+            (3, "Bluer Than Blue", "Émile", "Ça va"),
+            (4, "Tide", "Other", "NEAR AND FAR"),
+        ];
+        let store = Store::new(
+            tags.iter()
+                .map(|&(id, title, artist, album)| {
+                    let mut s = song(id, &[b"x"]);
+                    s.manifest.title = title.into();
+                    s.manifest.artist = artist.into();
+                    s.manifest.album = album.into();
+                    s
+                })
+                .collect(),
+        );
+        // Browsing order: artist (Émile, Joe Dassin, Jukebox Ensemble, Other), accents folded.
+        assert_eq!(search(&store, ""), [3, 2, 1, 4]);
+        assert_eq!(search(&store, "   "), [3, 2, 1, 4]);
+        // Every word but the last is a whole word; the last may begin one; any order.
+        assert_eq!(search(&store, "blue ti"), [1]);
+        assert_eq!(search(&store, "tide blue"), [1]);
+        assert_eq!(search(&store, "blu"), [3, 1]);
+        assert!(search(&store, "blu tide").is_empty());
+        assert_eq!(search(&store, "tide"), [1, 4]);
+        // Case and accents, either way round.
+        assert_eq!(search(&store, "ete"), [2]);
+        assert_eq!(search(&store, "ÉTÉ INDIEN"), [2]);
+        assert_eq!(search(&store, "EMILE"), [3]);
+        assert_eq!(search(&store, "ca va"), [3]);
+        assert_eq!(search(&store, "jardín"), [2]);
+        // Artist and album as well as title.
+        assert_eq!(search(&store, "dassin"), [2]);
+        assert_eq!(search(&store, "sea songs"), [1]);
+        // FTS5 syntax is just text: no error, and no column filter, operator or phrase.
+        assert_eq!(search(&store, "near and"), [4]);
+        assert_eq!(search(&store, "NEAR(tide"), [4]);
+        assert!(search(&store, "title:blue").is_empty());
+        assert!(search(&store, "blue OR tide").is_empty());
+        for hostile in [
+            "\"",
+            "\"\"",
+            "*",
+            "blue*",
+            "-blue",
+            "^blue",
+            "(",
+            ")",
+            "{title}",
+            "blue AND",
+            "NOT",
+            "'",
+            "\\",
+            "\"blue tide\"",
+            "col:",
+            ":",
+            "+",
+            "NEAR(blue tide, 2)",
+            "\0",
+            "🎵",
+        ] {
+            let request = ListRequest {
+                query: hostile.into(),
+                ..ListRequest::default()
+            };
+            assert!(store.page(&request).is_ok(), "{hostile:?}");
+        }
+        assert_eq!(search(&store, "\"blue\" \"tide\""), [1]);
+        assert_eq!(search(&store, "*blue*"), [3, 1]);
+    }
+
     /// Song 4 in `dir`: segments "zero" and "one!" written as files.
     fn catalog_song(dir: &std::path::Path) -> Song {
         let mut s = song(4, &[b"zero", b"one!"]);
