@@ -23,12 +23,12 @@ pub use catalog::files::{SegmentFiles, SegmentReadError};
 pub use catalog::write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
 pub use mp3::song::segment_bytes;
 
-/// Default target duration of a segment. See [`plan`] for why.
+/// Default target duration of a segment. See [`mp3::plan`] for why.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
 
-/// A segmented song: its manifest and its segments, either in memory (from [`load_dir`] and
-/// [`segment_file`]: slices of one shared buffer holding the file) or on disk, read on demand (from
-/// [`load_catalog`]). [`Song::segment`] gives a segment either way.
+/// A segmented song: its manifest and its segments, in memory (from [`load_dir`] and
+/// [`segment_file`]: slices of one shared buffer holding the file) or on disk, read on demand
+/// (`files`, as [`read_catalog`] gives them). [`Song::get_segment`] gives a segment either way.
 #[derive(Debug, Clone)]
 pub struct Song {
     /// Path of the source file relative to the folder it was loaded from.

@@ -41,7 +41,7 @@ const MAX_DISK_READS: usize = 32;
 /// adding a thread.
 const MAX_READ_THREADS: usize = 2 * MAX_DISK_READS;
 
-/// Default [`Store::read_timeout`]: far beyond a healthy disk's or network filesystem's worst case,
+/// Default [`Store::with_read_timeout`]: far beyond a healthy disk's or network filesystem's worst case,
 /// and about as long as a client's read-ahead lasts.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -1,7 +1,7 @@
 //! A song folder of a catalog on disk: the names of its files, and reading its segments on demand.
 //!
-//! A server loading a catalog keeps only manifests in memory and reads a segment when a client asks
-//! for it. Reading everything at startup would take as long as the catalog is large, and mapping
+//! A server serving a catalog reads a segment when a client asks for it. Reading everything at
+//! startup would take as long as the catalog is large, and mapping
 //! each segment file instead would need one mapping per segment, beyond the kernel's default limit
 //! of 65530 mappings per process for a few hundred songs. One `read` of a ~32 KB file that the page
 //! cache usually holds costs tens of microseconds.
