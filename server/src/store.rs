@@ -291,22 +291,18 @@ impl Store {
             }
         };
         let failed = |e: IndexError| Refusal::internal("the song list", e);
-        // Go on after the last song listed, where it is now (the list may have changed since).
-        let after = match &cursor {
-            None => 0,
-            Some(c) => self.index.position(c.id).map_err(failed)?.unwrap_or(c.pos),
-        };
         let limit = request.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
-        let songs = self
-            .index
-            .list(search.as_deref(), after, limit + 1)
-            .map_err(failed)?;
         // A search's total is counted for its first page and carried in its cursors.
-        let total = match (&search, &cursor) {
-            (None, _) => self.index.meta().map_err(failed)?.songs,
-            (Some(_), Some(c)) => c.total,
-            (Some(expression), None) => self.index.count(expression).map_err(failed)?,
-        };
+        let (songs, counted) = self
+            .index
+            .page(
+                search.as_deref(),
+                cursor.map(|c| (c.pos, c.id)),
+                limit + 1,
+                search.is_none() || cursor.is_none(),
+            )
+            .map_err(failed)?;
+        let total = counted.or(cursor.map(|c| c.total)).unwrap_or(0);
         let mut page = Page {
             total,
             ..Page::default()

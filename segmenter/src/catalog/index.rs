@@ -350,58 +350,42 @@ impl Index {
         after: i64,
         limit: u32,
     ) -> Result<Vec<Listed>, IndexError> {
-        self.read(|tx| {
-            let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Listed> {
-                Ok(Listed {
-                    pos: r.get(0)?,
-                    song: SongSummary {
-                        id: r.get(1)?,
-                        title: r.get(2)?,
-                        artist: r.get(3)?,
-                        album: r.get(4)?,
-                        duration_ms: r.get(5)?,
-                        segments: r.get(6)?,
-                    },
-                })
-            };
-            let songs = match search {
-                None => tx
-                    .prepare_cached(
-                        "SELECT pos, id, title, artist, album, duration_ms, segments FROM songs
-                         WHERE pos > ?1 ORDER BY pos LIMIT ?2",
-                    )?
-                    .query_map(params![after, limit], row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-                Some(expression) => tx
-                    .prepare_cached(
-                        "SELECT s.pos, s.id, s.title, s.artist, s.album, s.duration_ms, s.segments
-                         FROM search CROSS JOIN songs s ON s.pos = search.rowid
-                         WHERE search MATCH ?1 AND search.rowid > ?2
-                         ORDER BY search.rowid LIMIT ?3",
-                    )?
-                    .query_map(params![expression, after, limit], row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            };
-            Ok(songs)
-        })
+        self.read(|tx| list(tx, search, after, limit))
     }
 
-    /// How many songs match a search ([`match_expression`]).
-    pub fn count(&self, search: &str) -> Result<u64, IndexError> {
+    /// One page, read from one state of the index: up to `limit` songs after `after` (where song
+    /// `after.1` is now if it is still listed, else position `after.0`), and the number of songs
+    /// in all pages when `total` is asked for (for a search, counting every match: the only cost
+    /// that grows with the matches).
+    pub fn page(
+        &self,
+        search: Option<&str>,
+        after: Option<(i64, u64)>,
+        limit: u32,
+        total: bool,
+    ) -> Result<(Vec<Listed>, Option<u64>), IndexError> {
         self.read(|tx| {
-            Ok(tx
-                .prepare_cached("SELECT count(*) FROM search WHERE search MATCH ?1")?
-                .query_row([search], |r| r.get(0))?)
-        })
-    }
-
-    /// The position of song `id` in the listing order, if the index has it.
-    pub fn position(&self, id: u64) -> Result<Option<i64>, IndexError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached("SELECT pos FROM songs WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?)
+            let from = match after {
+                None => 0,
+                Some((pos, id)) => tx
+                    .prepare_cached("SELECT pos FROM songs WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(pos),
+            };
+            let songs = list(tx, search, from, limit)?;
+            let total = match (total, search) {
+                (false, _) => None,
+                (true, None) => Some(
+                    tx.prepare_cached("SELECT songs FROM meta")?
+                        .query_row([], |r| r.get(0))?,
+                ),
+                (true, Some(expression)) => Some(
+                    tx.prepare_cached("SELECT count(*) FROM search WHERE search MATCH ?1")?
+                        .query_row([expression], |r| r.get(0))?,
+                ),
+            };
+            Ok((songs, total))
         })
     }
 
@@ -458,6 +442,46 @@ impl Index {
     pub fn generation(&self) -> Result<i64, IndexError> {
         self.read(|tx| generation(tx))
     }
+}
+
+fn list(
+    tx: &Connection,
+    search: Option<&str>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Listed>, IndexError> {
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Listed> {
+        Ok(Listed {
+            pos: r.get(0)?,
+            song: SongSummary {
+                id: r.get(1)?,
+                title: r.get(2)?,
+                artist: r.get(3)?,
+                album: r.get(4)?,
+                duration_ms: r.get(5)?,
+                segments: r.get(6)?,
+            },
+        })
+    };
+    let songs = match search {
+        None => tx
+            .prepare_cached(
+                "SELECT pos, id, title, artist, album, duration_ms, segments FROM songs
+                 WHERE pos > ?1 ORDER BY pos LIMIT ?2",
+            )?
+            .query_map(params![after, limit], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        Some(expression) => tx
+            .prepare_cached(
+                "SELECT s.pos, s.id, s.title, s.artist, s.album, s.duration_ms, s.segments
+                 FROM search CROSS JOIN songs s ON s.pos = search.rowid
+                 WHERE search MATCH ?1 AND search.rowid > ?2
+                 ORDER BY search.rowid LIMIT ?3",
+            )?
+            .query_map(params![expression, after, limit], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    Ok(songs)
 }
 
 fn generation(tx: &Connection) -> Result<i64, IndexError> {
