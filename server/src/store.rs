@@ -459,11 +459,11 @@ impl Store {
         if let Some(served) = self.manifests.get(&id) {
             return Ok(served);
         }
-        let (song, _) = self
+        let song = self
             .index
             .song(id)
-            .map_err(|e| Refusal::internal(&what, e))?;
-        let song = song.ok_or_else(|| Refusal::unknown_song(id))?;
+            .map_err(|e| Refusal::internal(&what, e))?
+            .ok_or_else(|| Refusal::unknown_song(id))?;
         let manifest = Manifest::from_json(&song.manifest)
             .map_err(|e| Refusal::internal(&what, format!("its manifest is invalid: {e}")))?;
         if manifest.id != id {

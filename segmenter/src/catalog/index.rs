@@ -169,7 +169,6 @@ impl Row {
 pub struct Stored {
     pub manifest_sha256: [u8; 32],
     pub dir: Option<String>,
-    pub source: Vec<u8>,
 }
 
 /// The key songs are listed by: artist, album and title, each folded (lowercase, accents
@@ -399,8 +398,8 @@ impl Index {
         })
     }
 
-    /// What serving song `id` needs, with the index's generation at the time.
-    pub fn song(&self, id: u64) -> Result<(Option<ServedSong>, i64), IndexError> {
+    /// What serving song `id` needs.
+    pub fn song(&self, id: u64) -> Result<Option<ServedSong>, IndexError> {
         self.read(|tx| {
             let song = tx
                 .prepare_cached(
@@ -414,7 +413,7 @@ impl Index {
                     })
                 })
                 .optional()?;
-            Ok((song, generation(tx)?))
+            Ok(song)
         })
     }
 
@@ -531,14 +530,13 @@ pub fn stored(path: &Path) -> Result<HashMap<u64, Stored>, IndexError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     read_meta(&conn)?;
-    let mut statement = conn.prepare("SELECT id, manifest_sha256, dir, source FROM songs")?;
+    let mut statement = conn.prepare("SELECT id, manifest_sha256, dir FROM songs")?;
     let rows = statement.query_map([], |r| {
         Ok((
             r.get::<_, u64>(0)?,
             Stored {
                 manifest_sha256: r.get(1)?,
                 dir: r.get(2)?,
-                source: r.get(3)?,
             },
         ))
     })?;
