@@ -167,12 +167,27 @@ async fn a_catalog_serves_what_its_music_folder_serves() {
     let from_catalog = spawn_server(&["--catalog".as_ref(), catalog.path().as_os_str()]);
     let (list_m, manifests_m, segments_m) = everything(from_music.addr).await;
     let (list_c, manifests_c, segments_c) = everything(from_catalog.addr).await;
-    assert_eq!(list_m, list_c, "CATALOG payloads differ");
+    assert_eq!(list_m, list_c, "PAGE payloads differ");
     assert_eq!(manifests_m, manifests_c, "MANIFEST payloads differ");
     assert_eq!(segments_m.len(), 57);
     assert_eq!(segments_m, segments_c, "segment bytes differ");
     let log = from_catalog.log();
     assert!(log.contains("loaded 4 songs (57 segments, 1.8 MB"), "{log}");
+    // The same contents, so the same WELCOME: its digest names them.
+    let music = Store::new(
+        load_dir(&music_dir(), DEFAULT_SEGMENT_DURATION)
+            .unwrap()
+            .songs,
+    );
+    let served = Store::open_catalog(catalog.path(), 0).unwrap();
+    assert_eq!(music.info_json(), served.info_json());
+    let info = jukebox_protocol::ServerInfo::from_json(&served.info_json()).unwrap();
+    assert_eq!(info.songs, 4);
+    assert_ne!(
+        info.catalog,
+        jukebox_segmenter::catalog::index::digest(Vec::new()),
+        "not the digest of no songs"
+    );
 }
 
 #[tokio::test]
