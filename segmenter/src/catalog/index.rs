@@ -753,6 +753,8 @@ fn place(kept: &[Option<i64>]) -> Option<Vec<i64>> {
     for (i, k) in kept.iter().enumerate() {
         match k {
             None => waiting += 1,
+            // Kept positions must grow with the order (they do unless the order itself changed).
+            Some(at) if *at <= from => return None,
             Some(at) => {
                 fill(&mut positions, from, *at, waiting)?;
                 positions.push(*at);
@@ -796,6 +798,7 @@ mod tests {
         assert_eq!(&between[..4], [10, 11, 12, 13]);
         assert!(between[4] > 13);
         assert_eq!(place(&[Some(10), None, Some(11)]), None);
+        assert_eq!(place(&[Some(10), Some(9)]), None, "out of order: renumber");
         let all = spread(3);
         assert!(all[0] > 0 && all[2] < MAX_POS && all[0] < all[1] && all[1] < all[2]);
     }
