@@ -803,6 +803,72 @@ mod tests {
         assert!(all[0] > 0 && all[2] < MAX_POS && all[0] < all[1] && all[1] < all[2]);
     }
 
+    fn row(id: u64, title: &str) -> Row {
+        let manifest = format!("{{\"id\":{id}}}").into_bytes();
+        Row {
+            id,
+            title: title.into(),
+            artist: String::new(),
+            album: String::new(),
+            duration_ms: 1,
+            segments: 1,
+            bytes: 1,
+            manifest_sha256: Sha256::digest(&manifest).into(),
+            manifest: Some(manifest),
+            dir: None,
+            source: title.as_bytes().to_vec(),
+            size: 0,
+            mtime_ns: 0,
+            content_sha256: [0; 32],
+        }
+    }
+
+    /// Titles in listing order, read as a server reads them: page by page.
+    fn titles(index: &Index) -> Vec<String> {
+        let (mut titles, mut after) = (Vec::new(), 0);
+        while let Some(last) = index.list(None, after, 3).unwrap().last().cloned() {
+            titles.extend(
+                index
+                    .list(None, after, 3)
+                    .unwrap()
+                    .into_iter()
+                    .map(|l| l.song.title),
+            );
+            after = last.pos;
+        }
+        titles
+    }
+
+    #[test]
+    fn songs_added_at_one_place_run_by_run_stay_in_order_through_a_renumbering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(INDEX_FILE);
+        let mut rows = vec![row(1, "a"), row(2, "b")];
+        write(&path, 2.0, rows.clone()).unwrap();
+        let index = Index::open(&path).unwrap();
+        let first = index.meta().unwrap().generation;
+        // Each new title sorts right after "a": every run halves the gap there, until it is gone.
+        let mut renumbered = 0;
+        for n in 1..=70u64 {
+            rows.push(row(2 + n, &format!("a{}", "0".repeat(71 - n as usize))));
+            let changes = write(&path, 2.0, rows.clone()).unwrap();
+            match changes.written {
+                1 => {}
+                all if all == rows.len() => renumbered += 1,
+                other => panic!("{other} rows written"),
+            }
+        }
+        assert_eq!(renumbered, 1, "the gap ran out once");
+        let mut expected: Vec<String> = rows.iter().map(|r| r.title.clone()).collect();
+        expected.sort();
+        assert_eq!(titles(&index), expected);
+        assert_eq!(index.meta().unwrap().songs, 72);
+        assert_eq!(index.meta().unwrap().generation, first + 70);
+        // Nothing changed: nothing written, the same generation.
+        assert_eq!(write(&path, 2.0, rows.clone()).unwrap(), Changes::default());
+        assert_eq!(index.meta().unwrap().generation, first + 70);
+    }
+
     #[test]
     fn sort_keys_fold_case_and_accents() {
         assert_eq!(sort_key("Émile", "", "Été"), sort_key("emile", "", "ete"));
