@@ -78,7 +78,7 @@ CREATE TABLE manifests (
 CREATE VIRTUAL TABLE search USING fts5(
     title, artist, album,
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '1 2 3'
+    prefix = '1 2 3 4'
 );
 ";
 
