@@ -3,15 +3,11 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::process::{command, output_within};
 use common::*;
 
 fn jukebox(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_jukebox"))
-        .args(args)
-        .output()
-        .expect("jukebox runs")
+    output_within(command(env!("CARGO_BIN_EXE_jukebox")).args(args), b"")
 }
 
 #[test]
@@ -59,24 +55,13 @@ fn completions_are_generated_for_the_usual_shells() {
 
 #[test]
 fn an_ordinary_stop_logs_no_error_even_with_rust_log_set() {
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox"))
-        .args(["--output", "null"])
-        .env("RUST_LOG", "info")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            // Stopped before the first segment is decoded: the decoder's probe is cut short.
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"play 3\nstop\nplay 1\nplay 2\nstop\n")?;
-            child.wait_with_output()
-        })
-        .expect("jukebox runs");
+    // Each song stopped before its first segment is decoded: the decoder's probe is cut short.
+    let output = output_within(
+        command(env!("CARGO_BIN_EXE_jukebox"))
+            .args(["--output", "null"])
+            .env("RUST_LOG", "info"),
+        b"play small hours\nstop\nplay morning steps\nplay blue tide\nstop\n",
+    );
     assert!(output.status.success(), "{output:?}");
     let stderr = stderr_lines(&output);
     assert!(!stderr.iter().any(|l| l.contains("ERROR")), "{stderr:#?}");

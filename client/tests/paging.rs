@@ -95,11 +95,12 @@ async fn an_empty_library_is_said_and_jukebox_server_names_the_server() {
         }
     });
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_jukebox"))
-            .args(["list", "--output", "null"])
-            .env("JUKEBOX_SERVER", addr)
-            .output()
-            .unwrap()
+        common::process::output_within(
+            common::process::command(env!("CARGO_BIN_EXE_jukebox"))
+                .args(["list", "--output", "null"])
+                .env("JUKEBOX_SERVER", addr),
+            b"",
+        )
     })
     .await
     .unwrap();

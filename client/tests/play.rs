@@ -11,13 +11,27 @@ fn list_shows_every_bundled_song() {
     let output = run_jukebox(&["--output", &format!("wav:{}", wav.display())], "list\n");
     assert!(output.status.success(), "{output:?}");
     let lines = stdout_lines(&output);
+    // In the server's order: artist, album, title.
+    let line = |file: &str, title: &str| format!("{}  {title}", bundled_id(file));
     assert_eq!(
         lines,
         [
-            "  1  Morning Steps — Jukebox Ensemble (0:28)",
-            "  2  Blue Tide — Jukebox Ensemble (0:25)",
-            "  3  Small Hours — Jukebox Ensemble (0:12)",
-            "  4  Long Road — Jukebox Ensemble (0:44)",
+            format!(
+                "{} — Jukebox Ensemble (0:12)",
+                line("03-small-hours.mp3", "Small Hours")
+            ),
+            format!(
+                "{} — Jukebox Ensemble (0:25)",
+                line("02-blue-tide.mp3", "Blue Tide")
+            ),
+            format!(
+                "{} — Jukebox Ensemble (0:44)",
+                line("04-long-road.mp3", "Long Road")
+            ),
+            format!(
+                "{} — Jukebox Ensemble (0:28)",
+                line("01-morning-steps.mp3", "Morning Steps")
+            ),
         ]
     );
     // No song played: still a valid, empty WAV file.
@@ -29,16 +43,17 @@ fn list_shows_every_bundled_song() {
 fn a_played_song_is_written_sample_for_sample_as_decoded() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
+    let id = bundled_id("03-small-hours.mp3");
     let output = run_jukebox(
         &["--output", &format!("wav:{}", wav.display())],
-        "play 3\nwait\n",
+        format!("play {id}\nwait\n"),
     );
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         stdout_lines(&output),
         [
-            "playing 3: Small Hours — Jukebox Ensemble (0:12)",
-            "finished 3"
+            format!("playing {id}: Small Hours — Jukebox Ensemble (0:12)"),
+            format!("finished {id}")
         ]
     );
     let (rate, channels, played) = read_wav(&wav);
@@ -94,11 +109,12 @@ fn play_takes_words_that_match_one_song_and_lists_the_choices_otherwise() {
         "play small hours\nstop\nplay ensemble\nplay nothing like it\n",
     );
     assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let small = bundled_id("03-small-hours.mp3");
     assert_eq!(
         stdout_lines(&output),
         [
-            "playing 3: Small Hours — Jukebox Ensemble (0:12)",
-            "stopped 3"
+            format!("playing {small}: Small Hours — Jukebox Ensemble (0:12)"),
+            format!("stopped {small}")
         ]
     );
     let errors = stderr_lines(&output);
@@ -106,8 +122,18 @@ fn play_takes_words_that_match_one_song_and_lists_the_choices_otherwise() {
         errors[0],
         "error: 4 songs match \"ensemble\"; play one by its ID:"
     );
-    assert_eq!(errors[1], "  1  Morning Steps — Jukebox Ensemble (0:28)");
-    assert_eq!(errors[4], "  4  Long Road — Jukebox Ensemble (0:44)");
+    // The choices come in the server's order: artist, album, title.
+    assert_eq!(
+        errors[1],
+        format!("{small}  Small Hours — Jukebox Ensemble (0:12)")
+    );
+    assert_eq!(
+        errors[4],
+        format!(
+            "{}  Morning Steps — Jukebox Ensemble (0:28)",
+            bundled_id("01-morning-steps.mp3")
+        )
+    );
     assert_eq!(errors[5], "error: no song matches \"nothing like it\"");
     assert_eq!(errors.len(), 6, "{errors:?}");
 }
@@ -119,13 +145,11 @@ fn search_lists_the_matching_songs() {
         "search TIDE\nfind blue --all\nsearch zebra\n",
     );
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(
-        stdout_lines(&output),
-        [
-            "  2  Blue Tide — Jukebox Ensemble (0:25)",
-            "  2  Blue Tide — Jukebox Ensemble (0:25)"
-        ]
+    let blue = format!(
+        "{}  Blue Tide — Jukebox Ensemble (0:25)",
+        bundled_id("02-blue-tide.mp3")
     );
+    assert_eq!(stdout_lines(&output), [blue.clone(), blue]);
     // Finding nothing is an answer, not a failure; it is said on stderr.
     assert_eq!(stderr_lines(&output), ["no song matches \"zebra\""]);
 }
@@ -139,11 +163,12 @@ fn one_shot_commands_run_and_exit() {
     assert_eq!(stdout_lines(&output).len(), 4, "{output:?}");
     let output = run_jukebox(&["play", "small", "hours", "--output", &wav], "");
     assert!(output.status.success(), "{output:?}");
+    let small = bundled_id("03-small-hours.mp3");
     assert_eq!(
         stdout_lines(&output),
         [
-            "playing 3: Small Hours — Jukebox Ensemble (0:12)",
-            "finished 3"
+            format!("playing {small}: Small Hours — Jukebox Ensemble (0:12)"),
+            format!("finished {small}")
         ]
     );
     let output = run_jukebox(&["play", "42", "--output", "null"], "");
@@ -160,18 +185,22 @@ fn one_shot_commands_run_and_exit() {
 fn switching_and_stopping_print_one_line_each_and_the_wav_keeps_the_first_format() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
+    let (small, morning) = (
+        bundled_id("03-small-hours.mp3"),
+        bundled_id("01-morning-steps.mp3"),
+    );
     let output = run_jukebox(
         &["--output", &format!("wav:{}", wav.display())],
-        "wait\nplay 3\nplay 1\nstop\nstop\n",
+        format!("wait\nplay {small}\nplay {morning}\nstop\nstop\n"),
     );
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         stdout_lines(&output),
         [
-            "playing 3: Small Hours — Jukebox Ensemble (0:12)",
-            "stopped 3",
-            "playing 1: Morning Steps — Jukebox Ensemble (0:28)",
-            "stopped 1",
+            format!("playing {small}: Small Hours — Jukebox Ensemble (0:12)"),
+            format!("stopped {small}"),
+            format!("playing {morning}: Morning Steps — Jukebox Ensemble (0:28)"),
+            format!("stopped {morning}"),
         ]
     );
     assert_eq!(stderr_lines(&output), ["nothing is playing"]);

@@ -24,17 +24,21 @@ fn sigterm_stops_playback_and_completes_the_wav() {
     );
     // Stdin stays open: only the signal can end the session.
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"play 3\n").unwrap();
+    let id = bundled_id("03-small-hours.mp3");
+    stdin.write_all(format!("play {id}\n").as_bytes()).unwrap();
     let stdout = lines(child.stdout.take().unwrap());
     let line = stdout.recv_timeout(PATIENCE).expect("a line from jukebox");
-    assert_eq!(line, "playing 3: Small Hours — Jukebox Ensemble (0:12)");
+    assert_eq!(
+        line,
+        format!("playing {id}: Small Hours — Jukebox Ensemble (0:12)")
+    );
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = child.wait();
     assert_eq!(status.code(), Some(143), "{status:?}");
     let line = stdout.recv_timeout(PATIENCE).expect("a line from jukebox");
-    assert_eq!(line, "stopped 3");
+    assert_eq!(line, format!("stopped {id}"));
     let (rate, channels, samples) = read_wav(&wav);
     assert_eq!((rate, channels), (22_050, 1));
     // Stopped early: at most the whole song, and a prefix of it.

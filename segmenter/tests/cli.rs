@@ -10,8 +10,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::music_dir;
-use jukebox_segmenter::index::{Index, SONGS_DIR};
-use jukebox_segmenter::load_catalog;
+use jukebox_segmenter::catalog::index::SONGS_DIR;
+use jukebox_segmenter::read_catalog;
 use wait_timeout::ChildExt;
 
 /// Longest a run may take before the test fails, so that a hung segmenter fails the test instead
@@ -105,12 +105,12 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
     assert_eq!(stderr.matches("] ").count(), 5, "{stderr}");
     assert!(stderr.contains("01-morning-steps.mp3: written"), "{stderr}");
 
-    let index = Index::read(&catalog).unwrap().expect("index.json");
+    let index = common::listing(&catalog);
     assert_eq!(index.songs.len(), 4);
     for entry in &index.songs {
         let folder = catalog.join(SONGS_DIR).join(&entry.dir);
-        assert!(folder.join("manifest.json").is_file());
-        for i in 0..entry.segments {
+        let manifest = jukebox_protocol::Manifest::from_json(&entry.manifest).unwrap();
+        for i in 0..manifest.segments.len() {
             let seg = folder.join(format!("{i:06}.seg"));
             assert!(seg.is_file(), "{}", seg.display());
         }
@@ -122,7 +122,7 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
         .join(".tmp-feedfeedfeedfeedfeedfeedfeedfeed-1");
     std::fs::create_dir(&leftover).unwrap();
     std::fs::write(leftover.join("000000.seg"), b"half a song").unwrap();
-    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 4);
+    assert_eq!(read_catalog(&catalog).unwrap().songs.len(), 4);
 
     let second = segmenter(&[src.path(), &catalog]);
     assert!(second.status.success());
@@ -132,7 +132,7 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
         "{stdout}"
     );
     assert!(!leftover.exists());
-    assert_eq!(Index::read(&catalog).unwrap().unwrap(), index);
+    assert_eq!(common::listing(&catalog), index);
 }
 
 #[test]
@@ -145,11 +145,13 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
     let out = tempfile::tempdir().unwrap();
     let catalog = out.path().join("catalog");
     assert!(segmenter(&[src.path(), &catalog]).status.success());
-    let old = Index::read(&catalog).unwrap().unwrap();
+    let old = common::listing(&catalog);
     // More songs, and the old ones changed: a second run has much to write.
     for i in 0..40 {
         let mut changed = song.clone();
-        changed[200] ^= 1 + i as u8;
+        // A byte of the audio, so that every file is a song of its own.
+        let at = changed.len() / 2;
+        changed[at] ^= 1 + i as u8;
         std::fs::write(src.path().join(format!("a{i:02}.mp3")), &changed).unwrap();
     }
     let spawned = command()
@@ -176,24 +178,35 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
     child.0.wait().unwrap();
 
     // Whatever moment it died at, a server loads a whole catalog, old or new, and nothing else.
-    let loaded = load_catalog(&catalog).unwrap();
+    let loaded = read_catalog(&catalog).unwrap();
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    let now = Index::read(&catalog).unwrap().unwrap();
+    let now = common::listing(&catalog);
     assert!(
         now == old || now.songs.len() == 40,
         "{} songs",
         now.songs.len()
     );
     assert_eq!(loaded.songs.len(), now.songs.len());
+    // And its index answers: every song listed, page by page, as a server lists them.
+    let index = jukebox_segmenter::open_catalog(&catalog).unwrap();
+    let (mut listed, mut after) = (0, 0);
+    loop {
+        let page = index.list(None, after, 7).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.pos;
+        listed += page.len();
+    }
+    assert_eq!(listed, now.songs.len());
+    assert_eq!(index.meta().unwrap().songs, listed as u64);
     for song in &loaded.songs {
         for i in 0..song.segment_count() as u32 {
-            song.segment(i).expect("every listed segment is there");
+            song.get_segment(i).expect("every listed segment is there");
         }
     }
     // The next run completes the new catalog and leaves no temporary folder behind.
     let rerun = segmenter(&[src.path(), &catalog]);
     assert!(rerun.status.success());
-    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 40);
+    assert_eq!(read_catalog(&catalog).unwrap().songs.len(), 40);
     let leftovers = std::fs::read_dir(catalog.join(SONGS_DIR))
         .unwrap()
         .filter(|e| {
@@ -249,8 +262,7 @@ fn help_documents_the_layout_and_bench_reports_a_rate() {
     assert!(help.status.success());
     let help = text(&help.stdout);
     for word in [
-        "index.json",
-        "manifest.json",
+        "index.sqlite",
         "000000.seg",
         "--segment-duration",
         "--bench",

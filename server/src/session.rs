@@ -19,7 +19,7 @@ use jukebox_protocol::{
 };
 
 use crate::outgoing::OutFrame;
-use crate::store::{fits, Located, Lookup, Store};
+use crate::store::{fits, Located, Store};
 
 /// Control responses a session holds before it stops taking input: a client that sends requests
 /// without reading the answers is slowed down instead of growing the server's memory.
@@ -199,7 +199,7 @@ impl Session {
                     request_id: 0,
                     message: Message::Welcome {
                         version: VERSION,
-                        info: self.store.info_json().clone(),
+                        info: self.store.info_json(),
                     },
                 }));
             }
@@ -229,19 +229,17 @@ impl Session {
             ),
             (State::Open, Message::List(json)) => {
                 let page = ListRequest::from_json(&json)
-                    .map_err(|e| format!("LIST: {e}"))
-                    .and_then(|request| self.store.page(&request));
+                    .map_err(|e| (ErrorCode::BadRequest, format!("LIST: {e}")))
+                    .and_then(|request| self.store.page(&request).map_err(|e| (e.code, e.message)));
                 match page {
                     Ok(json) => self.respond_json(id, MessageType::Page, json),
-                    Err(message) => self.error(id, ErrorCode::BadRequest, message),
+                    Err((code, message)) => self.error(id, code, message),
                 }
             }
-            (State::Open, Message::GetManifest { song }) => {
-                match self.store.manifest_json(song).cloned() {
-                    Some(json) => self.respond_json(id, MessageType::Manifest, json),
-                    None => self.error(id, ErrorCode::UnknownSong, format!("no song {song}")),
-                }
-            }
+            (State::Open, Message::GetManifest { song }) => match self.store.manifest_json(song) {
+                Ok(json) => self.respond_json(id, MessageType::Manifest, json),
+                Err(refusal) => self.error(id, refusal.code, refusal.message),
+            },
             (State::Open, Message::GetSegment { song, index }) => {
                 self.queue_segment(id, song, index)
             }
@@ -294,16 +292,7 @@ impl Session {
         let segment = match self.store.locate(song, index) {
             Ok(Located::Memory(segment)) => Some(segment.clone()),
             Ok(Located::Disk) => None,
-            Err(Lookup::UnknownSong) => {
-                return self.error(id, ErrorCode::UnknownSong, format!("no song {song}"))
-            }
-            Err(Lookup::OutOfRange | Lookup::OnDisk) => {
-                return self.error(
-                    id,
-                    ErrorCode::SegmentOutOfRange,
-                    format!("song {song} has no segment {index}"),
-                )
-            }
+            Err(refusal) => return self.error(id, refusal.code, refusal.message),
         };
         if segment.as_ref().is_some_and(Bytes::is_empty) {
             // A DATA frame cannot be empty, so an empty segment cannot be sent at all.
@@ -392,6 +381,15 @@ mod tests {
 
     fn session() -> Session {
         Session::new(store(), 3)
+    }
+
+    /// Segment `index` of song `id`, as the store holds it in memory.
+    fn held(store: &Store, id: u64, index: u32) -> Result<Bytes, ErrorCode> {
+        match store.locate(id, index) {
+            Ok(Located::Memory(bytes)) => Ok(bytes.clone()),
+            Ok(Located::Disk) => Err(ErrorCode::Internal),
+            Err(refusal) => Err(refusal.code),
+        }
     }
 
     fn wire(frames: &[Frame]) -> BytesMut {
@@ -701,7 +699,7 @@ mod tests {
         for (index, expected) in cases {
             let (shape, bytes) = fetch(&mut s, 10 + index, 1, index);
             assert_eq!(shape, expected, "segment {index}");
-            assert_eq!(bytes, store.segment(1, index).unwrap().as_ref());
+            assert_eq!(bytes, held(&store, 1, index).unwrap().as_ref());
         }
         assert!(s.is_idle());
     }
@@ -737,13 +735,13 @@ mod tests {
                 (15_424, true)
             ]
         );
-        assert_eq!(bytes, s.store.segment(1, 3).unwrap().as_ref());
+        assert_eq!(bytes, held(&s.store, 1, 3).unwrap().as_ref());
     }
 
     #[test]
     fn data_is_sliced_from_the_shared_segment() {
         let mut s = open();
-        let segment = s.store.segment(1, 3).unwrap().clone();
+        let segment = held(&s.store, 1, 3).unwrap().clone();
         let mut buf = wire(&[req(1, Message::GetSegment { song: 1, index: 3 })]);
         s.receive(&mut buf);
         let first = s.next_frame().unwrap();
@@ -1184,7 +1182,7 @@ mod tests {
             proptest::prop_assert!(buf.is_empty());
             for (id, song, index) in expected {
                 let mine: Vec<&Frame> = out.iter().filter(|f| f.request_id == id).collect();
-                match store.segment(song, index) {
+                match held(&store, song, index) {
                     Ok(_) if mine.len() == 1 && matches!(
                         mine[0].message,
                         Message::Error { code: ErrorCode::TooManyRequests, .. }

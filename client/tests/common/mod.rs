@@ -132,3 +132,14 @@ pub fn read_wav(path: &Path) -> (u32, u16, Vec<f32>) {
         .expect("samples read");
     (spec.sample_rate, spec.channels, samples)
 }
+
+/// The ID of a bundled song, by file name: a song's ID comes from its audio.
+pub fn bundled_id(name: &str) -> u64 {
+    jukebox_segmenter::segment_file(
+        &music_dir().join(name),
+        jukebox_segmenter::DEFAULT_SEGMENT_DURATION,
+    )
+    .expect("a bundled song")
+    .manifest
+    .id
+}
