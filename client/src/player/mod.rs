@@ -124,6 +124,8 @@ impl Player {
         let stopped = self.stop();
         self.queue.open(id);
         tokio::spawn(fetch::run(fetch::FetchJob {
+            // The manifest was fetched on the client's connection just before.
+            catalog: client.catalog(),
             client,
             manifest: manifest.clone(),
             id,
