@@ -132,6 +132,8 @@ async fn fetch_segment(
                 tokio::select! {
                     result = &mut attempt => break Some(result),
                     () = tokio::time::sleep_until(due), if !job.late.load(Ordering::Relaxed) => {
+                        // The audio before it has played out: listeners hear a gap.
+                        tracing::info!("segment {index} of song {song} is late: playback stalls");
                         job.late.store(true, Ordering::Relaxed);
                     }
                     () = tokio::time::sleep_until(deadline) => break None,
