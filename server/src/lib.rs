@@ -17,6 +17,7 @@ use std::time::Duration;
 mod backlog;
 pub mod cache;
 mod connection;
+pub mod object_catalog;
 pub mod outgoing;
 mod server;
 pub mod session;

@@ -23,7 +23,11 @@ struct Args {
     music: Option<PathBuf>,
 
     /// Catalog folder written by `jukebox-segmenter IN_DIR DIR`: served without reading any audio
-    /// at startup; segments are read from disk when first asked for, then cached.
+    /// at startup; segments are read from disk when first asked for, then cached. Or such a
+    /// folder uploaded to an S3-compatible store, as s3://BUCKET/PREFIX (e.g. with aws s3 sync):
+    /// the index is downloaded at startup, segments fetched when first asked for; endpoint,
+    /// region and credentials from AWS_ENDPOINT, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true for an http:// endpoint).
     #[arg(long, value_name = "DIR", conflicts_with = "segment_duration")]
     catalog: Option<PathBuf>,
 
@@ -104,11 +108,22 @@ fn run(args: Args) -> Result<(), String> {
     let store = Arc::new(match (&args.music, &args.catalog) {
         (_, Some(catalog)) => {
             let cache = args.cache_mib.saturating_mul(1 << 20);
-            let store = Store::open_catalog(catalog, cache)
-                .map_err(|e| format!("cannot open catalog {}: {e}", catalog.display()))?;
+            let url = catalog
+                .to_str()
+                .filter(|path| path.starts_with(jukebox_server::object_catalog::SCHEME));
+            let store = match url {
+                Some(url) => Store::open_objects(url, cache),
+                None => Store::open_catalog(catalog, cache),
+            }
+            .map_err(|e| format!("cannot open catalog {}: {e}", catalog.display()))?;
             report(&store, &format!("catalog {}", catalog.display()))?;
             tracing::info!(
-                "segments are read from disk when first asked for; cache {} MiB",
+                "segments are read from {} when first asked for; cache {} MiB",
+                if url.is_some() {
+                    "the object store"
+                } else {
+                    "disk"
+                },
                 args.cache_mib
             );
             store.with_read_timeout(args.read_timeout)

@@ -92,8 +92,14 @@ impl Running {
     /// Starts the binary with `args` on a free loopback port, logging at info, and waits for its
     /// `listening on` line.
     pub fn start(args: &[&std::ffi::OsStr]) -> Running {
+        Running::start_with_env(args, &[])
+    }
+
+    /// [`Running::start`] with more environment variables.
+    pub fn start_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Running {
         let spawned = server_command()
             .args(args)
+            .envs(env.iter().copied())
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
