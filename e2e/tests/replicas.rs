@@ -90,3 +90,23 @@ fn a_client_plays_on_when_its_replica_is_killed() {
         replica.wait_exit();
     });
 }
+
+#[test]
+fn a_client_plays_on_when_its_replica_drains() {
+    play_through_haproxy(|replica, _| {
+        replica.signal(libc::SIGTERM);
+        // The client moves at once, so the replica exits long before its drain time (10 s).
+        let asked = Instant::now();
+        assert!(replica.wait_exit().success());
+        assert!(
+            asked.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            asked.elapsed()
+        );
+        let log = replica.log();
+        assert!(
+            log.iter().any(|l| l.contains("every client has moved")),
+            "{log:?}"
+        );
+    });
+}

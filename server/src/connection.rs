@@ -51,17 +51,33 @@ pub struct Limits {
     pub data_frames_per_write: usize,
 }
 
+/// When the server drains (SIGTERM): the moment every connection is closed at the latest. Each
+/// connection sends GOAWAY as soon as it sees one, and closes when its client has closed its side
+/// and has its answers, or at that moment.
+pub type Drain = tokio::sync::watch::Receiver<Option<Instant>>;
+
 /// Serves one client until it closes, fails, or breaks the protocol. Never panics on what the peer
 /// does; how the connection ended is logged.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, store: Arc<Store>, limits: Limits) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    store: Arc<Store>,
+    limits: Limits,
+    drain: Drain,
+) {
     tracing::debug!(%peer, "connection opened");
-    match drive(stream, store, limits).await {
+    match drive(stream, store, limits, drain).await {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(e) => tracing::debug!(%peer, "connection ended: {e}"),
     }
 }
 
-async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::Result<()> {
+async fn drive(
+    mut stream: TcpStream,
+    store: Arc<Store>,
+    limits: Limits,
+    mut drain: Drain,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     if let Some(lowat) = limits.notsent_lowat {
         socket2::SockRef::from(&stream).set_tcp_notsent_lowat(lowat)?;
@@ -83,8 +99,19 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
     let mut closing_since: Option<Instant> = None;
     let timer = sleep_until(opened + HELLO_TIMEOUT.min(limits.idle_timeout));
     tokio::pin!(timer);
+    // Set once the server drains: the connection closes then at the latest.
+    let mut gone_by: Option<Instant> = None;
+    let mut drain_open = true;
 
     loop {
+        if gone_by.is_none() {
+            if let Some(deadline) = *drain.borrow_and_update() {
+                gone_by = Some(deadline);
+                let within = deadline.saturating_duration_since(Instant::now());
+                let within_ms = u32::try_from(within.as_millis()).unwrap_or(u32::MAX);
+                session.go_away(within_ms, "the server is shutting down; connect again");
+            }
+        }
         // Take in whatever the client has sent, without waiting.
         if !eof && session.accepts_input() && rbuf.len() < READ_CHUNK {
             let room = READ_CHUNK - rbuf.len();
@@ -148,6 +175,14 @@ async fn drive(mut stream: TcpStream, store: Arc<Store>, limits: Limits) -> io::
         let want_read = !eof && session.accepts_input() && rbuf.len() < READ_CHUNK;
         tokio::select! {
             biased;
+            () = sleep_until(gone_by.unwrap_or(opened)), if gone_by.is_some() => {
+                // The drain time is over: what is not sent is lost, as at any close.
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "closed at the end of the drain"));
+            }
+            changed = drain.changed(), if gone_by.is_none() && drain_open => {
+                // A server gone without draining sends nothing more.
+                drain_open = changed.is_ok();
+            }
             ready = stream.readable(), if want_read => ready?,
             () = sleep_until(pace.unwrap_or(opened)), if pace.is_some() => pace = None,
             Some(done) = reads.tasks.join_next_with_id(), if !reads.tasks.is_empty() => {

@@ -54,6 +54,12 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
     idle_timeout: Duration,
 
+    /// Seconds a drain lasts at most. On SIGTERM (or Ctrl-C) the server stops accepting, sends each
+    /// client GOAWAY with this time, finishes the transfers under way, and exits when its clients
+    /// have moved to a new connection or this time is over. A second signal exits at once.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    drain_time: Duration,
+
     /// TCP_NOTSENT_LOWAT of client sockets: unsent bytes the kernel holds per connection, which a
     /// control response cannot overtake. 0 leaves the system default.
     #[arg(long, value_name = "BYTES", default_value_t = jukebox_server::DEFAULT_NOTSENT_LOWAT)]
@@ -162,11 +168,27 @@ fn run(args: Args) -> Result<(), String> {
         tracing::info!("listening on {}", server.local_addr());
         // Connections are served on one single-threaded runtime per core (see run_on_threads).
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let drainer = server.drainer();
+        let run = server.run_on_threads(threads);
+        tokio::pin!(run);
         tokio::select! {
-            result = server.run_on_threads(threads) => {
-                result.map_err(|e| format!("cannot start connection threads: {e}"))?
+            result = &mut run => {
+                return result.map_err(|e| format!("cannot start connection threads: {e}"));
             }
-            () = shutdown_signal() => tracing::info!("shutting down"),
+            () = shutdown_signal() => {}
+        }
+        tracing::info!(
+            "shutting down: draining for at most {} s",
+            args.drain_time.as_secs_f64()
+        );
+        drainer.drain(args.drain_time);
+        tokio::select! {
+            _ = &mut run => tracing::info!("every client has moved; exiting"),
+            () = shutdown_signal() => tracing::info!("a second signal: exiting now"),
+            // Connections close at the drain time; this is only a safety net.
+            () = tokio::time::sleep(args.drain_time + std::time::Duration::from_secs(5)) => {
+                tracing::warn!("connections outlived the drain time; exiting");
+            }
         }
         Ok(())
     })

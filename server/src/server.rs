@@ -1,4 +1,9 @@
 //! The accept loop: one task per connection, a cap on how many are served at once.
+//!
+//! Draining ([`Drainer::drain`], on SIGTERM): the listener is closed at once, so new connections
+//! are refused (a load balancer's health check fails and it sends them elsewhere); every
+//! connection sends GOAWAY with the time left and closes when its client has moved, or when the
+//! time is over; the server's run ends when the last connection has.
 
 use std::io;
 use std::net::SocketAddr;
@@ -6,10 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use crate::connection::{self, Limits, MAX_FRAMES_PER_WRITE};
+use crate::connection::{self, Drain, Limits, MAX_FRAMES_PER_WRITE};
 use crate::{Config, Store};
 
 /// Connections being turned away with SERVER_BUSY at once; beyond this they are closed unanswered,
@@ -26,6 +32,25 @@ pub struct Server {
     local_addr: SocketAddr,
     config: Config,
     store: Arc<Store>,
+    drain: watch::Sender<Option<Instant>>,
+}
+
+/// Starts a server's drain; see the module's documentation.
+#[derive(Clone)]
+pub struct Drainer(watch::Sender<Option<Instant>>);
+
+impl Drainer {
+    /// Stops accepting and asks every client to move within `within`. Once only: a second call
+    /// changes nothing.
+    pub fn drain(&self, within: Duration) {
+        self.0.send_if_modified(|deadline| {
+            let first = deadline.is_none();
+            if first {
+                *deadline = Some(Instant::now() + within);
+            }
+            first
+        });
+    }
 }
 
 impl Server {
@@ -38,7 +63,13 @@ impl Server {
             local_addr,
             config,
             store,
+            drain: watch::channel(None).0,
         })
+    }
+
+    /// What starts this server's drain, while its run goes on.
+    pub fn drainer(&self) -> Drainer {
+        Drainer(self.drain.clone())
     }
 
     /// The address actually bound (with the real port when the config asked for port 0).
@@ -46,20 +77,24 @@ impl Server {
         self.local_addr
     }
 
-    /// Accepts and serves connections on the current runtime until the future is dropped.
-    /// Dropping it also ends every connection it started.
+    /// Accepts and serves connections on the current runtime until the future is dropped, or,
+    /// after a drain, until the last connection has closed. Dropping it ends every connection it
+    /// started.
     pub async fn run(self) {
         let store = self.store.clone();
         let limits = self.limits();
+        let drain = self.drain.subscribe();
         let mut tasks = JoinSet::new();
         let serve = |stream: TcpStream, peer, slot, tasks: &mut JoinSet<()>| {
             let store = store.clone();
+            let drain = drain.clone();
             tasks.spawn(async move {
-                connection::serve(stream, peer, store, limits).await;
+                connection::serve(stream, peer, store, limits, drain).await;
                 drop(slot);
             });
         };
         self.accept(&mut tasks, serve).await;
+        while tasks.join_next().await.is_some() {}
     }
 
     /// Accepts connections on the current runtime and serves them on `threads` threads, each with
@@ -70,6 +105,7 @@ impl Server {
     pub async fn run_on_threads(self, threads: usize) -> io::Result<()> {
         let threads = threads.max(1);
         let mut workers = Vec::with_capacity(threads);
+        let mut finished = Vec::with_capacity(threads);
         for n in 0..threads {
             let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -77,10 +113,16 @@ impl Server {
                 .build()?;
             let store = self.store.clone();
             let limits = self.limits();
+            let drain = self.drain.subscribe();
+            let (done, ended) = tokio::sync::oneshot::channel::<()>();
             std::thread::Builder::new()
                 .name(format!("jukebox-conn-{n}"))
-                .spawn(move || runtime.block_on(serve_handoffs(rx, store, limits)))?;
+                .spawn(move || {
+                    runtime.block_on(serve_handoffs(rx, store, limits, drain));
+                    drop(done);
+                })?;
             workers.push(tx);
+            finished.push(ended);
         }
         let mut next = 0;
         let mut tasks = JoinSet::new();
@@ -96,6 +138,10 @@ impl Server {
             }
         };
         self.accept(&mut tasks, hand_off).await;
+        // Drained: the workers serve their connections to the end, then stop.
+        for ended in finished {
+            let _ = ended.await;
+        }
         Ok(())
     }
 
@@ -123,8 +169,14 @@ impl Server {
             self.config.max_connections.min(Semaphore::MAX_PERMITS),
         ));
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
+        let mut drain = self.drain.subscribe();
         loop {
             tokio::select! {
+                _ = async { drain.wait_for(Option::is_some).await.is_ok() } => {
+                    tracing::info!("draining: no new connections; every client is asked to move");
+                    // Dropping the listener (with `self`) refuses new connections at once.
+                    return;
+                }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Err(e) = done {
                         if e.is_panic() {
@@ -159,11 +211,12 @@ impl Server {
 type Handoff = (std::net::TcpStream, SocketAddr, OwnedSemaphorePermit);
 
 /// A worker thread's loop: serves the connections handed to it until the accept loop is gone, then
-/// drops them all.
+/// drops them all, or after a drain serves them until they have closed.
 async fn serve_handoffs(
     mut handoffs: mpsc::UnboundedReceiver<Handoff>,
     store: Arc<Store>,
     limits: Limits,
+    drain: Drain,
 ) {
     let mut tasks = JoinSet::new();
     loop {
@@ -176,11 +229,18 @@ async fn serve_handoffs(
                 }
             }
             handoff = handoffs.recv() => {
-                let Some((stream, peer, slot)) = handoff else { return };
+                let Some((stream, peer, slot)) = handoff else {
+                    let drained = drain.borrow().is_some();
+                    if drained {
+                        while tasks.join_next().await.is_some() {}
+                    }
+                    return;
+                };
                 let store = store.clone();
+                let drain = drain.clone();
                 tasks.spawn(async move {
                     match TcpStream::from_std(stream) {
-                        Ok(stream) => connection::serve(stream, peer, store, limits).await,
+                        Ok(stream) => connection::serve(stream, peer, store, limits, drain).await,
                         Err(e) => tracing::warn!(%peer, "cannot take the connection over: {e}"),
                     }
                     drop(slot);

@@ -68,6 +68,10 @@ pub struct Session {
     /// Reads taken by the shell whose transfers were dropped since.
     abandoned: Vec<Ticket>,
     next_ticket: Ticket,
+    /// The GOAWAY to send (its time in milliseconds and text) once the HELLO is accepted.
+    going_away: Option<(u32, String)>,
+    /// GOAWAY has been queued: the server sends at most one.
+    went_away: bool,
 }
 
 impl Session {
@@ -82,6 +86,38 @@ impl Session {
             reads: Vec::new(),
             abandoned: Vec::new(),
             next_ticket: 0,
+            going_away: None,
+            went_away: false,
+        }
+    }
+
+    /// Asks the client to move to a new connection (the server is shutting down): queues GOAWAY
+    /// with `within_ms`, the most time the connection stays open, right away, or right after the
+    /// WELCOME if the HELLO has not come yet. Requests are served as before; the shell closes
+    /// the connection when the client has closed its side and has its answers, or when the time
+    /// is over. At most one GOAWAY is sent; nothing is sent on a closing connection.
+    pub fn go_away(&mut self, within_ms: u32, message: impl Into<String>) {
+        if self.went_away || self.state == State::Closing {
+            return;
+        }
+        self.going_away = Some((within_ms, message.into()));
+        if self.state == State::Open {
+            self.send_going_away();
+        }
+    }
+
+    /// True once GOAWAY is queued or asked for.
+    pub fn is_going_away(&self) -> bool {
+        self.went_away || self.going_away.is_some()
+    }
+
+    fn send_going_away(&mut self) {
+        if let Some((within_ms, message)) = self.going_away.take() {
+            self.went_away = true;
+            self.control.push_back(OutFrame::encode(&Frame {
+                request_id: 0,
+                message: Message::GoAway { within_ms, message },
+            }));
         }
     }
 
@@ -202,6 +238,7 @@ impl Session {
                         info: self.store.info_json(),
                     },
                 }));
+                self.send_going_away();
             }
             (State::AwaitingHello, Message::Hello { version }) => self.fail(
                 ErrorCode::UnsupportedVersion,
@@ -417,6 +454,52 @@ mod tests {
         session.receive(&mut buf);
         assert!(buf.is_empty(), "session left whole frames unread");
         drain(session)
+    }
+
+    fn goaway(within_ms: u32) -> Message {
+        Message::GoAway {
+            within_ms,
+            message: "restarting".into(),
+        }
+    }
+
+    #[test]
+    fn goaway_overtakes_a_transfer_which_goes_on_and_requests_are_still_served() {
+        let mut s = session();
+        exchange(&mut s, &[hello()]);
+        let mut buf = wire(&[req(1, Message::GetSegment { song: 1, index: 2 })]);
+        s.receive(&mut buf);
+        let first = next(&mut s).unwrap();
+        assert!(matches!(first.message, Message::Data { end: false, .. }));
+        s.go_away(5_000, "restarting");
+        s.go_away(1, "again");
+        assert!(s.is_going_away());
+        let rest = exchange(&mut s, &[req(2, Message::GetManifest { song: 2 })]);
+        assert_eq!(rest[0], req(0, goaway(5_000)), "one GOAWAY, ahead of DATA");
+        assert!(matches!(rest[1].message, Message::Manifest(_)));
+        assert!(matches!(rest[2].message, Message::Data { end: true, .. }));
+        assert_eq!(rest.len(), 3);
+    }
+
+    #[test]
+    fn goaway_before_hello_follows_the_welcome() {
+        let mut s = session();
+        s.go_away(1_000, "restarting");
+        let frames = exchange(&mut s, &[hello()]);
+        assert!(matches!(frames[0].message, Message::Welcome { .. }));
+        assert_eq!(frames[1], req(0, goaway(1_000)));
+        assert_eq!(frames.len(), 2);
+    }
+
+    #[test]
+    fn no_goaway_on_a_closing_connection() {
+        let mut s = session();
+        exchange(&mut s, &[hello()]);
+        s.fail(ErrorCode::IdleTimeout, "idle");
+        s.go_away(1_000, "restarting");
+        let frames = drain(&mut s);
+        assert_eq!(frames.len(), 1);
+        assert!(matches!(frames[0].message, Message::Error { .. }));
     }
 
     fn drain(session: &mut Session) -> Vec<Frame> {
