@@ -14,7 +14,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-mod backlog;
 pub mod cache;
 mod connection;
 pub mod outgoing;
@@ -25,8 +24,8 @@ pub mod store;
 mod test_songs;
 
 pub use cache::DEFAULT_CACHE_BYTES;
-pub use connection::HELLO_TIMEOUT;
 pub use server::Server;
+pub use session::HELLO_TIMEOUT;
 pub use store::Store;
 
 /// Default [`Config::notsent_lowat`]: one small DATA frame. See docs/BENCHMARKS.md for the measurements

@@ -9,7 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::connection::{self, Limits, MAX_FRAMES_PER_WRITE};
+use crate::connection;
+use crate::session::Limits;
 use crate::{Config, Store};
 
 /// Connections being turned away with SERVER_BUSY at once; beyond this they are closed unanswered,
@@ -100,15 +101,7 @@ impl Server {
     }
 
     fn limits(&self) -> Limits {
-        Limits {
-            idle_timeout: self.config.idle_timeout,
-            max_queued_segments: self.config.max_queued_segments,
-            notsent_lowat: self.config.notsent_lowat,
-            data_frames_per_write: self
-                .config
-                .data_frames_per_write
-                .clamp(1, MAX_FRAMES_PER_WRITE),
-        }
+        Limits::from(&self.config)
     }
 
     /// The accept loop: takes a connection slot for every accepted connection and gives both to
@@ -138,8 +131,9 @@ impl Server {
                         Err(_) => {
                             tracing::info!(%peer, "connection limit reached; refusing with SERVER_BUSY");
                             if let Ok(permit) = rejecting.clone().try_acquire_owned() {
+                                let (store, limits) = (self.store.clone(), self.limits());
                                 tasks.spawn(async move {
-                                    connection::reject_busy(stream, peer).await;
+                                    connection::reject_busy(stream, peer, store, limits).await;
                                     drop(permit);
                                 });
                             }

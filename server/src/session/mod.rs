@@ -1,0 +1,227 @@
+//! The protocol state of one connection, with no I/O and no clock of its own: every rule of the
+//! protocol, time limits included, decided here and unit-tested with simulated time. The async shell
+//! in `connection.rs` owns the socket, the clock and the tasks reading catalog segments; it reports
+//! what it observed, each observation with the time it made it, and does what the session says.
+//!
+//! # Driving a session
+//!
+//! The methods come in three kinds, after quinn-proto's `Connection`:
+//!
+//! - getters (`&self`), which may be called at any time: [`Session::read_room`],
+//!   [`Session::next_is_data`], [`Session::write_slices`];
+//! - handlers for what the shell observed, named `handle_*`: bytes received
+//!   ([`Session::handle_input`]), the end of the client's stream ([`Session::handle_eof`]), a catalog
+//!   read that finished ([`Session::handle_segment_read`]), bytes written
+//!   ([`Session::handle_written`]), a write the socket refused ([`Session::handle_write_refused`]),
+//!   the kernel's count of unsent bytes ([`Session::handle_unsent`]), and a deadline reached
+//!   ([`Session::handle_timeout`]);
+//! - polls for what the shell is to do, named `poll_*`.
+//!
+//! After creating the session and after every handler, call the polls in this order:
+//!
+//! 1. [`Session::poll_abandoned`] and [`Session::poll_read`] until each returns `None`: abort the
+//!    reads no longer wanted, start the new ones (or answer one from a cache at once with
+//!    [`Session::handle_segment_read`], which needs no polls of its own until these run dry);
+//! 2. [`Session::poll_transmit`] until it returns `None` or a write: an uncork or a shutdown is done
+//!    at once and the session polled again; a close ends the connection; a write
+//!    ([`Transmit::Write`], [`Transmit::CountUnsent`]) waits for the socket to be writable and is
+//!    then done and reported; it stays the answer until a handler is called;
+//! 3. [`Session::poll_timeout`]: when to call [`Session::handle_timeout`] if nothing else happens
+//!    first. It may move after any handler or poll, and may be earlier than a deadline really is
+//!    (the idle time is checked when its first deadline comes); calling `handle_timeout` early or
+//!    more than once is harmless.
+//!
+//! Read from the socket only while [`Session::read_room`] is above zero, at most that many bytes.
+//! The times passed in must not go backwards.
+//!
+//! # What the session holds
+//!
+//! Two queues: control responses (WELCOME, PAGE, MANIFEST, ERROR), sent ahead of any DATA, and
+//! segment transfers in request order (`transfers.rs`). A segment of a catalog song is on disk: its
+//! transfer waits, and the session asks the shell to read it; control requests are answered and
+//! cancels honoured meanwhile. Then the frames of the write under way (`output.rs`), whether the
+//! client keeps up (`slow_client.rs`), and the deadlines (`timers.rs`).
+
+mod input;
+mod output;
+mod requests;
+mod slow_client;
+#[cfg(test)]
+pub(crate) mod tests;
+mod timers;
+mod transfers;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use jukebox_protocol::ErrorCode;
+
+use crate::outgoing::OutFrame;
+use crate::store::Store;
+use slow_client::SlowClient;
+use timers::{Timer, Timers};
+use transfers::Transfers;
+
+pub use input::{DRAIN_LIMIT, READ_CHUNK};
+pub use output::{Closed, Transmit, MAX_FRAMES_PER_WRITE};
+pub use requests::MAX_CONTROL_BACKLOG;
+pub use slow_client::{SLOW_DATA_PAYLOAD, SLOW_FRAMES, SLOW_PACE};
+pub use timers::{HELLO_TIMEOUT, LINGER};
+pub use transfers::{SegmentRead, Ticket};
+
+/// The per-connection limits from the server's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A connection with nothing to send that receives no frame for this long gets IDLE_TIMEOUT.
+    pub idle_timeout: Duration,
+    /// Segment requests a connection may have queued; more get TOO_MANY_REQUESTS.
+    pub max_queued_segments: usize,
+    /// The socket's TCP_NOTSENT_LOWAT, if set: a slow client gets no write while the kernel holds
+    /// this many bytes unsent.
+    pub notsent_lowat: Option<u32>,
+    /// DATA frames gathered into one write, 1 to [`MAX_FRAMES_PER_WRITE`] (see
+    /// `Config::data_frames_per_write`).
+    pub data_frames_per_write: usize,
+}
+
+impl From<&crate::Config> for Limits {
+    fn from(config: &crate::Config) -> Self {
+        Limits {
+            idle_timeout: config.idle_timeout,
+            max_queued_segments: config.max_queued_segments,
+            notsent_lowat: config.notsent_lowat,
+            data_frames_per_write: config.data_frames_per_write.clamp(1, MAX_FRAMES_PER_WRITE),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AwaitingHello,
+    Open,
+    /// A fatal error is queued: send what is queued, then shut down the sending side.
+    Closing,
+    /// The sending side is shut down after a fatal error: discard what the client still sends, so
+    /// that closing does not reset the connection before the client has read the ERROR.
+    Draining {
+        drained: usize,
+    },
+    /// Nothing more to do: the shell drops the connection.
+    Closed(Closed),
+}
+
+/// The protocol state of one connection.
+pub struct Session {
+    store: Arc<Store>,
+    limits: Limits,
+    state: State,
+    /// Bytes received and not yet taken as frames: at most [`READ_CHUNK`].
+    input: BytesMut,
+    /// The client has closed its sending side.
+    eof: bool,
+    /// Control responses (WELCOME, PAGE, MANIFEST, ERROR), sent ahead of any DATA.
+    control: VecDeque<OutFrame>,
+    transfers: Transfers,
+    /// The frames of the write under way, handed out by [`Session::write_slices`] and dropped as
+    /// [`Session::handle_written`] reports them written.
+    out: VecDeque<OutFrame>,
+    /// The last write carried MSG_MORE: the kernel may hold its tail back for the next one.
+    corked: bool,
+    /// The unsent count asked for before a slow client's next write was below the mark.
+    unsent_checked: bool,
+    slow: SlowClient,
+    timers: Timers,
+    /// When a whole frame was last received or sent: the idle time counts from here.
+    last_activity: Instant,
+}
+
+impl Session {
+    /// A session waiting for the client's HELLO, for a connection accepted at `now`.
+    pub fn new(store: Arc<Store>, limits: Limits, now: Instant) -> Self {
+        let mut timers = Timers::default();
+        timers.set(Timer::Hello, now + HELLO_TIMEOUT.min(limits.idle_timeout));
+        Session {
+            store,
+            limits,
+            state: State::AwaitingHello,
+            input: BytesMut::with_capacity(READ_CHUNK),
+            eof: false,
+            control: VecDeque::new(),
+            transfers: Transfers::default(),
+            out: VecDeque::with_capacity(limits.data_frames_per_write),
+            corked: false,
+            unsent_checked: false,
+            slow: SlowClient::default(),
+            timers,
+            last_activity: now,
+        }
+    }
+
+    /// A session for a connection beyond the server's limit: ERROR SERVER_BUSY at once, without
+    /// waiting for HELLO, then closed as after any fatal error.
+    pub fn busy(store: Arc<Store>, limits: Limits, now: Instant) -> Self {
+        let mut session = Session::new(store, limits, now);
+        session.fail(
+            now,
+            ErrorCode::ServerBusy,
+            "the server is at its connection limit; try again later",
+        );
+        session
+    }
+
+    /// True until the HELLO has been accepted.
+    pub fn awaiting_hello(&self) -> bool {
+        self.state == State::AwaitingHello
+    }
+
+    /// True once a fatal error is queued, and through the close that follows.
+    pub fn is_closing(&self) -> bool {
+        matches!(
+            self.state,
+            State::Closing | State::Draining { .. } | State::Closed(_)
+        )
+    }
+
+    /// True when nothing is queued for sending (the write under way aside).
+    pub fn is_idle(&self) -> bool {
+        self.control.is_empty() && self.transfers.is_empty()
+    }
+
+    /// Why the connection is over, once it is.
+    pub fn closed(&self) -> Option<Closed> {
+        match self.state {
+            State::Closed(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    /// The next catalog segment to read: start its read, and hand the result back with
+    /// [`Session::handle_segment_read`], unless [`Session::poll_abandoned`] names it first.
+    pub fn poll_read(&mut self) -> Option<SegmentRead> {
+        self.transfers.poll_read()
+    }
+
+    /// The next read (from [`Session::poll_read`]) no longer wanted: its transfer was cancelled,
+    /// or the connection is failing. Stopping it is up to the shell; an answer that comes anyway
+    /// is ignored.
+    pub fn poll_abandoned(&mut self) -> Option<Ticket> {
+        self.transfers.poll_abandoned()
+    }
+
+    /// The result of a read: the transfer waiting for it can go out, or, when the read failed, is
+    /// answered with ERROR INTERNAL (that request only). Ignored if the transfer is gone.
+    pub fn handle_segment_read(&mut self, ticket: Ticket, result: Result<Bytes, String>) {
+        if let Err((id, message)) = self.transfers.read_done(ticket, result) {
+            self.error(id, ErrorCode::Internal, message);
+        }
+    }
+
+    /// Ends the connection for `why`, without anything more sent.
+    fn close(&mut self, why: Closed) -> Transmit {
+        self.state = State::Closed(why);
+        self.timers = Timers::default();
+        Transmit::Close(why)
+    }
+}
