@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
 
 use crate::session::{Closed, Limits, Session, Ticket, Transmit, MAX_FRAMES_PER_WRITE, READ_CHUNK};
 use crate::store::Store;
@@ -22,14 +22,14 @@ use crate::store::Store;
 /// does; how the connection ended is logged.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, store: Arc<Store>, limits: Limits) {
     tracing::debug!(%peer, "connection opened");
-    let session = Session::new(store.clone(), limits, Instant::now());
+    let session = Session::new(store.clone(), limits, now());
     run(stream, peer, session, &store, limits.notsent_lowat).await;
 }
 
 /// Turns away a connection beyond the server's limit: ERROR SERVER_BUSY (request ID 0), then
 /// closed as after any fatal error.
 pub async fn reject_busy(stream: TcpStream, peer: SocketAddr, store: Arc<Store>, limits: Limits) {
-    let session = Session::busy(store.clone(), limits, Instant::now());
+    let session = Session::busy(store.clone(), limits, now());
     run(stream, peer, session, &store, limits.notsent_lowat).await;
 }
 
@@ -58,7 +58,7 @@ async fn drive(
     }
     let mut reads = Reads::default();
     let mut chunk = [0u8; READ_CHUNK];
-    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
 
     loop {
@@ -74,7 +74,7 @@ async fn drive(
                         // bytes raise a new readiness event, so none is missed.
                         forget_readable(&stream);
                     }
-                    session.handle_input(Instant::now(), &chunk[..n]);
+                    session.handle_input(now(), &chunk[..n]);
                 }
                 None => {}
             }
@@ -88,7 +88,7 @@ async fn drive(
                 write => break write,
             }
         };
-        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = session.poll_timeout().map(Instant::from_std);
         if let Some(deadline) = deadline {
             if timer.is_elapsed() || timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
@@ -105,10 +105,10 @@ async fn drive(
                 ready?;
                 match write {
                     Some(Transmit::CountUnsent) => {
-                        session.handle_unsent(Instant::now(), unsent(&stream)?);
+                        session.handle_unsent(now(), unsent(&stream)?);
                     }
                     Some(Transmit::Write { more }) => match write_frames(&stream, &session, more) {
-                        Ok(n) => session.handle_written(Instant::now(), n),
+                        Ok(n) => session.handle_written(now(), n),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             session.handle_write_refused();
                         }
@@ -117,9 +117,14 @@ async fn drive(
                     _ => {}
                 }
             }
-            () = &mut timer, if deadline.is_some() => session.handle_timeout(Instant::now()),
+            () = &mut timer, if deadline.is_some() => session.handle_timeout(now()),
         }
     }
+}
+
+/// The time, from the runtime's clock, which the timer also follows (and which tests may pause).
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }
 
 /// What a read task hands back.
@@ -259,7 +264,7 @@ mod tests {
     /// `tasks` would be by `dispatch`, one that panics and one that returns `bytes`.
     async fn two_reads(bytes: &'static [u8]) -> (Session, Reads, Arc<Store>) {
         let store = Arc::new(Store::new(vec![on_disk(5, &[10, 10])]));
-        let mut session = Session::new(store.clone(), limits(4), Instant::now());
+        let mut session = Session::new(store.clone(), limits(4), now());
         feed(
             &mut session,
             &[
