@@ -113,6 +113,20 @@ pub async fn start_store(store: Arc<Store>, config: Config) -> (SocketAddr, Arc<
     (addr, store)
 }
 
+/// [`start`], with connections served on a connection thread of their own, as the binary serves
+/// them (`Server::run_on_threads`), instead of on the test's runtime.
+pub async fn start_on_thread(songs: Vec<Song>, config: Config) -> (SocketAddr, Arc<Store>) {
+    let store = Arc::new(Store::new(songs));
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..config
+    };
+    let server = Server::bind(config, store.clone()).await.unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run_on_threads(1));
+    (addr, store)
+}
+
 /// A server with [`songs`] and default limits.
 pub async fn start_default() -> (SocketAddr, Arc<Store>) {
     start(songs(4, 1 << 20), Config::default()).await
@@ -135,7 +149,23 @@ impl Client {
 
     /// Connects and completes the handshake.
     pub async fn open(addr: SocketAddr) -> Client {
-        let mut client = Client::connect(addr).await;
+        Client::handshake(Client::connect(addr).await).await
+    }
+
+    /// [`Client::open`] with a receive buffer of `bytes` (which the kernel doubles), set before
+    /// connecting so that the window follows it.
+    pub async fn open_with_receive_buffer(addr: SocketAddr, bytes: u32) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        Client::handshake(Client {
+            stream,
+            buf: BytesMut::new(),
+        })
+        .await
+    }
+
+    async fn handshake(mut client: Client) -> Client {
         client.send(0, Message::Hello { version: VERSION }).await;
         let welcome = client.recv().await.expect("EOF instead of WELCOME");
         let Frame {
@@ -233,6 +263,16 @@ impl Client {
     /// Closes the sending side only; the client still reads.
     pub async fn shutdown_write(&mut self) {
         self.stream.shutdown().await.unwrap();
+    }
+
+    /// The client's socket, for looking at it.
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Bytes received and not yet taken as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     /// Drops the connection without reading what is waiting.
