@@ -22,7 +22,9 @@ fn short_songs() -> TempDir {
     dir
 }
 
-/// A user's pause between two commands: the scenario, not synchronisation.
+/// A user's pause between two commands. The checks that some of Alpha (6 s) played before the
+/// switch or stop, but not all of it, depend on its length: it is synchronisation as well as
+/// scenario.
 fn user_pause() {
     thread::sleep(Duration::from_millis(1200));
 }

@@ -82,7 +82,8 @@ impl SegmentFiles {
     }
 
     /// Reads segment `index` from disk (blocking), checking that it has the size the manifest says.
-    /// The content is not hashed here: clients verify every segment against the manifest.
+    /// The content is not hashed here: the server's store checks every segment it reads against
+    /// the manifest's SHA-256 before sending it (and clients check again).
     pub fn read(&self, index: u32) -> Result<Bytes, SegmentReadError> {
         let expected = *self
             .inner

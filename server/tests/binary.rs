@@ -59,7 +59,7 @@ async fn serves_the_bundled_music() {
     let mut client = Client::open(server.addr).await;
     client.send(1, Message::list_all()).await;
     let Message::Page(json) = client.recv().await.unwrap().message else {
-        panic!("expected CATALOG");
+        panic!("expected PAGE");
     };
     let catalog = Page::from_json(&json).unwrap();
     assert_eq!(catalog.songs.len(), 4);

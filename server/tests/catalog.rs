@@ -118,7 +118,7 @@ async fn everything(addr: SocketAddr) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut client = Client::open(addr).await;
     client.send(1, Message::list_all()).await;
     let Message::Page(catalog_json) = client.recv().await.unwrap().message else {
-        panic!("expected CATALOG");
+        panic!("expected PAGE");
     };
     let catalog = Page::from_json(&catalog_json).unwrap();
     let (mut manifests, mut segments) = (Vec::new(), Vec::new());
@@ -150,7 +150,7 @@ async fn a_catalog_serves_what_its_music_folder_serves() {
     let from_catalog = spawn_server(&["--catalog".as_ref(), catalog.path().as_os_str()]);
     let (list_m, manifests_m, segments_m) = everything(from_music.addr).await;
     let (list_c, manifests_c, segments_c) = everything(from_catalog.addr).await;
-    assert_eq!(list_m, list_c, "CATALOG payloads differ");
+    assert_eq!(list_m, list_c, "PAGE payloads differ");
     assert_eq!(manifests_m, manifests_c, "MANIFEST payloads differ");
     assert_eq!(segments_m.len(), 57);
     assert_eq!(segments_m, segments_c, "segment bytes differ");
@@ -418,7 +418,7 @@ fn a_broken_song_folder_is_skipped_with_a_warning_and_the_rest_served() {
         let mut client = Client::open(server.addr).await;
         client.send(1, Message::list_all()).await;
         let Message::Page(json) = client.recv().await.unwrap().message else {
-            panic!("expected CATALOG");
+            panic!("expected PAGE");
         };
         let ids: Vec<u64> = Page::from_json(&json)
             .unwrap()
