@@ -4,12 +4,21 @@
 //! - [`store`]: the songs, with the catalog and manifests serialised once and segments shared by all
 //!   connections;
 //! - [`cache`]: segments of a pre-chunked catalog read from disk, shared by all connections;
-//! - [`session`]: one connection's protocol state, without I/O;
-//! - `connection`: the async shell that moves bytes between a socket and a session;
+//! - [`session`]: one connection's protocol state and every rule of the protocol, time limits
+//!   included, without I/O or a clock of its own;
+//! - `connection`: the async shell that pumps bytes, readiness, time and catalog reads between a
+//!   socket and a session, and does what the session says;
 //! - `server`: the accept loop and the connection limit.
+//!
+//! The server runs on Linux only: it relies on MSG_MORE, TCP_NOTSENT_LOWAT and SIOCOUTQNSD.
 //!
 //! The client crate runs an embedded server with exactly [`Config`], [`Store::new`],
 //! [`Server::bind`], [`Server::local_addr`] and [`Server::run`].
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "jukebox-server runs on Linux only: it relies on MSG_MORE, TCP_NOTSENT_LOWAT and SIOCOUTQNSD"
+);
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,7 +48,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Connections beyond this are answered with SERVER_BUSY and closed.
     pub max_connections: usize,
-    /// A connection that sends no frame for this long is closed with IDLE_TIMEOUT.
+    /// A connection that neither sends a whole frame nor is sent one for this long is closed: with
+    /// IDLE_TIMEOUT when nothing waits to be sent to it, without an ERROR when frames wait (it
+    /// stopped reading). Waiting for a catalog read does not count.
     pub idle_timeout: Duration,
     /// Segment requests a connection may have queued at once; more get TOO_MANY_REQUESTS.
     pub max_queued_segments: usize,

@@ -167,18 +167,15 @@ fn report(loaded: &LoadedDir, from: &str) {
     );
 }
 
-/// Resolves on Ctrl-C, or on SIGTERM where there is such a thing.
+/// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+    use tokio::signal::unix::{signal, SignalKind};
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
+        return;
     }
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handling available: serve until killed.
