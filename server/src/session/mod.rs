@@ -20,8 +20,9 @@
 //! After creating the session and after every handler, call the polls in this order:
 //!
 //! 1. [`Session::poll_abandoned`] and [`Session::poll_read`] until each returns `None`: abort the
-//!    reads no longer wanted, start the new ones (or answer one from a cache at once with
-//!    [`Session::handle_segment_read`], which needs no polls of its own until these run dry);
+//!    reads no longer wanted and start the new ones. A read found in a cache may be answered at
+//!    once, within this step, with [`Session::handle_segment_read`]: a read's result asks for no
+//!    reads;
 //! 2. [`Session::poll_transmit`] until it returns `None` or a write: an uncork or a shutdown is done
 //!    at once and the session polled again; a close ends the connection; a write
 //!    ([`Transmit::Write`], [`Transmit::CountUnsent`]) waits for the socket to be writable and is
