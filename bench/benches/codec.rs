@@ -2,9 +2,11 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use jukebox_bench::wire::{Event, FrameReader, ProtocolError, Request};
+use jukebox_bench::wire::Request;
 use jukebox_protocol::codec::data_header;
-use jukebox_protocol::{decode_frame, encode_frame, Frame, FrameHeader, Message, MAX_DATA_PAYLOAD};
+use jukebox_protocol::{
+    decode_frame, encode_frame, Frame, FrameHeader, Message, Piece, StreamDecoder, MAX_DATA_PAYLOAD,
+};
 
 fn data_frame() -> Frame {
     Frame {
@@ -68,18 +70,16 @@ fn codec(c: &mut Criterion) {
             black_box(decode_frame(&mut buf).unwrap())
         })
     });
-    group.bench_function("skim (bench reader, no copy)", |b| {
-        let mut reader = FrameReader::default();
+    group.bench_function("skim (StreamDecoder, no copy)", |b| {
+        let mut decoder = StreamDecoder::new();
         b.iter(|| {
             let mut seen = 0;
-            reader
-                .feed::<ProtocolError>(black_box(&data_wire), |event| {
-                    if let Event::Data { bytes, .. } = event {
-                        seen += bytes.len();
-                    }
-                    Ok(())
-                })
-                .unwrap();
+            let mut input = black_box(&data_wire[..]);
+            while let Some(piece) = decoder.next(&mut input).unwrap() {
+                if let Piece::Data { bytes, .. } = piece {
+                    seen += bytes.len();
+                }
+            }
             black_box(seen)
         })
     });

@@ -4,12 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use jukebox_protocol::{ListRequest, Manifest, MessageType, Page, SongSummary};
+use bytes::Bytes;
+use jukebox_protocol::{
+    Frame, ListRequest, Manifest, Message, MessageType, Page, Piece, SongSummary, StreamDecoder,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::wire::{describe_error, Event, FrameReader, ProtocolError, Request};
+use crate::wire::Request;
 
 /// Why a connection failed; counted and shown, never hidden.
 #[derive(Debug)]
@@ -27,12 +30,6 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-impl From<ProtocolError> for Failure {
-    fn from(e: ProtocolError) -> Self {
-        Failure(e.0)
-    }
-}
-
 pub type Result<T> = std::result::Result<T, Failure>;
 
 /// Longest wait for any byte from the server before the connection counts as failed.
@@ -46,7 +43,7 @@ pub enum Flow {
 
 pub struct Conn {
     pub stream: TcpStream,
-    reader: FrameReader,
+    decoder: StreamDecoder,
     buf: Vec<u8>,
     next_id: u32,
 }
@@ -59,17 +56,16 @@ impl Conn {
         stream.set_nodelay(true)?;
         let mut conn = Conn {
             stream,
-            reader: FrameReader::default(),
+            decoder: StreamDecoder::new(),
             buf: vec![0; buf_size],
             next_id: 0,
         };
         conn.send(&Request::hello()).await?;
-        conn.read_until(|event| match event {
-            Event::Control {
-                kind: MessageType::Welcome,
+        conn.read_until(|piece| match piece {
+            Piece::Frame(Frame {
                 request_id: 0,
-                ..
-            } => Ok(Flow::Done),
+                message: Message::Welcome { .. },
+            }) => Ok(Flow::Done),
             other => Err(unexpected(&other)),
         })
         .await?;
@@ -101,28 +97,28 @@ impl Conn {
         }
     }
 
-    /// Walks the `n` bytes just read, handing each event to `on`.
-    pub fn walk(&mut self, n: usize, on: impl FnMut(Event<'_>) -> Result<()>) -> Result<()> {
-        self.reader.feed(&self.buf[..n], on)
+    /// Walks the `n` bytes just read, handing each piece to `on`.
+    pub fn walk(&mut self, n: usize, on: impl FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
+        walk(&mut self.decoder, &self.buf[..n], on)
     }
 
-    /// Reads and walks frames, handing each event to `on`, until it says [`Flow::Done`].
+    /// Reads and walks frames, handing each piece to `on`, until it says [`Flow::Done`].
     pub async fn read_until(
         &mut self,
-        mut on: impl FnMut(Event<'_>) -> Result<Flow>,
+        mut on: impl FnMut(Piece<'_>) -> Result<Flow>,
     ) -> Result<()> {
         let mut done = false;
         loop {
             let n = self.read_some().await?;
-            self.reader.feed(&self.buf[..n], |event| {
+            walk(&mut self.decoder, &self.buf[..n], |piece| {
                 if done {
                     // A response arrived in the same read as the awaited one; pass it on too.
-                    return on(event).map(|_| ());
+                    return on(piece).map(|_| ());
                 }
-                if let Flow::Done = on(event)? {
+                if let Flow::Done = on(piece)? {
                     done = true;
                 }
-                Ok::<(), Failure>(())
+                Ok(())
             })?;
             if done {
                 return Ok(());
@@ -130,23 +126,22 @@ impl Conn {
         }
     }
 
-    /// Asks for a control response and returns its payload.
-    async fn control(&mut self, request: Request, id: u32, want: MessageType) -> Result<Vec<u8>> {
+    /// Asks for a PAGE or MANIFEST and returns its document.
+    async fn control(&mut self, request: Request, id: u32, want: MessageType) -> Result<Bytes> {
         self.send(&request).await?;
         let mut payload = None;
-        self.read_until(|event| match event {
-            Event::Control {
-                kind,
+        self.read_until(|piece| match piece {
+            Piece::Frame(Frame {
                 request_id,
-                payload: p,
-            } if request_id == id && kind == want => {
-                payload = Some(p.to_vec());
+                message: Message::Page(json) | Message::Manifest(json),
+            }) if request_id == id => {
+                payload = Some(json);
                 Ok(Flow::Done)
             }
             other => Err(unexpected(&other)),
         })
         .await?;
-        payload.ok_or_else(|| Failure("no response".into()))
+        payload.ok_or_else(|| Failure(format!("no {} in answer", want.name())))
     }
 
     pub async fn manifest(&mut self, song: u64) -> Result<Manifest> {
@@ -185,8 +180,8 @@ impl Conn {
         let id = self.id();
         self.send(&Request::get_segment(id, song, index)).await?;
         let mut len = 0;
-        self.read_until(|event| match event {
-            Event::Data {
+        self.read_until(|piece| match piece {
+            Piece::Data {
                 request_id,
                 bytes,
                 end,
@@ -202,25 +197,104 @@ impl Conn {
     }
 }
 
+/// Hands every piece of `bytes` to `on`, stopping at the first error. A frame of a type only clients
+/// send is the server's error, like one the decoder refuses.
+fn walk(
+    decoder: &mut StreamDecoder,
+    mut bytes: &[u8],
+    mut on: impl FnMut(Piece<'_>) -> Result<()>,
+) -> Result<()> {
+    while let Some(piece) = decoder
+        .next(&mut bytes)
+        .map_err(|e| Failure(format!("bad frame from server: {e}")))?
+    {
+        if let Piece::Frame(frame) = &piece {
+            if frame.message.kind().is_request() {
+                let name = frame.message.kind().name();
+                return Err(Failure(format!("server sent a {name} frame")));
+            }
+        }
+        on(piece)?;
+    }
+    Ok(())
+}
+
 /// The failure for a frame nobody asked for (or an ERROR).
-pub fn unexpected(event: &Event<'_>) -> Failure {
-    match event {
-        Event::Control {
-            kind: MessageType::Error,
+pub fn unexpected(piece: &Piece<'_>) -> Failure {
+    match piece {
+        Piece::Frame(Frame {
             request_id,
-            payload,
-        } => Failure(format!(
-            "server error (request {request_id}): {}",
-            describe_error(payload)
+            message: Message::Error { code, message },
+        }) => Failure(format!(
+            "server error (request {request_id}): {code}: {message}"
         )),
-        Event::Control {
-            kind, request_id, ..
-        } => Failure(format!(
-            "unexpected {} for request {request_id}",
-            kind.name()
+        Piece::Frame(frame) => Failure(format!(
+            "unexpected {} for request {}",
+            frame.message.kind().name(),
+            frame.request_id
         )),
-        Event::Data { request_id, .. } => {
+        Piece::Data { request_id, .. } => {
             Failure(format!("unexpected DATA for request {request_id}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use jukebox_protocol::encode_frame;
+
+    fn wire(frames: &[Frame]) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        for frame in frames {
+            encode_frame(frame, &mut buf);
+        }
+        buf.to_vec()
+    }
+
+    #[test]
+    fn data_pieces_and_frames_are_passed_on_however_the_bytes_are_split() {
+        let bytes = wire(&[
+            Frame {
+                request_id: 7,
+                message: Message::Data {
+                    end: true,
+                    bytes: Bytes::from_static(b"hello segment"),
+                },
+            },
+            Frame {
+                request_id: 8,
+                message: Message::Manifest(Bytes::from_static(b"{}")),
+            },
+        ]);
+        for split in [1, 5, 12, 13, 100] {
+            let mut decoder = StreamDecoder::new();
+            let (mut data, mut end, mut manifests) = (Vec::new(), false, 0);
+            for chunk in bytes.chunks(split) {
+                walk(&mut decoder, chunk, |piece| {
+                    match piece {
+                        Piece::Data { bytes, end: e, .. } => {
+                            data.extend_from_slice(bytes);
+                            end = e;
+                        }
+                        Piece::Frame(_) => manifests += 1,
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(
+                (&data[..], end, manifests),
+                (&b"hello segment"[..], true, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_type_from_the_server_is_an_error() {
+        let mut decoder = StreamDecoder::new();
+        let error = walk(&mut decoder, Request::list(1, b"").as_bytes(), |_| Ok(())).unwrap_err();
+        assert!(error.0.contains("server sent a LIST frame"), "{error}");
     }
 }

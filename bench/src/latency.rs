@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jukebox_protocol::{Manifest, MessageType};
+use bytes::Bytes;
+use jukebox_protocol::{Frame, Manifest, Message, Piece};
 use serde::Serialize;
 use tokio::time::{sleep_until, Instant};
 
@@ -17,7 +18,7 @@ use crate::conn::{unexpected, Conn, Failure, Flow, Result};
 use crate::decode::{first_pcm, verify};
 use crate::load::manifests;
 use crate::stats::{Latencies, Percentiles};
-use crate::wire::{Event, Request};
+use crate::wire::Request;
 
 /// Segment requests kept queued during the list probe: the server's per-connection limit.
 const QUEUED: usize = 16;
@@ -154,8 +155,8 @@ async fn switch_trials(
                 old_ids.push(id);
             }
             // Wait until the old song is streaming.
-            conn.read_until(|event| match event {
-                Event::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::Done),
+            conn.read_until(|piece| match piece {
+                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::Done),
                 other => Err(unexpected(&other)),
             })
             .await?;
@@ -165,15 +166,14 @@ async fn switch_trials(
             }
             let manifest_id = conn.id();
             conn.send(&Request::get_manifest(manifest_id, new)).await?;
-            let mut json = Vec::new();
-            conn.read_until(|event| match event {
-                Event::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
-                Event::Control {
-                    kind: MessageType::Manifest,
+            let mut json = Bytes::new();
+            conn.read_until(|piece| match piece {
+                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
+                Piece::Frame(Frame {
                     request_id,
-                    payload,
-                } if request_id == manifest_id => {
-                    json = payload.to_vec();
+                    message: Message::Manifest(manifest),
+                }) if request_id == manifest_id => {
+                    json = manifest;
                     Ok(Flow::Done)
                 }
                 other => Err(unexpected(&other)),
@@ -184,9 +184,9 @@ async fn switch_trials(
             let segment_id = conn.id();
             conn.send(&Request::get_segment(segment_id, new, 0)).await?;
             let mut bytes = Vec::new();
-            conn.read_until(|event| match event {
-                Event::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
-                Event::Data {
+            conn.read_until(|piece| match piece {
+                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
+                Piece::Data {
                     request_id,
                     bytes: b,
                     end,
@@ -245,8 +245,8 @@ async fn list_probe(
                     let n = n?;
                     let mut ended = 0;
                     let mut answered = Vec::new();
-                    conn.walk(n, |event| match event {
-                        Event::Data { request_id, bytes, end } if segment_ids.front() == Some(&request_id) => {
+                    conn.walk(n, |piece| match piece {
+                        Piece::Data { request_id, bytes, end } if segment_ids.front() == Some(&request_id) => {
                             *streamed += bytes.len() as u64;
                             if end {
                                 segment_ids.pop_front();
@@ -254,7 +254,7 @@ async fn list_probe(
                             }
                             Ok(())
                         }
-                        Event::Control { kind: MessageType::Page, request_id, .. }
+                        Piece::Frame(Frame { request_id, message: Message::Page(_) })
                             if lists.iter().any(|(id, _)| *id == request_id) => {
                             answered.push((request_id, Instant::now()));
                             Ok(())

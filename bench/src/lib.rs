@@ -3,8 +3,8 @@
 //!
 //! It is a crate of its own, not a mode of the client, because a load generator must cost far less
 //! than what it measures: it shares only the protocol crate with the rest of the workspace, never
-//! buffers or verifies audio on the load paths (DATA payloads are skipped in place by
-//! [`wire::FrameReader`]), allocates nothing per request, and pulls in no audio output, prompt or
+//! buffers or verifies audio on the load paths (DATA payloads are skipped in place, as the protocol
+//! crate's [`jukebox_protocol::StreamDecoder`] hands them out), allocates nothing per request, and pulls in no audio output, prompt or
 //! progress bar. Only the `latency` mode decodes audio (with symphonia), since time to first audio
 //! is what it measures.
 //!

@@ -68,8 +68,12 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
     }))
 }
 
-/// The message in a payload whose length the header check already found allowed for its type.
-fn decode_payload(header: &FrameHeader, mut payload: Bytes) -> Result<Message, DecodeError> {
+/// The message in a payload whose length the header check already found allowed for its type. Both
+/// decoders ([`decode_frame`] and [`crate::StreamDecoder`]) read payloads here.
+pub(crate) fn decode_payload(
+    header: &FrameHeader,
+    mut payload: Bytes,
+) -> Result<Message, DecodeError> {
     Ok(match header.kind {
         MessageType::Hello => Message::Hello {
             // A later version's HELLO may be longer: what follows the version is not ours to read.

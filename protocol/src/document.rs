@@ -6,6 +6,8 @@
 //! - A member it knows may appear once; a repeated one makes the document invalid.
 //! - Integers are whole numbers from 0 to 2^53 - 1, so that every JSON implementation holds them
 //!   exactly; a larger one makes the document invalid.
+//! - An optional member may be left out or be `null`, which means the same; a required member may
+//!   not be `null`.
 //! - Text is UTF-8 (the codec checks this for every JSON payload).
 
 use serde::{Deserialize, Deserializer};
@@ -31,6 +33,16 @@ pub fn safe_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Er
         )));
     }
     Ok(value)
+}
+
+/// Deserialises an optional member that is not an `Option`, reading `null` as its default, as for
+/// the optional members that are (an absent member gets its default from `#[serde(default)]`).
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Parses a document with serde's rules (unknown members ignored, a known one repeated refused) and

@@ -170,6 +170,12 @@ impl FrameHeader {
         })
     }
 
+    /// True for a DATA frame without END: unless the transfer is cancelled, another DATA frame of
+    /// the same segment follows.
+    pub fn continues_segment(&self) -> bool {
+        self.kind == MessageType::Data && self.flags & FLAG_END == 0
+    }
+
     /// The header's 12 bytes.
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];

@@ -2,7 +2,8 @@
 //!
 //! Everything that defines a byte on the wire lives in this crate: the frame header and the message
 //! table ([`frame`]), the messages ([`message`]), the incremental decoder and the encoder
-//! ([`codec`]), the error codes ([`error_code`]) and the JSON documents that travel inside frames
+//! ([`codec`]), a decoder that hands out DATA payloads in place as they arrive ([`stream`]), the
+//! error codes ([`error_code`]) and the JSON documents that travel inside frames
 //! ([`welcome`], [`page`], [`manifest`], under the rules of [`document`]). The server and the client
 //! drive it from async shells; the RFC in `docs/rfc/` specifies the same bytes, and a test checks
 //! the two against each other.
@@ -14,6 +15,7 @@ pub mod frame;
 pub mod manifest;
 pub mod message;
 pub mod page;
+pub mod stream;
 pub mod welcome;
 
 pub use codec::{data_header, decode_frame, encode_frame, DecodeError};
@@ -23,6 +25,7 @@ pub use frame::{FrameHeader, MessageType, Sender, FLAG_END, HEADER_LEN};
 pub use manifest::{Manifest, SegmentInfo};
 pub use message::{Frame, Message};
 pub use page::{ListRequest, Page, SongSummary};
+pub use stream::{Piece, StreamDecoder};
 pub use welcome::ServerInfo;
 
 /// The protocol version this crate speaks: sent in HELLO as the highest the client speaks, and in

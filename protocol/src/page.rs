@@ -18,7 +18,11 @@ pub const MAX_CURSOR_BYTES: usize = 256;
 pub struct ListRequest {
     /// Only songs matching these words: each word must begin a word of the title, artist or album,
     /// in any order, case and accents ignored. Empty or absent: every song.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "document::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub query: String,
     /// Where to go on: the `next` of the previous page of the same query. Absent: the first page.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -175,6 +175,21 @@ fn a_list_request_is_empty_by_default_and_bounded() {
 }
 
 #[test]
+fn null_is_an_absent_optional_member_and_no_required_one() {
+    let nulls = br#"{"query":null,"cursor":null,"limit":null}"#;
+    assert_eq!(
+        ListRequest::from_json(nulls).unwrap(),
+        ListRequest::default()
+    );
+    let page = br#"{"total":0,"songs":[],"next":null}"#;
+    assert_eq!(Page::from_json(page).unwrap(), Page::default());
+    assert!(Page::from_json(br#"{"total":null,"songs":[]}"#).is_err());
+    let mut m: serde_json::Value = serde_json::from_slice(&manifest().to_json()).unwrap();
+    m["artist"] = serde_json::Value::Null;
+    assert!(Manifest::from_json(&serde_json::to_vec(&m).unwrap()).is_err());
+}
+
+#[test]
 fn server_info_names_its_catalog_by_a_digest() {
     let info = ServerInfo {
         server: "jukebox-server/0.1.0".into(),

@@ -1,20 +1,25 @@
 //! Checks the protocol RFC (`docs/rfc/jukebox-protocol.md`) against this crate, so that the two
 //! cannot drift apart: every test vector in the RFC's appendix decodes to the message its label
-//! names and re-encodes to the same bytes, the invalid vectors fail with the error code they name,
-//! the tables of message types, error codes and constants match the code, and the example catalog
-//! and manifest are what the encoder would send.
+//! names and re-encodes to the same bytes, the invalid vectors fail with the error code they name
+//! (at a general receiver and at a server), the tables of message types (code, sender, payload
+//! lengths), error codes (with the request ID they are sent with) and constants match the code, the
+//! example documents are valid and agree with each other, and the session figure agrees with the
+//! example manifest.
 //!
 //! The appendix itself is written by `regenerate_test_vectors` (ignored; run it with
 //! `cargo test -p jukebox-protocol --test rfc -- --ignored` after changing the vectors).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
+use jukebox_protocol::codec::peek_header;
+use jukebox_protocol::document::MAX_SAFE_INTEGER;
+use jukebox_protocol::page::{MAX_CURSOR_BYTES, MAX_QUERY_BYTES};
 use jukebox_protocol::{
-    decode_frame, encode_frame, Catalog, ErrorCode, Frame, Manifest, Message, MessageType,
-    DEFAULT_PORT, FLAG_END, HEADER_LEN, MAGIC, MAX_DATA_PAYLOAD, MAX_ERROR_MESSAGE, MAX_PAYLOAD,
-    VERSION,
+    decode_frame, encode_frame, ErrorCode, Frame, ListRequest, Manifest, Message, MessageType,
+    Page, Sender, ServerInfo, DEFAULT_PORT, FLAG_END, HEADER_LEN, MAGIC, MAX_DATA_PAYLOAD,
+    MAX_ERROR_MESSAGE, MAX_PAYLOAD, MAX_REQUEST_PAYLOAD, MAX_SONG_ID, VERSION,
 };
 
 const VECTORS_BEGIN: &str =
@@ -139,16 +144,33 @@ fn hex_dump(bytes: &[u8]) -> String {
 }
 
 /// The example documents of the RFC, in the compact form the encoder sends.
-fn example_catalog(source: &str) -> Bytes {
-    let catalog = Catalog::from_json(figure(source, "fig-catalog-example").as_bytes())
-        .expect("the example catalog parses");
-    Bytes::from(catalog.to_json())
+fn example_server_info(source: &str) -> Bytes {
+    let info = ServerInfo::from_json(figure(source, "fig-server-info-example").as_bytes())
+        .expect("the example server information parses and is valid");
+    Bytes::from(info.to_json())
+}
+
+fn example_list_request(source: &str) -> Bytes {
+    let request = ListRequest::from_json(figure(source, "fig-list-request-example").as_bytes())
+        .expect("the example list request parses and is valid");
+    Bytes::from(request.to_json())
+}
+
+fn example_page(source: &str) -> Bytes {
+    let page = Page::from_json(figure(source, "fig-page-example").as_bytes())
+        .expect("the example page parses and is valid");
+    Bytes::from(page.to_json())
 }
 
 fn example_manifest(source: &str) -> Bytes {
     let manifest = Manifest::from_json(figure(source, "fig-manifest-example").as_bytes())
         .expect("the example manifest parses and is valid");
     Bytes::from(manifest.to_json())
+}
+
+/// The song of the example manifest: the one the session figure and the vectors play.
+fn example_song(source: &str) -> u64 {
+    Manifest::from_json(&example_manifest(source)).unwrap().id
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,70 +214,89 @@ fn parse_label(label: &str) -> Label {
     }
 }
 
-fn number(attribute: &str, prefix: &str) -> u32 {
+/// The number in an attribute `PREFIX N SUFFIX`.
+fn number(attribute: &str, prefix: &str, suffix: &str) -> u64 {
     attribute
         .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(suffix))
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("expected '{prefix}N', got {attribute:?}"))
+        .unwrap_or_else(|| panic!("expected '{prefix}N{suffix}', got {attribute:?}"))
 }
 
-/// The message a label describes, given the payload the vector carries (for the types whose label
+fn quoted_message(attribute: &str) -> String {
+    attribute
+        .strip_prefix("message ")
+        .expect("message attribute")
+        .to_string()
+}
+
+/// The message a label describes, given the message the vector decoded to (for DATA, whose label
 /// describes the payload rather than spelling it out).
-fn expected_message(label: &Label, source: &str, payload: &Message) -> Message {
+fn expected_message(label: &Label, source: &str, decoded: &Message) -> Message {
     let a = &label.attributes;
-    let want = |n: usize| {
-        assert_eq!(a.len(), n, "{label:?}: expected {n} attributes");
+    let want = |range: std::ops::RangeInclusive<usize>| {
+        assert!(
+            range.contains(&a.len()),
+            "{label:?}: expected {range:?} attributes"
+        );
+    };
+    let example = |attribute: &str, name: &str, json: Bytes| {
+        assert_eq!(attribute, format!("the example {name}"), "{label:?}");
+        json
     };
     match label.kind.as_str() {
         "HELLO" => {
-            want(1);
+            want(1..=2);
             Message::Hello {
-                version: number(&a[0], "version ") as u16,
+                version: number(&a[0], "version ", "") as u16,
             }
         }
         "WELCOME" => {
-            want(1);
+            want(2..=2);
             Message::Welcome {
-                version: number(&a[0], "version ") as u16,
+                version: number(&a[0], "version ", "") as u16,
+                info: example(&a[1], "server information", example_server_info(source)),
             }
         }
         "LIST" => {
-            want(0);
-            Message::List
+            want(1..=1);
+            if a[0] == "no document" {
+                Message::List(Bytes::new())
+            } else {
+                Message::List(example(&a[0], "list request", example_list_request(source)))
+            }
+        }
+        "PAGE" => {
+            want(1..=1);
+            Message::Page(example(&a[0], "page", example_page(source)))
+        }
+        "MANIFEST" => {
+            want(1..=1);
+            Message::Manifest(example(&a[0], "manifest", example_manifest(source)))
         }
         "CANCEL" => {
-            want(0);
+            want(0..=0);
             Message::Cancel
         }
         "GET_MANIFEST" => {
-            want(1);
+            want(1..=1);
             Message::GetManifest {
-                song: number(&a[0], "song "),
+                song: number(&a[0], "song ", ""),
             }
         }
         "GET_SEGMENT" => {
-            want(2);
+            want(2..=2);
             Message::GetSegment {
-                song: number(&a[0], "song "),
-                index: number(&a[1], "segment "),
+                song: number(&a[0], "song ", ""),
+                index: number(&a[1], "segment ", "") as u32,
             }
         }
-        "CATALOG" => {
-            want(1);
-            assert_eq!(a[0], "the example catalog");
-            Message::Catalog(example_catalog(source))
-        }
-        "MANIFEST" => {
-            want(1);
-            assert_eq!(a[0], "the example manifest");
-            Message::Manifest(example_manifest(source))
-        }
         "DATA" => {
-            want(2);
-            let Message::Data { bytes, .. } = payload else {
-                panic!("{label:?} decoded to {payload:?}");
+            want(2..=2);
+            let Message::Data { bytes, .. } = decoded else {
+                panic!("{label:?} decoded to {decoded:?}");
             };
-            assert_eq!(number(&a[0].replace(" bytes", ""), ""), bytes.len() as u32);
+            assert_eq!(number(&a[0], "", " bytes"), bytes.len() as u64);
             let end = match a[1].as_str() {
                 "END flag set" => true,
                 "END flag clear" => false,
@@ -267,19 +308,56 @@ fn expected_message(label: &Label, source: &str, payload: &Message) -> Message {
             }
         }
         "ERROR" => {
-            want(2);
-            let code = ErrorCode::ALL
-                .iter()
-                .copied()
-                .find(|c| c.name() == a[0])
-                .unwrap_or_else(|| panic!("{label:?}: unknown error code {}", a[0]));
-            let message = a[1].strip_prefix("message ").expect("message attribute");
+            want(2..=2);
+            let code = if a[0].starts_with("code ") {
+                let code = ErrorCode::from_code(number(&a[0], "code ", " (not defined)") as u16);
+                assert!(
+                    matches!(code, ErrorCode::Other(_)),
+                    "{label:?}: code is defined"
+                );
+                code
+            } else {
+                ErrorCode::ALL
+                    .iter()
+                    .copied()
+                    .find(|c| c.name() == a[0])
+                    .unwrap_or_else(|| panic!("{label:?}: unknown error code {}", a[0]))
+            };
             Message::Error {
                 code,
-                message: message.to_string(),
+                message: quoted_message(&a[1]),
+            }
+        }
+        "GOAWAY" => {
+            want(2..=2);
+            Message::GoAway {
+                within_ms: number(&a[0], "within ", " ms") as u32,
+                message: quoted_message(&a[1]),
             }
         }
         other => panic!("unknown message type {other:?} in a vector label"),
+    }
+}
+
+/// The bytes a label says follow the version of a HELLO (a later version's), if any.
+fn hello_extension(label: &Label) -> usize {
+    match label.attributes.get(1) {
+        Some(extra) if label.kind == "HELLO" => {
+            number(extra, "", " bytes after the version") as usize
+        }
+        _ => 0,
+    }
+}
+
+/// The error a server reports for a frame from a client: a general receiver's, except that a
+/// header of a type only servers send is refused as UNEXPECTED_MESSAGE before the payload is read.
+fn server_error(bytes: &[u8]) -> Option<ErrorCode> {
+    match peek_header(bytes) {
+        Err(e) => Some(e.code()),
+        Ok(Some(header)) if !header.kind.is_request() => Some(ErrorCode::UnexpectedMessage),
+        Ok(_) => decode_frame(&mut BytesMut::from(bytes))
+            .err()
+            .map(|e| e.code()),
     }
 }
 
@@ -310,11 +388,17 @@ fn every_vector_decodes_to_its_label_and_re_encodes_to_the_same_bytes() {
         let expected = expected_message(&label, &source, &frame.message);
         assert_eq!(frame.message, expected, "{}", vector.label);
 
+        // A HELLO of a later version re-encodes as this version's, without what follows the
+        // version.
+        let extension = hello_extension(&label);
+        let mut shorter = vector.bytes[..vector.bytes.len() - extension].to_vec();
+        let length = (shorter.len() - HEADER_LEN) as u32;
+        shorter[..4].copy_from_slice(&length.to_be_bytes());
         let mut again = BytesMut::new();
         encode_frame(&frame, &mut again);
         assert_eq!(
             &again[..],
-            &vector.bytes[..],
+            &shorter[..],
             "{}: re-encoding differs",
             vector.label
         );
@@ -330,16 +414,24 @@ fn every_invalid_vector_fails_with_the_code_it_names() {
         .collect();
     assert!(!invalid.is_empty(), "the RFC has no invalid vectors");
     for vector in invalid {
-        let name = vector
+        let (name, text) = vector
             .label
             .strip_prefix("Invalid vector ")
-            .and_then(|rest| rest.split(':').next())
+            .and_then(|rest| rest.split_once(": "))
             .unwrap();
         let mut buf = BytesMut::from(&vector.bytes[..]);
         match decode_frame(&mut buf) {
             Err(e) => assert_eq!(e.code().name(), name, "{}", vector.label),
             Ok(frame) => panic!("{}: decoded to {frame:?}", vector.label),
         }
+        // Where a server reports another code, the label says which.
+        let at_server = server_error(&vector.bytes).expect("a server refuses it too");
+        let says = text.split_once("A server reports ").map(|(_, rest)| {
+            rest.split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                .next()
+                .unwrap()
+        });
+        assert_eq!(says.unwrap_or(name), at_server.name(), "{}", vector.label);
     }
 }
 
@@ -363,35 +455,58 @@ fn every_message_type_and_error_code_has_a_vector() {
             .iter()
             .find(|l| l.kind == "ERROR" && l.attributes[0] == code.name())
             .unwrap_or_else(|| panic!("no test vector for ERROR {}", code.name()));
-        // Fatal errors concern the connection and carry request ID 0; the others a request's.
+        // Connection errors carry request ID 0; the others a request's.
         assert_eq!(
             found.request_id == 0,
-            code.is_fatal(),
+            code.is_connection_level(),
             "ERROR {}",
             code.name()
         );
+    }
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.kind == "ERROR" && l.attributes[0].starts_with("code ")),
+        "no vector for an error code this version does not define"
+    );
+    assert!(
+        labels.iter().any(|l| hello_extension(l) > 0),
+        "no vector for a later version's longer HELLO"
+    );
+}
+
+/// A Payload Length cell: `N` or `N to M`.
+fn lengths(cell: &str) -> std::ops::RangeInclusive<u32> {
+    let parse = |n: &str| {
+        n.parse::<u32>()
+            .unwrap_or_else(|_| panic!("bad length {cell:?}"))
+    };
+    match cell.split_once(" to ") {
+        Some((low, high)) => parse(low)..=parse(high),
+        None => parse(cell)..=parse(cell),
     }
 }
 
 #[test]
 fn message_type_table_matches_the_code() {
     let rows = table(&rfc(), "tab-message-types");
-    let listed: Vec<(u8, String, bool)> = rows
+    type Row = (u8, String, Sender, std::ops::RangeInclusive<u32>);
+    let listed: Vec<Row> = rows
         .iter()
         .map(|row| {
             let code = u8::from_str_radix(row[0].trim_start_matches("0x"), 16)
                 .unwrap_or_else(|_| panic!("bad code {:?}", row[0]));
-            let from_client = match row[2].as_str() {
-                "C to S" => true,
-                "S to C" => false,
+            let sender = match row[2].as_str() {
+                "C to S" => Sender::Client,
+                "S to C" => Sender::Server,
                 other => panic!("bad sender {other:?}"),
             };
-            (code, row[1].clone(), from_client)
+            (code, row[1].clone(), sender, lengths(&row[3]))
         })
         .collect();
-    let code: Vec<(u8, String, bool)> = MessageType::ALL
+    let code: Vec<Row> = MessageType::ALL
         .iter()
-        .map(|t| (t.code(), t.name().to_string(), t.is_request()))
+        .map(|t| (t.code(), t.name().to_string(), t.sender(), t.payload()))
         .collect();
     assert_eq!(listed, code);
 }
@@ -402,17 +517,21 @@ fn error_code_table_matches_the_code() {
     let listed: Vec<(u16, String, bool)> = rows
         .iter()
         .map(|row| {
-            let fatal = match row[2].as_str() {
-                "yes" => true,
-                "no" => false,
-                other => panic!("bad fatal column {other:?}"),
+            let connection = match row[2].as_str() {
+                "0" => true,
+                "the request's" => false,
+                other => panic!("bad request ID column {other:?}"),
             };
-            (row[0].parse().expect("decimal code"), row[1].clone(), fatal)
+            (
+                row[0].parse().expect("decimal code"),
+                row[1].clone(),
+                connection,
+            )
         })
         .collect();
     let code: Vec<(u16, String, bool)> = ErrorCode::ALL
         .iter()
-        .map(|c| (c.code(), c.name().to_string(), c.is_fatal()))
+        .map(|c| (c.code(), c.name().to_string(), c.is_connection_level()))
         .collect();
     assert_eq!(listed, code);
 }
@@ -421,35 +540,49 @@ fn error_code_table_matches_the_code() {
 fn constants_table_matches_the_code() {
     let rows = table(&rfc(), "tab-constants");
     let listed: Vec<(String, String)> = rows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
-    let code = vec![
-        ("HEADER_LEN".to_string(), HEADER_LEN.to_string()),
-        ("MAX_PAYLOAD".to_string(), MAX_PAYLOAD.to_string()),
-        ("MAX_DATA_PAYLOAD".to_string(), MAX_DATA_PAYLOAD.to_string()),
-        (
-            "MAX_ERROR_MESSAGE".to_string(),
-            MAX_ERROR_MESSAGE.to_string(),
-        ),
-        ("VERSION".to_string(), VERSION.to_string()),
-        (
-            "MAGIC".to_string(),
-            format!("0x{:08X}", u32::from_be_bytes(MAGIC)),
-        ),
-        ("FLAG_END".to_string(), format!("0x{FLAG_END:02X}")),
-        ("DEFAULT_PORT".to_string(), DEFAULT_PORT.to_string()),
+    let constants: [(&str, String); 13] = [
+        ("HEADER_LEN", HEADER_LEN.to_string()),
+        ("MAX_PAYLOAD", MAX_PAYLOAD.to_string()),
+        ("MAX_REQUEST_PAYLOAD", MAX_REQUEST_PAYLOAD.to_string()),
+        ("MAX_DATA_PAYLOAD", MAX_DATA_PAYLOAD.to_string()),
+        ("MAX_ERROR_MESSAGE", MAX_ERROR_MESSAGE.to_string()),
+        ("MAX_QUERY_BYTES", MAX_QUERY_BYTES.to_string()),
+        ("MAX_CURSOR_BYTES", MAX_CURSOR_BYTES.to_string()),
+        ("MAX_SONG_ID", MAX_SONG_ID.to_string()),
+        ("MAX_SAFE_INTEGER", MAX_SAFE_INTEGER.to_string()),
+        ("VERSION", VERSION.to_string()),
+        ("MAGIC", format!("0x{:08X}", u32::from_be_bytes(MAGIC))),
+        ("FLAG_END", format!("0x{FLAG_END:02X}")),
+        ("DEFAULT_PORT", DEFAULT_PORT.to_string()),
     ];
+    let code: Vec<(String, String)> = constants
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
     assert_eq!(listed, code);
 }
 
 #[test]
-fn example_catalog_and_manifest_agree() {
+fn the_example_documents_agree() {
     let source = rfc();
-    let catalog = Catalog::from_json(&example_catalog(&source)).unwrap();
+    let info = ServerInfo::from_json(&example_server_info(&source)).unwrap();
+    let request = ListRequest::from_json(&example_list_request(&source)).unwrap();
+    let page = Page::from_json(&example_page(&source)).unwrap();
     let manifest = Manifest::from_json(&example_manifest(&source)).unwrap();
-    let entry = catalog
+    assert_eq!(
+        page.total, info.songs,
+        "the example search matches every song"
+    );
+    assert!(page.songs.len() <= request.limit.unwrap_or(info.max_page) as usize);
+    assert!(
+        page.next.is_some() && request.cursor.is_none(),
+        "a first page, with more to come"
+    );
+    let entry = page
         .songs
         .iter()
         .find(|s| s.id == manifest.id)
-        .expect("the example manifest's song is in the example catalog");
+        .expect("the example manifest's song is in the example page");
     assert_eq!(
         (&entry.title, &entry.artist, &entry.album),
         (&manifest.title, &manifest.artist, &manifest.album)
@@ -460,73 +593,144 @@ fn example_catalog_and_manifest_agree() {
         manifest.duration_ms,
         manifest.samples * 1000 / u64::from(manifest.sample_rate)
     );
-    let ids: Vec<u32> = catalog.songs.iter().map(|s| s.id).collect();
-    assert_eq!(ids, (1..=catalog.songs.len() as u32).collect::<Vec<_>>());
+    assert!(
+        page.songs.iter().all(|s| s.id > u64::from(u32::MAX)),
+        "IDs beyond 32 bits"
+    );
+}
+
+/// The session figure plays the example song: its S is the example manifest's ID, and each segment
+/// it shows arriving in one DATA frame with END has the size the manifest gives.
+#[test]
+fn the_session_figure_agrees_with_the_example_manifest() {
+    let source = rfc();
+    let manifest = Manifest::from_json(&example_manifest(&source)).unwrap();
+    assert!(
+        source.contains(&format!("S is the song ID {}", manifest.id)),
+        "the text before the session figure names S"
+    );
+    let session = figure(&source, "fig-session");
+    let mut segment_of: HashMap<u32, u32> = HashMap::new();
+    let mut data: HashMap<u32, Vec<(usize, bool)>> = HashMap::new();
+    let id_after = |line: &str, what: &str| -> Option<u32> {
+        let rest = line.split_once(&format!("{what} (id "))?.1;
+        rest.split(')').next()?.parse().ok()
+    };
+    for line in session.lines() {
+        if let Some(id) = id_after(line, "GET_SEGMENT") {
+            let index = line
+                .split_once("segment ")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .expect("GET_SEGMENT line names its segment");
+            assert!(line.contains("song S"), "{line}");
+            segment_of.insert(id, index);
+        }
+        if let Some(id) = id_after(line, "DATA") {
+            let size = line
+                .split_once(") ")
+                .and_then(|(_, rest)| rest.split(" B").next())
+                .and_then(|n| n.trim().parse().ok())
+                .expect("DATA line gives its size");
+            data.entry(id)
+                .or_default()
+                .push((size, line.contains("END")));
+        }
+    }
+    assert!(!data.is_empty(), "the session figure shows DATA");
+    for (id, frames) in data {
+        let index = segment_of[&id];
+        let expected = manifest.segments[index as usize].bytes as usize;
+        let total: usize = frames.iter().map(|f| f.0).sum();
+        assert_eq!(total, expected, "DATA of request {id} (segment {index})");
+        assert!(
+            frames.iter().all(|f| f.0 <= MAX_DATA_PAYLOAD),
+            "request {id}"
+        );
+        assert!(frames.last().unwrap().1, "request {id} ends with END");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Writing the appendix
 
-/// The first and last 16 bytes of segment 0 of the example song, as sent in the DATA vectors.
+/// The first 16 bytes of segment 0 of the example song, as sent in the DATA vectors.
 const SEGMENT_HEAD: [u8; 16] = [
     0xff, 0xf3, 0x60, 0xc4, 0x00, 0x1b, 0xc1, 0x0a, 0x4c, 0x05, 0x58, 0xc0, 0x00, 0x5a, 0xda, 0xe4,
 ];
 
-/// The vectors of the appendix: label (after "Vector TYPE: "), explanation, frame.
-fn valid_vectors(source: &str) -> Vec<(String, &'static str, Frame)> {
+/// A HELLO of version 3 with bytes after the version, as a later version might send.
+fn later_hello() -> Vec<u8> {
+    let payload = b"JKBX\x00\x03{\"v3\":1}";
+    let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+    bytes.extend([MessageType::Hello.code(), 0, 0, 0, 0, 0, 0, 0]);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The vectors of the appendix: label (after "Vector TYPE: "), explanation, bytes.
+fn valid_vectors(source: &str) -> Vec<(String, String, Vec<u8>)> {
+    let song = example_song(source);
     let f = |request_id, message| Frame {
         request_id,
         message,
     };
-    let error = |request_id, code, text: &str| {
-        f(
-            request_id,
-            Message::Error {
-                code,
-                message: text.to_string(),
-            },
-        )
-    };
-    let mut v = vec![
+    let mut frames: Vec<(String, String, Frame)> = vec![
         (
-            "request ID 0, version 1".to_string(),
-            "",
-            f(0, Message::Hello { version: 1 }),
+            "request ID 0, version 2".into(),
+            String::new(),
+            f(0, Message::Hello { version: 2 }),
         ),
         (
-            "request ID 0, version 1".into(),
-            "",
-            f(0, Message::Welcome { version: 1 }),
-        ),
-        ("request ID 1".into(), "", f(1, Message::List)),
-        (
-            "request ID 1, the example catalog".into(),
-            "The payload is the catalog of (#fig-catalog-example) without the line breaks.",
-            f(1, Message::Catalog(example_catalog(source))),
-        ),
-        (
-            "request ID 2, song 3".into(),
-            "",
-            f(2, Message::GetManifest { song: 3 }),
-        ),
-        (
-            "request ID 2, the example manifest".into(),
-            "The payload is the manifest of (#fig-manifest-example) without the line breaks.",
-            f(2, Message::Manifest(example_manifest(source))),
-        ),
-        (
-            "request ID 3, song 3, segment 0".into(),
-            "",
-            f(3, Message::GetSegment { song: 3, index: 0 }),
-        ),
-        (
-            "request ID 3, 16 bytes, END flag clear".into(),
-            "The payload is the first 16 bytes of segment 0 of song 3, which begin with the \
-             MPEG-2 Layer III audio frame header 0xFFF360C4. (The reference server would send that \
-             12068-byte segment to a client that keeps up in one DATA frame; the vector is cut \
-             short to stay readable.)",
+            "request ID 0, version 2, the example server information".into(),
+            "The server information is that of (#fig-server-info-example).".into(),
             f(
-                3,
+                0,
+                Message::Welcome {
+                    version: 2,
+                    info: example_server_info(source),
+                },
+            ),
+        ),
+        (
+            "request ID 1, no document".into(),
+            "An empty LIST: the first page of every song.".into(),
+            f(1, Message::List(Bytes::new())),
+        ),
+        (
+            "request ID 2, the example list request".into(),
+            "The list request of (#fig-list-request-example).".into(),
+            f(2, Message::List(example_list_request(source))),
+        ),
+        (
+            "request ID 2, the example page".into(),
+            "The page of (#fig-page-example), the answer to the LIST before.".into(),
+            f(2, Message::Page(example_page(source))),
+        ),
+        (
+            format!("request ID 3, song {song}"),
+            format!("The song ID {song} is 0x{song:016X}."),
+            f(3, Message::GetManifest { song }),
+        ),
+        (
+            "request ID 3, the example manifest".into(),
+            "The manifest of (#fig-manifest-example).".into(),
+            f(3, Message::Manifest(example_manifest(source))),
+        ),
+        (
+            format!("request ID 4, song {song}, segment 0"),
+            String::new(),
+            f(4, Message::GetSegment { song, index: 0 }),
+        ),
+        (
+            "request ID 4, 16 bytes, END flag clear".into(),
+            "The payload is the first 16 bytes of segment 0 of the example song, which begin with \
+             the MPEG-2 Layer III audio frame header 0xFFF360C4. (The reference server sends that \
+             12068-byte segment to a client that keeps up in one DATA frame, with END; the vector \
+             is cut short to stay readable.)"
+                .into(),
+            f(
+                4,
                 Message::Data {
                     end: false,
                     bytes: Bytes::from_static(&SEGMENT_HEAD),
@@ -534,10 +738,10 @@ fn valid_vectors(source: &str) -> Vec<(String, &'static str, Frame)> {
             ),
         ),
         (
-            "request ID 3, 16 bytes, END flag set".into(),
-            "The same payload as the last frame of a segment.",
+            "request ID 4, 16 bytes, END flag set".into(),
+            "The same payload as the last frame of a segment.".into(),
             f(
-                3,
+                4,
                 Message::Data {
                     end: true,
                     bytes: Bytes::from_static(&SEGMENT_HEAD),
@@ -545,60 +749,129 @@ fn valid_vectors(source: &str) -> Vec<(String, &'static str, Frame)> {
             ),
         ),
         (
-            "request ID 3".into(),
-            "CANCEL carries the ID of the request it cancels.",
-            f(3, Message::Cancel),
+            "request ID 4".into(),
+            "CANCEL carries the ID of the request it cancels.".into(),
+            f(4, Message::Cancel),
+        ),
+        (
+            "request ID 0, within 30000 ms, message \"the server is restarting\"".into(),
+            "The server will close the connection within 30 seconds.".into(),
+            f(
+                0,
+                Message::GoAway {
+                    within_ms: 30_000,
+                    message: "the server is restarting".into(),
+                },
+            ),
         ),
     ];
-    let errors = [
+    let errors: Vec<(u32, ErrorCode, String)> = vec![
         (
             0,
             ErrorCode::MalformedFrame,
-            "malformed frame: reserved header field is not zero",
+            "malformed frame: reserved header field is not zero".into(),
         ),
         (
             0,
             ErrorCode::UnsupportedVersion,
-            "protocol version 2 is not supported; this server speaks 1",
+            "protocol version 1 is not supported; this server speaks 2".into(),
         ),
         (
             0,
             ErrorCode::FrameTooLarge,
-            "frame payload of 1048577 bytes exceeds the maximum",
+            "frame payload of 1048577 bytes exceeds the maximum".into(),
         ),
-        (0, ErrorCode::UnknownType, "unknown message type 0x0b"),
+        (
+            0,
+            ErrorCode::UnknownType,
+            "unknown message type 0x0c".into(),
+        ),
         (
             0,
             ErrorCode::UnexpectedMessage,
-            "the first frame must be HELLO, not LIST",
+            "the first frame must be HELLO, not LIST".into(),
         ),
-        (2, ErrorCode::UnknownSong, "no song 99"),
-        (3, ErrorCode::SegmentOutOfRange, "song 3 has no segment 99"),
+        (3, ErrorCode::UnknownSong, "no song 99".into()),
+        (
+            4,
+            ErrorCode::SegmentOutOfRange,
+            format!("song {song} has no segment 99"),
+        ),
         (
             20,
             ErrorCode::TooManyRequests,
-            "16 segment requests are already queued",
+            "16 segment requests are already queued".into(),
         ),
         (
             0,
             ErrorCode::ServerBusy,
-            "the server is at its connection limit; try again later",
+            "the server is at its connection limit; try again later".into(),
         ),
-        (0, ErrorCode::IdleTimeout, "no request for 300 s"),
-        (1, ErrorCode::Internal, "CATALOG too large to send"),
+        (0, ErrorCode::IdleTimeout, "no request for 300 s".into()),
+        (
+            4,
+            ErrorCode::Internal,
+            format!("segment 0 of song {song} cannot be read"),
+        ),
+        (
+            2,
+            ErrorCode::BadRequest,
+            "LIST: inconsistent: the limit is 0".into(),
+        ),
+        (5, ErrorCode::Other(300), "a code of a later version".into()),
     ];
     for (id, code, text) in errors {
-        v.push((
-            format!("request ID {id}, {}, message \"{text}\"", code.name()),
-            "",
-            error(id, code, text),
+        let (name, explanation) = match code {
+            ErrorCode::Other(n) => (
+                format!("code {n} (not defined)"),
+                "A code this version does not define, for request 5: the request failed, and the \
+                 connection goes on."
+                    .to_string(),
+            ),
+            known => (known.name().to_string(), String::new()),
+        };
+        frames.push((
+            format!("request ID {id}, {name}, message \"{text}\""),
+            explanation,
+            f(
+                id,
+                Message::Error {
+                    code,
+                    message: text,
+                },
+            ),
         ));
     }
-    v
+    let mut out: Vec<(String, String, Vec<u8>)> = frames
+        .into_iter()
+        .map(|(label, explanation, frame)| {
+            let mut bytes = BytesMut::new();
+            encode_frame(&frame, &mut bytes);
+            (
+                format!("{}: {label}", frame.message.kind().name()),
+                explanation,
+                bytes.to_vec(),
+            )
+        })
+        .collect();
+    let later = later_hello();
+    let extension = later.len() - HEADER_LEN - 6;
+    out.insert(
+        1,
+        (
+            format!("HELLO: request ID 0, version 3, {extension} bytes after the version"),
+            "A HELLO such as a later version might send: version 3, with a document after the \
+             version. A server of this version reads version 3 and ignores the rest; it answers \
+             with WELCOME of version 2."
+                .into(),
+            later,
+        ),
+    );
+    out
 }
 
-/// Frames that a receiver must reject: label (after "Invalid vector CODE: "), bytes.
-fn invalid_vectors() -> Vec<(ErrorCode, &'static str, Vec<u8>)> {
+/// Frames that a receiver must reject: code, description, bytes.
+fn invalid_vectors() -> Vec<(ErrorCode, String, Vec<u8>)> {
     let header = |length: u32, kind: u8, flags: u8, reserved: u16, id: u32| {
         let mut b = length.to_be_bytes().to_vec();
         b.extend([kind, flags]);
@@ -610,17 +883,17 @@ fn invalid_vectors() -> Vec<(ErrorCode, &'static str, Vec<u8>)> {
         h.extend_from_slice(payload);
         h
     };
-    vec![
+    let cases: Vec<(ErrorCode, &str, Vec<u8>)> = vec![
         (
             ErrorCode::FrameTooLarge,
-            "a CATALOG header announcing 1048577 payload bytes. Only the header is shown: the \
+            "a PAGE header announcing 1048577 payload bytes. Only the header is shown: the \
              receiver rejects the frame from it alone.",
             header(MAX_PAYLOAD + 1, 0x04, 0, 0, 1),
         ),
         (
             ErrorCode::UnknownType,
-            "type 0x0B, which is unassigned.",
-            header(0, 0x0b, 0, 0, 1),
+            "type 0x0C, which is unassigned.",
+            header(0, 0x0c, 0, 0, 1),
         ),
         (
             ErrorCode::MalformedFrame,
@@ -634,13 +907,34 @@ fn invalid_vectors() -> Vec<(ErrorCode, &'static str, Vec<u8>)> {
         ),
         (
             ErrorCode::MalformedFrame,
-            "a HELLO whose magic is \"JKBY\".",
-            with(header(6, 0x01, 0, 0, 0), b"JKBY\x00\x01"),
+            "a LIST header announcing 1025 payload bytes, more than a client frame may carry. \
+             Only the header is shown.",
+            header(MAX_REQUEST_PAYLOAD + 1, 0x03, 0, 0, 1),
         ),
         (
             ErrorCode::MalformedFrame,
-            "a GET_MANIFEST with a 3-byte payload.",
-            with(header(3, 0x05, 0, 0, 2), &[0, 0, 3]),
+            "a GET_MANIFEST with the 4-byte song ID of version 1.",
+            with(header(4, 0x05, 0, 0, 2), &[0, 0, 0, 3]),
+        ),
+        (
+            ErrorCode::MalformedFrame,
+            "a CANCEL with a payload.",
+            with(header(1, 0x09, 0, 0, 2), &[0]),
+        ),
+        (
+            ErrorCode::MalformedFrame,
+            "a HELLO whose magic is \"JKBY\".",
+            with(header(6, 0x01, 0, 0, 0), b"JKBY\x00\x02"),
+        ),
+        (
+            ErrorCode::MalformedFrame,
+            "a LIST whose document is not UTF-8 (the byte 0xFF).",
+            with(header(1, 0x03, 0, 0, 1), &[0xff]),
+        ),
+        (
+            ErrorCode::MalformedFrame,
+            "a WELCOME without its server information.",
+            with(header(6, 0x02, 0, 0, 0), b"JKBX\x00\x02"),
         ),
         (
             ErrorCode::MalformedFrame,
@@ -649,34 +943,43 @@ fn invalid_vectors() -> Vec<(ErrorCode, &'static str, Vec<u8>)> {
         ),
         (
             ErrorCode::MalformedFrame,
-            "an ERROR with the unassigned code 0.",
-            with(header(2, 0x0a, 0, 0, 0), &[0, 0]),
-        ),
-        (
-            ErrorCode::MalformedFrame,
             "an ERROR whose text is not UTF-8 (the byte 0xFF).",
             with(header(3, 0x0a, 0, 0, 0), &[0, 6, 0xff]),
         ),
-    ]
+    ];
+    cases
+        .into_iter()
+        .map(|(code, text, bytes)| {
+            let at_server = server_error(&bytes).expect("a server refuses it");
+            let text = if at_server == code {
+                text.to_string()
+            } else {
+                format!(
+                    "{text} A server reports {} instead, from the header: only servers send {}.",
+                    at_server.name(),
+                    peek_header(&bytes).unwrap().unwrap().kind.name(),
+                )
+            };
+            (code, text, bytes)
+        })
+        .collect()
 }
 
 fn appendix(source: &str) -> String {
     let mut out = format!("{VECTORS_BEGIN}\n\n");
-    for (label, explanation, frame) in valid_vectors(source) {
-        let mut bytes = BytesMut::new();
-        encode_frame(&frame, &mut bytes);
+    for (label, explanation, bytes) in valid_vectors(source) {
         if !explanation.is_empty() {
             out += &format!("{explanation}\n\n");
         }
-        out += &format!("Vector {}: {label}.\n\n", frame.message.kind().name());
+        out += &format!("Vector {label}.\n\n");
         out += &format!("~~~\n{}~~~\n\n", hex_dump(&bytes));
     }
     out += "## Invalid Frames\n\n";
     out += "Each of the following frames is invalid. A receiver that reads it reports the error \
             code named and closes the connection; a server reports it in an ERROR frame with \
-            request ID 0. The last three are of types that only servers send, so a server that \
-            receives them reports UNEXPECTED\\_MESSAGE instead, from the header alone (see \
-            (#receiving-frames)).\n\n";
+            request ID 0. A server also refuses, from the header alone, a frame of a type that \
+            only servers send (see (#receiving-frames)); where that makes it report another code, \
+            the vector says so.\n\n";
     for (code, label, bytes) in invalid_vectors() {
         out += &format!("Invalid vector {}: {label}\n\n", code.name());
         out += &format!("~~~\n{}~~~\n\n", hex_dump(&bytes));

@@ -4,7 +4,7 @@
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
-use jukebox_protocol::{encode_frame, Frame, MessageType, FLAG_END, HEADER_LEN};
+use jukebox_protocol::{encode_frame, Frame, FrameHeader, HEADER_LEN};
 
 /// A frame to write, as a [`Buf`] whose two chunks (header, payload) go out in one vectored write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,9 @@ impl OutFrame {
     /// True for a DATA frame that is not the last of its segment: unless the transfer is
     /// cancelled, another DATA frame follows at once.
     pub fn continues_segment(&self) -> bool {
-        self.header[4] == MessageType::Data.code() && self.header[5] & FLAG_END == 0
+        // The header was built by the protocol crate, so it parses; asking the crate keeps the
+        // header's layout in one place.
+        FrameHeader::parse(&self.header).is_ok_and(|header| header.continues_segment())
     }
 }
 
