@@ -2,7 +2,9 @@
 //! catalog reads the session asks for, writes what the session hands out, sleeps until the
 //! session's next deadline, and reports each of these, with the time, to the session, which
 //! decides everything else (see the call order in `session/mod.rs`). What is here is what only a
-//! socket needs: readiness, system calls and socket options.
+//! socket needs: readiness, system calls and socket options. One thing it decides alone: a socket
+//! error (the client reset the connection) ends the connection at once, noticed from the kernel's
+//! error event even while the session neither reads nor writes.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, Read};
@@ -66,7 +68,7 @@ async fn drive(
         let room = session.read_room();
         if room > 0 {
             match read_now(&stream, &mut chunk[..room], session.next_is_data())? {
-                Some(0) => session.handle_eof(),
+                Some(0) => session.handle_eof(now()),
                 Some(n) => {
                     if n < room {
                         // The read took everything there was: tell the runtime, so that waiting
@@ -97,6 +99,12 @@ async fn drive(
 
         tokio::select! {
             biased;
+            // A reset or other error, even while the session reads nothing (the client closed its
+            // side, or answers wait for it to read them) and its transfer is stalled.
+            ready = stream.ready(Interest::ERROR) => {
+                ready?;
+                return Err(socket_error(&stream));
+            }
             ready = stream.readable(), if session.read_room() > 0 => ready?,
             Some(done) = reads.tasks.join_next_with_id(), if !reads.tasks.is_empty() => {
                 reads.finished(&mut session, done);
@@ -104,9 +112,13 @@ async fn drive(
             ready = stream.writable(), if write.is_some() => {
                 ready?;
                 match write {
-                    Some(Transmit::CountUnsent) => {
-                        session.handle_unsent(now(), unsent(&stream)?);
-                    }
+                    Some(Transmit::CheckRoom) => match has_room(&stream) {
+                        Ok(()) => session.handle_room(),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            session.handle_write_refused();
+                        }
+                        Err(e) => return Err(e),
+                    },
                     Some(Transmit::Write { more }) => match write_frames(&stream, &session, more) {
                         Ok(n) => session.handle_written(now(), n),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -161,7 +173,7 @@ impl Reads {
         };
         if let Some(ticket) = self.tickets.remove(&task) {
             self.running.remove(&ticket);
-            session.handle_segment_read(ticket, result);
+            session.handle_segment_read(now(), ticket, result);
         }
     }
 
@@ -176,7 +188,7 @@ impl Reads {
         }
         while let Some(read) = session.poll_read() {
             match store.cached(read.song, read.index) {
-                Some(bytes) => session.handle_segment_read(read.ticket, Ok(bytes)),
+                Some(bytes) => session.handle_segment_read(now(), read.ticket, Ok(bytes)),
                 None => {
                     let store = store.clone();
                     let task = self
@@ -228,16 +240,48 @@ fn write_frames(stream: &TcpStream, session: &Session, more: bool) -> io::Result
     Ok(written)
 }
 
-/// Bytes written to the socket that the kernel has not sent yet.
-fn unsent(stream: &TcpStream) -> io::Result<u32> {
+/// Whether the kernel has room on the socket now: it would report it writable, that is, it holds
+/// less than TCP_NOTSENT_LOWAT unsent (and has send buffer to spare). Asked with `poll` without
+/// waiting, which also makes the kernel wake the runtime when room comes: without room this is
+/// `WouldBlock`, and the runtime's record of writability is cleared (unless an event came since it
+/// was read), so waiting for writability then waits for the kernel instead of looking again and
+/// again. An error pending on the socket (a reset) is returned as that error, so it ends the
+/// connection before anything else is tried.
+fn has_room(stream: &TcpStream) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let mut bytes: libc::c_int = 0;
-    // SAFETY: SIOCOUTQNSD stores one int through the pointer, which is valid for the call.
-    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::SIOCOUTQNSD as _, &mut bytes) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    stream.try_io(Interest::WRITABLE, || {
+        let mut fd = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd, and no waiting.
+            let rc = unsafe { libc::poll(&mut fd, 1, 0) };
+            if rc >= 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        if fd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            Err(socket_error(stream))
+        } else if fd.revents & libc::POLLOUT != 0 {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    })
+}
+
+/// The error the kernel holds for the socket (clearing it), or a reset if it holds none any more.
+fn socket_error(stream: &TcpStream) -> io::Error {
+    match stream.take_error() {
+        Ok(Some(e)) | Err(e) => e,
+        Ok(None) => io::ErrorKind::ConnectionReset.into(),
     }
-    Ok(bytes.max(0) as u32)
 }
 
 /// Sends at once whatever a write with MSG_MORE left held back (setting TCP_NODELAY pushes it).

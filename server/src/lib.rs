@@ -41,6 +41,35 @@ pub use store::Store;
 /// behind it.
 pub const DEFAULT_NOTSENT_LOWAT: u32 = 4 * 1024;
 
+/// Default [`Config::idle_timeout`]. A player asks for a segment every couple of seconds, so only a
+/// connection nobody uses is closed, and clients reconnect without a word when they next need one;
+/// 60 s, as nginx's client timeouts, keeps an idle attacker's slots as dear as there.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default [`Config::frame_timeout`]: the largest client frame is about 1 KiB, so this allows 100
+/// bytes a second, as slow as any link that can play audio.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default [`Config::send_timeout`]: half nginx's `send_timeout`. A player whose link stalls this
+/// long has run out of audio anyway (it reads about 6 s ahead) and reconnects.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default [`Config::fin_timeout`], as HAProxy's `timeout client-fin` is usually set: a client that
+/// has closed its side only waits for answers, so one that takes none is gone.
+pub const DEFAULT_FIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default [`Config::max_per_source`]: room for many listeners behind one NAT, while one address
+/// takes at most 1/64 of the default connection limit.
+pub const DEFAULT_MAX_PER_SOURCE: usize = 256;
+
+/// Default [`Config::source_rate`]: new connections per second from one address, after a burst
+/// of [`Config::max_per_source`].
+pub const DEFAULT_SOURCE_RATE: u32 = 64;
+
+/// Default [`Config::backlog`], as nginx and redis use: room for a reconnect storm after a
+/// restart. The kernel caps it at `net.core.somaxconn`.
+pub const DEFAULT_BACKLOG: u32 = 511;
+
 /// Server limits and address.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -48,10 +77,27 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Connections beyond this are answered with SERVER_BUSY and closed.
     pub max_connections: usize,
+    /// Connections from one source (an IPv4 address, or an IPv6 /64) served at once; more are
+    /// answered with SERVER_BUSY. 0: no limit.
+    pub max_per_source: usize,
+    /// New connections per second from one source, after a burst of `max_per_source`; more are
+    /// answered with SERVER_BUSY. 0: no limit.
+    pub source_rate: u32,
+    /// Connections the kernel completes and queues before the server accepts them.
+    pub backlog: u32,
     /// A connection that neither sends a whole frame nor is sent one for this long is closed: with
     /// IDLE_TIMEOUT when nothing waits to be sent to it, without an ERROR when frames wait (it
     /// stopped reading). Waiting for a catalog read does not count.
     pub idle_timeout: Duration,
+    /// A frame whose first byte has arrived must be whole within this time, else IDLE_TIMEOUT: a
+    /// frame trickled in cannot hold a connection open.
+    pub frame_timeout: Duration,
+    /// A client that takes no byte for this long while frames wait for it is closed without an
+    /// ERROR (as nginx's `send_timeout`).
+    pub send_timeout: Duration,
+    /// `send_timeout` once the client has closed its side, if shorter (as HAProxy's `timeout
+    /// client-fin`).
+    pub fin_timeout: Duration,
     /// Segment requests a connection may have queued at once; more get TOO_MANY_REQUESTS.
     pub max_queued_segments: usize,
     /// TCP_NOTSENT_LOWAT for client sockets: the kernel holds at most about this many bytes not yet
@@ -70,7 +116,13 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], jukebox_protocol::DEFAULT_PORT)),
             max_connections: 16_384,
-            idle_timeout: Duration::from_secs(300),
+            max_per_source: DEFAULT_MAX_PER_SOURCE,
+            source_rate: DEFAULT_SOURCE_RATE,
+            backlog: DEFAULT_BACKLOG,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            fin_timeout: DEFAULT_FIN_TIMEOUT,
             max_queued_segments: 16,
             notsent_lowat: Some(DEFAULT_NOTSENT_LOWAT),
             data_frames_per_write: 1,

@@ -41,6 +41,7 @@ impl Session {
             State::AwaitingHello | State::Open => {
                 self.input.put_slice(bytes);
                 self.take_requests(now);
+                self.watch_sending(now);
             }
             State::Draining { drained } => {
                 let drained = drained + bytes.len();
@@ -53,14 +54,17 @@ impl Session {
         }
     }
 
-    /// The client has closed its sending side. Whole requests already received are still
-    /// answered; a partial frame ends the connection at once.
-    pub fn handle_eof(&mut self) {
+    /// The client has closed its sending side, seen at `now`. Whole requests already received are
+    /// still answered, and must be taken within the shorter send deadline for a half-closed
+    /// connection; a partial frame ends the connection at once.
+    pub fn handle_eof(&mut self, now: Instant) {
         self.eof = true;
         if let State::Draining { .. } = self.state {
             self.close(Closed::AfterError);
         }
         self.check_partial_frame();
+        self.shorten_send_deadline();
+        self.watch_sending(now);
     }
 
     /// False while the session wants its queued responses sent before it takes more requests.
@@ -69,11 +73,14 @@ impl Session {
             && self.control.len() < MAX_CONTROL_BACKLOG
     }
 
-    /// Takes whole frames off the input, received at `now`, while the session accepts them.
+    /// Takes whole frames off the input, received at `now`, while the session accepts them; a
+    /// partial frame left waits under the frame deadline.
     pub(super) fn take_requests(&mut self, now: Instant) {
+        let mut took = false;
         while self.accepts_frames() {
             match next_request(&mut self.input) {
                 Ok(Some(frame)) => {
+                    took = true;
                     self.active(now);
                     self.take_frame(now, frame);
                 }
@@ -85,6 +92,7 @@ impl Session {
             }
         }
         self.check_partial_frame();
+        self.watch_frame(now, took);
     }
 
     /// Closes when the client's stream ended in the middle of a frame: with every whole frame

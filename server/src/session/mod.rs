@@ -12,20 +12,22 @@
 //! - handlers for what the shell observed, named `handle_*`: bytes received
 //!   ([`Session::handle_input`]), the end of the client's stream ([`Session::handle_eof`]), a catalog
 //!   read that finished ([`Session::handle_segment_read`]), bytes written
-//!   ([`Session::handle_written`]), a write the socket refused ([`Session::handle_write_refused`]),
-//!   the kernel's count of unsent bytes ([`Session::handle_unsent`]), and a deadline reached
-//!   ([`Session::handle_timeout`]);
+//!   ([`Session::handle_written`]), a write the socket refused or no room below the low-water mark
+//!   ([`Session::handle_write_refused`]), room below it ([`Session::handle_room`]), and a deadline
+//!   reached ([`Session::handle_timeout`]);
 //! - polls for what the shell is to do, named `poll_*`.
 //!
 //! After creating the session and after every handler, call the polls in this order:
 //!
 //! 1. [`Session::poll_abandoned`] and [`Session::poll_read`] until each returns `None`: abort the
 //!    reads no longer wanted and start the new ones. A read found in a cache may be answered at
-//!    once, within this step, with [`Session::handle_segment_read`]: a read's result asks for no
-//!    reads;
+//!    once, within this step, with [`Session::handle_segment_read`] (a failed one may ask for the
+//!    next read, which the same loop takes). Only the front transfer is read, so a read can also
+//!    come to be asked for in step 2, when the last frame of the transfer ahead is taken: it is
+//!    taken in step 1 after the next handler;
 //! 2. [`Session::poll_transmit`] until it returns `None` or a write: an uncork or a shutdown is done
 //!    at once and the session polled again; a close ends the connection; a write
-//!    ([`Transmit::Write`], [`Transmit::CountUnsent`]) waits for the socket to be writable and is
+//!    ([`Transmit::Write`], [`Transmit::CheckRoom`]) waits for the socket to be writable and is
 //!    then done and reported; it stays the answer until a handler is called;
 //! 3. [`Session::poll_timeout`]: when to call [`Session::handle_timeout`] if nothing else happens
 //!    first. It may move after any handler or poll, and may be earlier than a deadline really is
@@ -33,7 +35,9 @@
 //!    more than once is harmless.
 //!
 //! Read from the socket only while [`Session::read_room`] is above zero, at most that many bytes.
-//! The times passed in must not go backwards.
+//! Whatever the session wants, a socket error (a reset from the client, seen even while nothing is
+//! read or written) ends the connection at once: the session need not be told. The times passed in
+//! must not go backwards.
 //!
 //! # What the session holds
 //!
@@ -68,7 +72,7 @@ use transfers::Transfers;
 pub use input::{DRAIN_LIMIT, READ_CHUNK};
 pub use output::{Closed, Transmit, MAX_FRAMES_PER_WRITE};
 pub use requests::MAX_CONTROL_BACKLOG;
-pub use slow_client::{SLOW_DATA_PAYLOAD, SLOW_FRAMES, SLOW_PACE};
+pub use slow_client::{SLOW_DATA_PAYLOAD, SLOW_FRAMES};
 pub use timers::{HELLO_TIMEOUT, LINGER};
 pub use transfers::{SegmentRead, Ticket};
 
@@ -77,6 +81,12 @@ pub use transfers::{SegmentRead, Ticket};
 pub struct Limits {
     /// A connection with nothing to send that receives no frame for this long gets IDLE_TIMEOUT.
     pub idle_timeout: Duration,
+    /// A frame whose first byte has arrived must be whole within this time, else IDLE_TIMEOUT.
+    pub frame_timeout: Duration,
+    /// A client that takes no byte for this long while frames wait for it is closed.
+    pub send_timeout: Duration,
+    /// [`Limits::send_timeout`] once the client has closed its side (if shorter).
+    pub fin_timeout: Duration,
     /// Segment requests a connection may have queued; more get TOO_MANY_REQUESTS.
     pub max_queued_segments: usize,
     /// The socket's TCP_NOTSENT_LOWAT, if set: a slow client gets no write while the kernel holds
@@ -91,6 +101,9 @@ impl From<&crate::Config> for Limits {
     fn from(config: &crate::Config) -> Self {
         Limits {
             idle_timeout: config.idle_timeout,
+            frame_timeout: config.frame_timeout,
+            send_timeout: config.send_timeout,
+            fin_timeout: config.fin_timeout,
             max_queued_segments: config.max_queued_segments,
             notsent_lowat: config.notsent_lowat,
             data_frames_per_write: config.data_frames_per_write.clamp(1, MAX_FRAMES_PER_WRITE),
@@ -130,12 +143,15 @@ pub struct Session {
     out: VecDeque<OutFrame>,
     /// The last write carried MSG_MORE: the kernel may hold its tail back for the next one.
     corked: bool,
-    /// The unsent count asked for before a slow client's next write was below the mark.
-    unsent_checked: bool,
+    /// The kernel had room below the low-water mark when asked before a slow client's next write.
+    room_checked: bool,
     slow: SlowClient,
     timers: Timers,
     /// When a whole frame was last received or sent: the idle time counts from here.
     last_activity: Instant,
+    /// When a write last took bytes, or something came to wait for writing: the send deadline
+    /// counts from here.
+    last_sent: Instant,
 }
 
 impl Session {
@@ -153,10 +169,11 @@ impl Session {
             transfers: Transfers::default(),
             out: VecDeque::with_capacity(limits.data_frames_per_write),
             corked: false,
-            unsent_checked: false,
+            room_checked: false,
             slow: SlowClient::default(),
             timers,
             last_activity: now,
+            last_sent: now,
         }
     }
 
@@ -168,6 +185,18 @@ impl Session {
             now,
             ErrorCode::ServerBusy,
             "the server is at its connection limit; try again later",
+        );
+        session
+    }
+
+    /// A session for a connection over its source's limit (connections at once, or new
+    /// connections per second, from one address): ERROR SERVER_BUSY at once, as [`Session::busy`].
+    pub fn source_busy(store: Arc<Store>, limits: Limits, now: Instant) -> Self {
+        let mut session = Session::new(store, limits, now);
+        session.fail(
+            now,
+            ErrorCode::ServerBusy,
+            "too many connections from this address; try again later",
         );
         session
     }
@@ -188,6 +217,12 @@ impl Session {
     /// True when nothing is queued for sending (the write under way aside).
     pub fn is_idle(&self) -> bool {
         self.control.is_empty() && self.transfers.is_empty()
+    }
+
+    /// True when something is ready to be written: the write under way, a control response, or
+    /// DATA whose bytes are at hand.
+    fn has_output(&self) -> bool {
+        !self.out.is_empty() || !self.control.is_empty() || self.transfers.ready()
     }
 
     /// Why the connection is over, once it is.
@@ -211,12 +246,18 @@ impl Session {
         self.transfers.poll_abandoned()
     }
 
-    /// The result of a read: the transfer waiting for it can go out, or, when the read failed, is
-    /// answered with ERROR INTERNAL (that request only). Ignored if the transfer is gone.
-    pub fn handle_segment_read(&mut self, ticket: Ticket, result: Result<Bytes, String>) {
+    /// The result of a read, at `now`: the transfer waiting for it can go out, or, when the read
+    /// failed, is answered with ERROR INTERNAL (that request only). Ignored if the transfer is gone.
+    pub fn handle_segment_read(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        result: Result<Bytes, String>,
+    ) {
         if let Err((id, message)) = self.transfers.read_done(ticket, result) {
             self.error(id, ErrorCode::Internal, message);
         }
+        self.watch_sending(now);
     }
 
     /// Ends the connection for `why`, without anything more sent.

@@ -1,6 +1,6 @@
 //! What goes to the client and how it is written: the next frames (control responses first, then
-//! DATA cut to the size the client keeps up with), whether a write carries MSG_MORE, when to look at
-//! the kernel's unsent count first, and when to shut down or close.
+//! DATA cut to the size the client keeps up with), whether a write carries MSG_MORE, when to ask the
+//! kernel for room below the low-water mark first, and when to shut down or close.
 //!
 //! A client that keeps up gets every DATA frame of a segment but the last written with MSG_MORE, so
 //! that frames written one at a time, with a check for requests in between, leave in full packets;
@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use bytes::Buf;
 
-use super::timers::Timer;
-use super::{Session, State, SLOW_PACE};
+use super::{Session, State};
 use crate::outgoing::OutFrame;
 
 /// Most frames gathered into one write (see `Config::data_frames_per_write`).
@@ -26,9 +25,12 @@ pub enum Transmit {
     /// MSG_MORE when `more`, and report it with [`Session::handle_written`] or
     /// [`Session::handle_write_refused`].
     Write { more: bool },
-    /// Once the socket is writable: ask the kernel how many bytes it holds unsent (SIOCOUTQNSD) and
-    /// report it with [`Session::handle_unsent`].
-    CountUnsent,
+    /// Once the socket is writable: ask the kernel, without waiting, whether it holds less than the
+    /// low-water mark unsent (whether it would report the socket writable now), and report it: room
+    /// with [`Session::handle_room`], none with [`Session::handle_write_refused`], after which the
+    /// shell waits for the kernel to report the socket writable before it asks again (so a client
+    /// that takes nothing costs nothing until it does).
+    CheckRoom,
     /// Now: send what earlier writes with MSG_MORE left held back (nothing follows at once).
     Uncork,
     /// Now: shut down the sending side, everything having been sent; go on reading.
@@ -44,7 +46,8 @@ pub enum Closed {
     Finished,
     /// The client closed its side in the middle of a frame.
     MidFrame,
-    /// Frames waited for the idle time and the client took none; an ERROR would not be read either.
+    /// Frames waited and the client took none for the send time (or took no whole frame for the
+    /// idle time); an ERROR would not be read either.
     StoppedReading,
     /// A fatal ERROR was queued and the client did not take it within the linger time.
     ErrorNotTaken,
@@ -92,11 +95,8 @@ impl Session {
             }
             return None;
         }
-        if self.timers.is_running(Timer::Pace) {
-            return None;
-        }
-        if self.slow.is_slow() && self.limits.notsent_lowat.is_some() && !self.unsent_checked {
-            return Some(Transmit::CountUnsent);
+        if self.slow.is_slow() && self.limits.notsent_lowat.is_some() && !self.room_checked {
+            return Some(Transmit::CheckRoom);
         }
         Some(Transmit::Write {
             more: self.write_more(),
@@ -123,7 +123,10 @@ impl Session {
     /// `n` bytes of [`Session::write_slices`] were written at `now`.
     pub fn handle_written(&mut self, now: Instant, n: usize) {
         self.corked = self.write_more();
-        self.unsent_checked = false;
+        self.room_checked = false;
+        if n > 0 {
+            self.last_sent = now;
+        }
         let mut left = n;
         while let Some(frame) = self.out.front_mut() {
             let remaining = frame.remaining();
@@ -138,25 +141,22 @@ impl Session {
         }
         // Room may have come in the control queue for requests already received.
         self.take_requests(now);
+        self.watch_sending(now);
     }
 
-    /// The socket refused a write (it would block): the client does not keep up.
+    /// The socket refused a write (it would block), or had no room below the low-water mark when
+    /// asked ([`Transmit::CheckRoom`]): the client does not keep up. Writing more would only
+    /// lengthen the queue a control response waits behind, so nothing is written until the kernel
+    /// reports the socket writable.
     pub fn handle_write_refused(&mut self) {
-        self.unsent_checked = false;
+        self.room_checked = false;
         self.slow.refused();
     }
 
-    /// The kernel holds `unsent` bytes not yet sent, counted at `now`. At or above the low-water
-    /// mark, a slow client's socket is left alone for [`SLOW_PACE`] (which counts as a refusal):
-    /// writing more would only lengthen the queue a control response waits behind.
-    pub fn handle_unsent(&mut self, now: Instant, unsent: u32) {
-        match self.limits.notsent_lowat {
-            Some(mark) if unsent >= mark => {
-                self.slow.refused();
-                self.timers.set(Timer::Pace, now + SLOW_PACE);
-            }
-            _ => self.unsent_checked = true,
-        }
+    /// The kernel had room below the low-water mark when asked ([`Transmit::CheckRoom`]): the next
+    /// write may go.
+    pub fn handle_room(&mut self) {
+        self.room_checked = true;
     }
 
     /// Takes the next frames: a control response, else as many DATA frames as a write may carry,

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use jukebox_protocol::codec::shared_header;
 use jukebox_protocol::{ErrorCode, Frame, ListRequest, Message, MessageType, VERSION};
 
-use super::timers::{Timer, LINGER};
+use super::timers::{Timer, Timers, LINGER};
 use super::{Session, State};
 use crate::outgoing::OutFrame;
 use crate::store::{fits, Located, Lookup};
@@ -103,8 +103,8 @@ impl Session {
         self.transfers.clear();
         self.push_error(0, code, message.into());
         self.state = State::Closing;
-        self.timers.stop(Timer::Hello);
-        self.timers.stop(Timer::Idle);
+        // Only the linger bounds what is left.
+        self.timers = Timers::default();
         self.timers.set(Timer::Linger, now + LINGER);
     }
 

@@ -4,9 +4,8 @@
 //!
 //! TCP_NOTSENT_LOWAT makes the kernel report the socket writable only while less than the mark is
 //! unsent, but it does not limit a write that succeeds; so before each write to a slow client the
-//! session asks for the unsent count, and waits [`SLOW_PACE`] while it is at least the mark.
-
-use std::time::Duration;
+//! session asks the kernel whether it has room below the mark, and while it has none waits for the
+//! kernel to say it has (an event, not a poll: a client that takes nothing costs nothing).
 
 use jukebox_protocol::MAX_DATA_PAYLOAD;
 
@@ -17,12 +16,8 @@ pub const SLOW_DATA_PAYLOAD: usize = 4096;
 /// Frames sent without a refusal before a client counts as keeping up again.
 pub const SLOW_FRAMES: u32 = 16;
 
-/// How long a slow client's socket is left alone when the kernel still holds at least the
-/// low-water mark unsent, before the count is asked for again.
-pub const SLOW_PACE: Duration = Duration::from_millis(5);
-
-/// Whether the socket refused a write (or held enough unsent) within the last [`SLOW_FRAMES`]
-/// frames.
+/// Whether the socket refused a write (or had no room below the mark) within the last
+/// [`SLOW_FRAMES`] frames.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SlowClient {
     frames_left: u32,
@@ -43,7 +38,7 @@ impl SlowClient {
         }
     }
 
-    /// The socket refused a write, or the kernel still holds enough unsent bytes.
+    /// The socket refused a write, or had no room below the mark.
     pub fn refused(&mut self) {
         self.frames_left = SLOW_FRAMES;
     }

@@ -1,7 +1,12 @@
-//! The deadlines of a connection, and what happens when one passes: the HELLO deadline, the idle
-//! time, the linger after a fatal error, and the pause before looking again at a slow client's
-//! socket. Each is a [`Timer`] in a small table; the shell sleeps until the earliest
-//! ([`Session::poll_timeout`]) and reports it ([`Session::handle_timeout`]).
+//! The deadlines of a connection, and what happens when one passes: the HELLO deadline, the frame
+//! deadline, the idle time, the send deadline and the linger after a fatal error. Each is a
+//! [`Timer`] in a small table; the shell sleeps until the earliest ([`Session::poll_timeout`]) and
+//! reports it ([`Session::handle_timeout`]).
+//!
+//! Between them they bound how long a client can hold a connection without doing its part: it must
+//! say HELLO in time, finish every frame it begins, send or take a whole frame within the idle time,
+//! and take some of what waits for it within the send deadline (shorter once it has closed its
+//! side: it can then only be waiting for answers).
 
 use std::time::{Duration, Instant};
 
@@ -23,17 +28,27 @@ pub const LINGER: Duration = Duration::from_secs(2);
 pub(super) enum Timer {
     /// The HELLO has not come: IDLE_TIMEOUT.
     Hello,
+    /// A frame begun has not been completed: IDLE_TIMEOUT. Runs while a partial frame waits in the
+    /// input and the session takes frames (not while it waits for the client to read answers).
+    Frame,
     /// Checked when it comes, against the last frame received or sent (the idle time is restarted
     /// by every frame, and moving a timer each time would cost more than looking once).
     Idle,
+    /// Checked when it comes, against the last write that took bytes: runs while something waits to
+    /// be written; when the client took nothing for the send time, close.
+    Send,
     /// The linger after a fatal error is over: close.
     Linger,
-    /// A slow client's socket may be looked at again.
-    Pace,
 }
 
 impl Timer {
-    const ALL: [Timer; 4] = [Timer::Hello, Timer::Idle, Timer::Linger, Timer::Pace];
+    const ALL: [Timer; 5] = [
+        Timer::Hello,
+        Timer::Frame,
+        Timer::Idle,
+        Timer::Send,
+        Timer::Linger,
+    ];
 }
 
 /// When each timer is due, if it runs.
@@ -77,7 +92,15 @@ impl Session {
             self.timers.stop(timer);
             match timer {
                 Timer::Hello => self.fail(now, ErrorCode::IdleTimeout, "no HELLO received in time"),
+                Timer::Frame => {
+                    let message = format!(
+                        "a frame was begun and not completed within {} s",
+                        self.limits.frame_timeout.as_secs_f64()
+                    );
+                    self.fail(now, ErrorCode::IdleTimeout, message);
+                }
                 Timer::Idle => self.idle(now),
+                Timer::Send => self.send_deadline(now),
                 Timer::Linger => match self.state {
                     State::Closing => {
                         self.close(Closed::ErrorNotTaken);
@@ -87,14 +110,73 @@ impl Session {
                     }
                     _ => {}
                 },
-                Timer::Pace => {}
             }
         }
+        self.watch_sending(now);
     }
 
     /// A whole frame received or sent: the client is not idle.
     pub(super) fn active(&mut self, now: Instant) {
         self.last_activity = now;
+    }
+
+    /// Starts the frame deadline for a partial frame that waits in the input, received at `now`,
+    /// when `fresh` (a frame was just taken, so what is left began in the bytes just received) or
+    /// when none runs; stops it when no partial frame waits or the session takes no frames.
+    pub(super) fn watch_frame(&mut self, now: Instant, fresh: bool) {
+        if self.accepts_frames() && !self.input.is_empty() {
+            if fresh || !self.timers.is_running(Timer::Frame) {
+                self.timers
+                    .set(Timer::Frame, now + self.limits.frame_timeout);
+            }
+        } else {
+            self.timers.stop(Timer::Frame);
+        }
+    }
+
+    /// Starts the send deadline when something comes to wait for writing, and stops it when nothing
+    /// does (waiting for a catalog read is the server's wait, not the client's). Called with the
+    /// time at the end of every handler that can change what waits.
+    pub(super) fn watch_sending(&mut self, now: Instant) {
+        let open = matches!(self.state, State::AwaitingHello | State::Open);
+        if open && self.has_output() {
+            if !self.timers.is_running(Timer::Send) {
+                self.last_sent = now;
+                self.timers.set(Timer::Send, now + self.send_timeout());
+            }
+        } else {
+            self.timers.stop(Timer::Send);
+        }
+    }
+
+    /// The client closed its side: from now on it can only be waiting for answers, so the shorter
+    /// deadline applies to taking them.
+    pub(super) fn shorten_send_deadline(&mut self) {
+        if self.timers.is_running(Timer::Send) {
+            self.timers
+                .set(Timer::Send, self.last_sent + self.send_timeout());
+        }
+    }
+
+    /// How long the client may take nothing while something waits for it.
+    fn send_timeout(&self) -> Duration {
+        if self.eof {
+            self.limits.fin_timeout.min(self.limits.send_timeout)
+        } else {
+            self.limits.send_timeout
+        }
+    }
+
+    /// The send deadline's first deadline has come.
+    fn send_deadline(&mut self, now: Instant) {
+        let due = self.last_sent + self.send_timeout();
+        if now < due {
+            // Bytes were taken since the timer was set.
+            self.timers.set(Timer::Send, due);
+        } else if self.has_output() {
+            // An ERROR would not be taken either.
+            self.close(Closed::StoppedReading);
+        }
     }
 
     /// The idle timer's first deadline has come.

@@ -23,10 +23,13 @@ pub(crate) fn t(ms: u64) -> Instant {
     *START.get_or_init(Instant::now) + Duration::from_millis(ms)
 }
 
-/// The default limits, with `max_queued_segments`.
+/// The default limits, with `max_queued_segments` and an idle time of 300 s.
 pub(crate) fn limits(max_queued_segments: usize) -> Limits {
     Limits {
         idle_timeout: Duration::from_secs(300),
+        frame_timeout: crate::DEFAULT_FRAME_TIMEOUT,
+        send_timeout: crate::DEFAULT_SEND_TIMEOUT,
+        fin_timeout: crate::DEFAULT_FIN_TIMEOUT,
         max_queued_segments,
         notsent_lowat: Some(crate::DEFAULT_NOTSENT_LOWAT),
         data_frames_per_write: 1,
@@ -79,7 +82,7 @@ pub(crate) fn feed(session: &mut Session, frames: &[Frame]) {
 
 /// Does the next write, as a socket that takes everything would, at `now`: returns its bytes, or
 /// `None` when the session has nothing to write. Uncorks and shutdowns are done on the way; a slow
-/// client's unsent count is reported as 0.
+/// client's socket always has room.
 pub(crate) fn write_at(session: &mut Session, now: Instant) -> Option<Vec<u8>> {
     loop {
         match session.poll_transmit()? {
@@ -88,7 +91,7 @@ pub(crate) fn write_at(session: &mut Session, now: Instant) -> Option<Vec<u8>> {
                 session.handle_written(now, bytes.len());
                 return Some(bytes);
             }
-            Transmit::CountUnsent => session.handle_unsent(now, 0),
+            Transmit::CheckRoom => session.handle_room(),
             Transmit::Uncork => {}
             Transmit::Shutdown | Transmit::Close(_) => return None,
         }

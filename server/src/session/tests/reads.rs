@@ -45,7 +45,7 @@ fn a_disk_segment_is_asked_for_and_sent_when_read() {
         }]
     ));
     let segment = Bytes::from(vec![3; 20_000]);
-    s.handle_segment_read(asked[0].ticket, Ok(segment.clone()));
+    s.handle_segment_read(t(0), asked[0].ticket, Ok(segment.clone()));
     assert!(s.next_is_data());
     assert!(matches!(s.poll_transmit(), Some(Transmit::Write { .. })));
     let mut slices = [std::io::IoSlice::new(&[]); 2];
@@ -76,7 +76,7 @@ fn transfers_keep_their_order_behind_a_read() {
         "the in-memory segment waits its turn: {out:?}"
     );
     let read = reads(&mut s)[0];
-    s.handle_segment_read(read.ticket, Ok(Bytes::from_static(b"from disk!")));
+    s.handle_segment_read(t(0), read.ticket, Ok(Bytes::from_static(b"from disk!")));
     let out = sent(&mut s);
     let ids: Vec<u32> = out.iter().map(|f| f.request_id).collect();
     assert_eq!(ids, [1, 2]);
@@ -96,6 +96,7 @@ fn a_failed_read_is_an_internal_error_and_the_rest_goes_on() {
     );
     let read = reads(&mut s)[0];
     s.handle_segment_read(
+        t(0),
         read.ticket,
         Err("segment 0 of song 5 cannot be read".into()),
     );
@@ -106,7 +107,7 @@ fn a_failed_read_is_an_internal_error_and_the_rest_goes_on() {
     // An empty read cannot be sent either.
     exchange(&mut s, &[req(3, Message::GetSegment { song: 5, index: 1 })]);
     let read = reads(&mut s)[0];
-    s.handle_segment_read(read.ticket, Ok(Bytes::new()));
+    s.handle_segment_read(t(0), read.ticket, Ok(Bytes::new()));
     assert_eq!(error_code(&sent(&mut s)[0]), (3, ErrorCode::Internal));
     assert!(s.is_idle());
 }
@@ -123,9 +124,9 @@ fn cancel_while_reading_abandons_the_read() {
     exchange(&mut s, &[req(1, Message::GetSegment { song: 5, index: 0 })]);
     let new = reads(&mut s)[0];
     assert_ne!(new.ticket, old.ticket);
-    s.handle_segment_read(old.ticket, Ok(Bytes::from_static(b"stale")));
+    s.handle_segment_read(t(0), old.ticket, Ok(Bytes::from_static(b"stale")));
     assert!(sent(&mut s).is_empty());
-    s.handle_segment_read(new.ticket, Ok(Bytes::from_static(b"fresh")));
+    s.handle_segment_read(t(0), new.ticket, Ok(Bytes::from_static(b"fresh")));
     assert_eq!(data(&sent(&mut s), 1), b"fresh");
 }
 
@@ -207,7 +208,7 @@ proptest::proptest! {
             }
             let read = pending.remove(pick % pending.len());
             let result = if ok { Ok(disk_bytes(read.index)) } else { Err("gone".to_string()) };
-            s.handle_segment_read(read.ticket, result);
+            s.handle_segment_read(t(0), read.ticket, result);
         };
         for (op, index, flag, pick) in ops {
             match op {

@@ -441,7 +441,7 @@ fn unread_answers_stop_the_intake() {
 fn a_client_that_closes_after_whole_requests_gets_every_answer() {
     let mut s = open();
     feed(&mut s, &[req(1, Message::GetSegment { song: 1, index: 3 })]);
-    s.handle_eof();
+    s.handle_eof(t(0));
     assert_eq!(s.read_room(), 0);
     let out = sent(&mut s);
     assert_eq!(data(&out, 1), s.store.segment(1, 3).unwrap().as_ref());
@@ -454,7 +454,7 @@ fn a_client_that_closes_in_the_middle_of_a_frame_gets_nothing_more() {
     let mut buf = wire(&[req(1, Message::GetSegment { song: 1, index: 3 })]);
     buf.extend_from_slice(&wire(&[req(2, Message::list_all())])[..5]);
     feed_bytes_at(&mut s, t(0), &buf);
-    s.handle_eof();
+    s.handle_eof(t(0));
     assert_eq!(s.poll_transmit(), Some(Transmit::Close(Closed::MidFrame)));
 }
 
@@ -472,7 +472,7 @@ fn a_client_that_closes_behind_unread_answers_is_closed_once_they_are_taken() {
     );
     buf.extend_from_slice(&[0, 0]);
     feed_bytes_at(&mut s, t(0), &buf);
-    s.handle_eof();
+    s.handle_eof(t(0));
     assert!(s.closed().is_none());
     next(&mut s).unwrap();
     assert!(s.closed().is_none(), "the last whole LIST is taken now");

@@ -1,10 +1,15 @@
 //! How frames are written: MSG_MORE for a client that keeps up, uncorking when nothing follows,
-//! small frames and pacing for a slow client, partial writes and several frames per write.
+//! small frames and a check for room for a slow client, partial writes and several frames per
+//! write.
 
 use jukebox_protocol::{Message, HEADER_LEN, MAX_DATA_PAYLOAD};
 
 use super::*;
-use crate::session::{SLOW_DATA_PAYLOAD, SLOW_FRAMES, SLOW_PACE};
+use crate::session::{SLOW_DATA_PAYLOAD, SLOW_FRAMES};
+
+fn ms(duration: std::time::Duration) -> u64 {
+    duration.as_millis() as u64
+}
 
 /// An open session with song 1's segment 3 (40,000 bytes: three full frames' worth) requested
 /// `count` times, as requests 1, 2, ...
@@ -79,12 +84,12 @@ fn a_refused_write_sends_what_was_held_back_and_makes_the_client_slow() {
     assert_eq!(s.poll_transmit(), Some(Transmit::Write { more: true }));
     s.handle_write_refused();
     assert_eq!(s.poll_transmit(), Some(Transmit::Uncork));
-    // Slow: before every write the unsent count, and no MSG_MORE (held-back bytes would count as
-    // unsent); frames cut from now on are small.
+    // Slow: before every write a check for room below the mark, and no MSG_MORE (held-back bytes
+    // would count as unsent); frames cut from now on are small.
     let mut sizes = Vec::new();
     while let Some(transmit) = s.poll_transmit() {
-        assert_eq!(transmit, Transmit::CountUnsent);
-        s.handle_unsent(t(1), 0);
+        assert_eq!(transmit, Transmit::CheckRoom);
+        s.handle_room();
         let (more, mut written) = write_whole(&mut s, t(1));
         assert!(!more);
         sizes.append(&mut written);
@@ -97,21 +102,21 @@ fn a_refused_write_sends_what_was_held_back_and_makes_the_client_slow() {
 }
 
 #[test]
-fn a_slow_client_is_paced_while_the_kernel_holds_the_mark() {
+fn a_slow_client_without_room_waits_for_the_kernel_not_for_a_timer() {
     let mut s = transferring(limits(3), 1);
     assert!(matches!(s.poll_transmit(), Some(Transmit::Write { .. })));
     s.handle_write_refused();
-    let mark = crate::DEFAULT_NOTSENT_LOWAT;
-    assert_eq!(s.poll_transmit(), Some(Transmit::CountUnsent));
-    s.handle_unsent(t(10), mark);
-    assert_eq!(s.poll_transmit(), None, "no write while the mark is unsent");
-    let again = 10 + SLOW_PACE.as_millis() as u64;
-    assert_eq!(s.poll_timeout(), Some(t(again)));
-    s.handle_timeout(t(again - 1));
-    assert_eq!(s.poll_transmit(), None);
-    s.handle_timeout(t(again));
-    assert_eq!(s.poll_transmit(), Some(Transmit::CountUnsent));
-    s.handle_unsent(t(again), mark - 1);
+    assert_eq!(s.poll_transmit(), Some(Transmit::CheckRoom));
+    // No room: nothing is written, and nothing is due but the deadlines; the shell waits for the
+    // kernel to report the socket writable, then asks again.
+    s.handle_write_refused();
+    assert_eq!(s.poll_transmit(), Some(Transmit::CheckRoom));
+    assert_eq!(
+        s.poll_timeout(),
+        Some(t(ms(crate::DEFAULT_SEND_TIMEOUT))),
+        "only the send deadline runs"
+    );
+    s.handle_room();
     assert_eq!(s.poll_transmit(), Some(Transmit::Write { more: false }));
 }
 
@@ -120,14 +125,13 @@ fn a_slow_client_keeps_up_again_after_enough_frames_unrefused() {
     let mut s = transferring(limits(16), 4);
     assert!(matches!(s.poll_transmit(), Some(Transmit::Write { .. })));
     s.handle_write_refused();
-    // The pause counts as a refusal: the count of frames starts after it.
-    assert_eq!(s.poll_transmit(), Some(Transmit::CountUnsent));
-    s.handle_unsent(t(0), u32::MAX);
-    s.handle_timeout(t(SLOW_PACE.as_millis() as u64));
+    // No room counts as a refusal: the count of frames starts after it.
+    assert_eq!(s.poll_transmit(), Some(Transmit::CheckRoom));
+    s.handle_write_refused();
     let mut sizes = Vec::new();
     for _ in 0..SLOW_FRAMES {
-        assert_eq!(s.poll_transmit(), Some(Transmit::CountUnsent));
-        s.handle_unsent(t(10), 0);
+        assert_eq!(s.poll_transmit(), Some(Transmit::CheckRoom));
+        s.handle_room();
         let (more, written) = write_whole(&mut s, t(10));
         assert!(!more);
         sizes.extend(written);
@@ -135,7 +139,7 @@ fn a_slow_client_keeps_up_again_after_enough_frames_unrefused() {
     // The refused full frame, the rest of the first segment and most of the second, in small
     // frames.
     assert_eq!(sizes.iter().sum::<usize>(), 40_000 + 9 * SLOW_DATA_PAYLOAD);
-    // Keeping up again: no unsent count is asked for, frames are full, MSG_MORE is back.
+    // Keeping up again: no room is asked for, frames are full, MSG_MORE is back.
     assert_eq!(
         write_whole(&mut s, t(20)),
         (false, vec![40_000 - 9 * SLOW_DATA_PAYLOAD])
@@ -144,7 +148,7 @@ fn a_slow_client_keeps_up_again_after_enough_frames_unrefused() {
 }
 
 #[test]
-fn without_a_low_water_mark_no_unsent_count_is_asked_for() {
+fn without_a_low_water_mark_no_room_is_asked_for() {
     let limits = Limits {
         notsent_lowat: None,
         ..limits(3)
@@ -152,7 +156,7 @@ fn without_a_low_water_mark_no_unsent_count_is_asked_for() {
     let mut s = transferring(limits, 1);
     assert!(matches!(s.poll_transmit(), Some(Transmit::Write { .. })));
     s.handle_write_refused();
-    // Slow all the same: small frames, no MSG_MORE, but nothing to compare an unsent count with.
+    // Slow all the same: small frames, no MSG_MORE, but no mark to ask about.
     assert_eq!(write_whole(&mut s, t(0)), (false, vec![MAX_DATA_PAYLOAD]));
     assert_eq!(write_whole(&mut s, t(0)), (false, vec![SLOW_DATA_PAYLOAD]));
 }

@@ -1,13 +1,14 @@
-//! The time limits, with simulated time: the HELLO deadline, the idle time (restarted by whole
-//! frames received and frames fully sent), its exemption while only a catalog read is pending, the
-//! client that stops reading, and the linger after a fatal error with its byte limit.
+//! The time limits, with simulated time: the HELLO deadline, the frame deadline, the idle time
+//! (restarted by whole frames received and frames fully sent), its exemption while only a catalog
+//! read is pending, the send deadline for a client that stops reading (shorter once it has closed
+//! its side), and the linger after a fatal error with its byte limit.
 
 use bytes::Bytes;
 use jukebox_protocol::{ErrorCode, Message};
 
 use super::reads::{open_with_disk, reads};
 use super::*;
-use crate::session::{Closed, DRAIN_LIMIT, HELLO_TIMEOUT, LINGER};
+use crate::session::{Closed, DRAIN_LIMIT, HELLO_TIMEOUT, LINGER, MAX_CONTROL_BACKLOG};
 
 fn ms(duration: Duration) -> u64 {
     duration.as_millis() as u64
@@ -107,9 +108,20 @@ fn write_part(s: &mut Session, now: Instant, n: usize) {
     s.handle_written(now, n);
 }
 
+/// [`open`], with a send deadline longer than the idle time, to watch the idle time alone.
+fn open_patient() -> Session {
+    let limits = Limits {
+        send_timeout: Duration::from_secs(3_600),
+        ..limits(3)
+    };
+    let mut s = Session::new(store(), limits, t(0));
+    exchange(&mut s, &[hello()]);
+    s
+}
+
 #[test]
 fn the_idle_time_restarts_with_every_frame_fully_sent() {
-    let mut s = open();
+    let mut s = open_patient();
     feed_at(
         &mut s,
         t(0),
@@ -131,6 +143,29 @@ fn the_idle_time_restarts_with_every_frame_fully_sent() {
 }
 
 #[test]
+fn a_client_that_takes_no_whole_frame_for_the_idle_time_is_closed_without_error() {
+    let mut s = open_patient();
+    feed_at(
+        &mut s,
+        t(0),
+        &[req(1, Message::GetSegment { song: 1, index: 3 })],
+    );
+    write_part(&mut s, t(1_000), THREE_FRAMES[0]);
+    // A byte now and then keeps the send deadline away, but no frame is finished.
+    for at in (10_000..300_000).step_by(10_000) {
+        write_part(&mut s, t(at), 1);
+    }
+    s.handle_timeout(t(300_999));
+    assert!(!s.is_closing());
+    s.handle_timeout(t(301_000));
+    assert_eq!(s.closed(), Some(Closed::StoppedReading));
+    assert_eq!(
+        s.poll_transmit(),
+        Some(Transmit::Close(Closed::StoppedReading))
+    );
+}
+
+#[test]
 fn a_client_that_stops_reading_while_frames_wait_is_closed_without_error() {
     let mut s = open();
     feed_at(
@@ -138,13 +173,23 @@ fn a_client_that_stops_reading_while_frames_wait_is_closed_without_error() {
         t(0),
         &[req(1, Message::GetSegment { song: 1, index: 3 })],
     );
+    let send = ms(crate::DEFAULT_SEND_TIMEOUT);
+    assert_eq!(s.poll_timeout(), Some(t(send)), "the send deadline runs");
     write_part(&mut s, t(1_000), THREE_FRAMES[0]);
-    // The socket takes nothing more.
+    // Part of a frame is progress too.
+    write_part(&mut s, t(2_000), 100);
+    // Then the socket takes nothing more.
     assert!(matches!(s.poll_transmit(), Some(Transmit::Write { .. })));
     s.handle_write_refused();
-    s.handle_timeout(t(300_999));
+    s.handle_timeout(t(send));
+    assert!(
+        !s.is_closing(),
+        "bytes were taken since the deadline was set"
+    );
+    assert_eq!(s.poll_timeout(), Some(t(2_000 + send)));
+    s.handle_timeout(t(2_000 + send - 1));
     assert!(!s.is_closing());
-    s.handle_timeout(t(301_000));
+    s.handle_timeout(t(2_000 + send));
     assert_eq!(s.closed(), Some(Closed::StoppedReading));
     // No ERROR first: the client would not read it.
     assert_eq!(
@@ -185,7 +230,7 @@ fn the_idle_time_does_not_run_out_while_only_a_read_is_pending() {
     assert_quiet_at(&mut s, t(601_000));
     // The read ends (the store's read timeout ends every read): its answer goes out, and the idle
     // time counts from there as ever.
-    s.handle_segment_read(read.ticket, Ok(Bytes::from(vec![1; 20_000])));
+    s.handle_segment_read(t(0), read.ticket, Ok(Bytes::from(vec![1; 20_000])));
     assert_eq!(data(&sent_at(&mut s, t(700_000)), 1).len(), 20_000);
     s.handle_timeout(t(901_000));
     assert_quiet_at(&mut s, t(901_000));
@@ -203,7 +248,7 @@ fn after_a_failed_read_the_idle_time_runs_again() {
     );
     let read = reads(&mut s)[0];
     // The store gave up on the read after its read timeout.
-    s.handle_segment_read(read.ticket, Err("not read within 5 s".into()));
+    s.handle_segment_read(t(0), read.ticket, Err("not read within 5 s".into()));
     let out = sent_at(&mut s, t(6_000));
     assert_eq!(error_code(&out[0]), (1, ErrorCode::Internal));
     s.handle_timeout(t(306_000));
@@ -250,7 +295,7 @@ fn the_linger_ends_when_the_client_closes() {
     let mut s = open();
     s.fail(t(0), ErrorCode::IdleTimeout, "idle");
     expect_fatal_at(&mut s, t(0), ErrorCode::IdleTimeout);
-    s.handle_eof();
+    s.handle_eof(t(0));
     assert_eq!(s.poll_transmit(), Some(Transmit::Close(Closed::AfterError)));
 }
 
@@ -301,4 +346,126 @@ fn a_connection_beyond_the_limit_gets_server_busy_and_the_linger() {
     expect_fatal_at(&mut s, t(0), ErrorCode::ServerBusy);
     s.handle_timeout(t(ms(LINGER)));
     assert_eq!(s.poll_transmit(), Some(Transmit::Close(Closed::AfterError)));
+}
+
+#[test]
+fn the_send_deadline_runs_only_while_something_waits_for_the_client() {
+    let mut s = open_with_disk();
+    let send = ms(crate::DEFAULT_SEND_TIMEOUT);
+    // Nothing to send: only the idle timer.
+    assert_eq!(s.poll_timeout(), Some(t(300_000)));
+    // A segment being read from disk is the server's wait, not the client's.
+    feed_at(
+        &mut s,
+        t(1_000),
+        &[req(1, Message::GetSegment { song: 5, index: 1 })],
+    );
+    let read = reads(&mut s)[0];
+    assert_eq!(s.poll_timeout(), Some(t(300_000)));
+    // Its bytes at hand at 50 s: the client has the send time from then.
+    s.handle_segment_read(t(50_000), read.ticket, Ok(Bytes::from(vec![1; 20_000])));
+    assert_eq!(s.poll_timeout(), Some(t(50_000 + send)));
+    // All taken: the deadline stops; the idle timer is what is left.
+    assert_eq!(data(&sent_at(&mut s, t(60_000)), 1).len(), 20_000);
+    assert_eq!(s.poll_timeout(), Some(t(300_000)));
+}
+
+#[test]
+fn a_half_closed_client_that_takes_nothing_is_closed_sooner() {
+    let mut s = open();
+    feed_at(
+        &mut s,
+        t(0),
+        &[req(1, Message::GetSegment { song: 1, index: 3 })],
+    );
+    write_part(&mut s, t(1_000), 100);
+    assert!(matches!(s.poll_transmit(), Some(Transmit::Write { .. })));
+    s.handle_write_refused();
+    // The client closes its side: it can only be waiting for its answers now.
+    s.handle_eof(t(2_000));
+    let fin = ms(crate::DEFAULT_FIN_TIMEOUT);
+    assert_eq!(s.poll_timeout(), Some(t(1_000 + fin)));
+    s.handle_timeout(t(1_000 + fin - 1));
+    assert!(s.closed().is_none());
+    s.handle_timeout(t(1_000 + fin));
+    assert_eq!(s.closed(), Some(Closed::StoppedReading));
+}
+
+#[test]
+fn a_half_closed_client_that_takes_its_answers_gets_them_all() {
+    let mut s = open();
+    feed_at(
+        &mut s,
+        t(0),
+        &[req(1, Message::GetSegment { song: 1, index: 3 })],
+    );
+    s.handle_eof(t(0));
+    let fin = ms(crate::DEFAULT_FIN_TIMEOUT);
+    // A frame every little while: always progress within the deadline.
+    for (i, len) in THREE_FRAMES.iter().enumerate() {
+        let at = (i as u64 + 1) * (fin - 1);
+        s.handle_timeout(t(at));
+        assert!(s.closed().is_none());
+        write_part(&mut s, t(at), *len);
+    }
+    assert_eq!(s.poll_transmit(), Some(Transmit::Close(Closed::Finished)));
+}
+
+#[test]
+fn a_frame_begun_must_be_whole_within_the_frame_deadline() {
+    let mut s = open();
+    let frame = ms(crate::DEFAULT_FRAME_TIMEOUT);
+    let list = wire(&[req(1, Message::list_all())]);
+    // One byte at a time, each well within the idle time: the frame deadline counts from the first.
+    feed_bytes_at(&mut s, t(1_000), &list[..1]);
+    assert_eq!(s.poll_timeout(), Some(t(1_000 + frame)));
+    feed_bytes_at(&mut s, t(5_000), &list[1..2]);
+    assert_eq!(s.poll_timeout(), Some(t(1_000 + frame)), "not restarted");
+    s.handle_timeout(t(1_000 + frame - 1));
+    assert_quiet_at(&mut s, t(1_000 + frame - 1));
+    s.handle_timeout(t(1_000 + frame));
+    let message = expect_fatal_at(&mut s, t(1_000 + frame), ErrorCode::IdleTimeout);
+    assert_eq!(message, "a frame was begun and not completed within 10 s");
+}
+
+#[test]
+fn the_frame_deadline_starts_again_with_each_frame() {
+    let mut s = open();
+    let frame = ms(crate::DEFAULT_FRAME_TIMEOUT);
+    let two = wire(&[req(1, Message::Cancel), req(2, Message::Cancel)]);
+    let one = two.len() / 2;
+    feed_bytes_at(&mut s, t(1_000), &two[..one - 1]);
+    // The first frame completes at 9 s, with the first byte of the next: a new deadline for it.
+    feed_bytes_at(&mut s, t(9_000), &two[one - 1..one + 1]);
+    assert_eq!(s.poll_timeout(), Some(t(9_000 + frame)));
+    // Completed in time: no deadline runs but the idle time.
+    feed_bytes_at(&mut s, t(18_000), &two[one + 1..]);
+    assert_eq!(s.poll_timeout(), Some(t(300_000)));
+}
+
+#[test]
+fn no_frame_deadline_while_the_session_takes_no_frames() {
+    let mut s = open();
+    let frame = ms(crate::DEFAULT_FRAME_TIMEOUT);
+    // Requests without reading the answers: the session stops taking frames at the backlog, with a
+    // partial frame left in its input.
+    let lists: Vec<_> = (1..=MAX_CONTROL_BACKLOG as u32 + 1)
+        .map(|id| req(id, Message::list_all()))
+        .collect();
+    let mut bytes = wire(&lists);
+    bytes.truncate(bytes.len() - 3);
+    assert_eq!(feed_bytes_at(&mut s, t(0), &bytes), 0);
+    assert!(!s.input.is_empty() && s.read_room() == 0);
+    // The wait is for the client to read, not for its frame: only the send deadline runs.
+    let send = ms(crate::DEFAULT_SEND_TIMEOUT);
+    assert_eq!(s.poll_timeout(), Some(t(send)));
+    // The client reads an answer at 25 s, so the session takes frames again: the partial frame has
+    // the frame time from then.
+    write_at(&mut s, t(25_000)).unwrap();
+    assert!(s.read_room() > 0);
+    s.handle_timeout(t(25_000 + frame - 1));
+    assert!(!s.is_closing());
+    s.handle_timeout(t(25_000 + frame));
+    let out = sent_at(&mut s, t(25_000 + frame));
+    assert_eq!(error_code(out.last().unwrap()), (0, ErrorCode::IdleTimeout));
 }
