@@ -304,9 +304,9 @@ mod tests {
     use bytes::Bytes;
     use jukebox_protocol::{ErrorCode, Frame, Message, VERSION};
 
-    /// A session with two catalog segments asked for (requests 1 and 2), their reads spawned as
-    /// `tasks` would be by `dispatch`, one that panics and one that returns `bytes`.
-    async fn two_reads(bytes: &'static [u8]) -> (Session, Reads, Arc<Store>) {
+    /// A session with two catalog segments asked for (requests 1 and 2); only the first is read
+    /// yet (a segment is read when it is next to send).
+    fn two_requests() -> (Session, Reads, Arc<Store>) {
         let store = Arc::new(Store::new(vec![on_disk(5, &[10, 10])]));
         let mut session = Session::new(store.clone(), limits(4), now());
         feed(
@@ -333,29 +333,40 @@ mod tests {
                 ..
             }]
         ));
-        let mut reads = Reads::default();
-        let asked: Vec<_> = std::iter::from_fn(|| session.poll_read()).collect();
-        for (read, panics) in asked.into_iter().zip([true, false]) {
-            let task = reads.tasks.spawn(async move {
-                if panics {
-                    panic!("a read task panicked");
-                }
-                Ok(Bytes::from_static(bytes))
-            });
-            reads.tickets.insert(task.id(), read.ticket);
-            reads.running.insert(read.ticket, task);
+        (session, Reads::default(), store)
+    }
+
+    /// Spawns the read the session asks for next, as `dispatch` would: a task that panics, or
+    /// that returns `bytes`.
+    fn spawn_next(session: &mut Session, reads: &mut Reads, panics: bool, bytes: &'static [u8]) {
+        let read = session.poll_read().expect("a read is asked for");
+        let task = reads.tasks.spawn(async move {
+            if panics {
+                panic!("a read task panicked");
+            }
+            Ok(Bytes::from_static(bytes))
+        });
+        reads.tickets.insert(task.id(), read.ticket);
+        reads.running.insert(read.ticket, task);
+    }
+
+    async fn finish_all(session: &mut Session, reads: &mut Reads) {
+        while let Some(done) = reads.tasks.join_next_with_id().await {
+            reads.finished(session, done);
         }
-        (session, reads, store)
     }
 
     #[tokio::test]
     async fn a_read_task_that_panics_is_its_requests_internal_error() {
-        let (mut session, mut reads, _) = two_reads(b"second!!!!").await;
-        while let Some(done) = reads.tasks.join_next_with_id().await {
-            reads.finished(&mut session, done);
-        }
+        let (mut session, mut reads, _) = two_requests();
+        spawn_next(&mut session, &mut reads, true, b"");
+        finish_all(&mut session, &mut reads).await;
+        let mut out = sent(&mut session);
+        // The failed read gave the front to request 2, whose read is asked for now.
+        spawn_next(&mut session, &mut reads, false, b"second!!!!");
+        finish_all(&mut session, &mut reads).await;
         assert!(reads.running.is_empty() && reads.tickets.is_empty());
-        let out = sent(&mut session);
+        out.extend(sent(&mut session));
         let error = out
             .iter()
             .find(|f| f.request_id == 1)
@@ -384,7 +395,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_aborted_read_hands_back_nothing() {
-        let (mut session, mut reads, store) = two_reads(b"second!!!!").await;
+        let (mut session, mut reads, store) = two_requests();
+        spawn_next(&mut session, &mut reads, true, b"");
         feed(
             &mut session,
             &[Frame {
@@ -393,12 +405,14 @@ mod tests {
             }],
         );
         // Request 1's read is aborted before it runs: it panics never, and reports nothing.
+        // Request 2's read is asked for in its place.
         reads.dispatch(&mut session, &store);
-        while let Some(done) = reads.tasks.join_next_with_id().await {
-            reads.finished(&mut session, done);
-        }
+        finish_all(&mut session, &mut reads).await;
         assert!(reads.tickets.is_empty());
         let out = sent(&mut session);
-        assert!(out.iter().all(|f| f.request_id == 2), "{out:?}");
+        assert!(
+            !out.is_empty() && out.iter().all(|f| f.request_id == 2),
+            "{out:?}"
+        );
     }
 }

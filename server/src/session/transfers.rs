@@ -1,6 +1,12 @@
 //! The segment transfers of one connection, in the order requested: the front one is being sent,
 //! and one whose bytes are on disk waits for the read the session asked the shell for. Transfers go
 //! out one at a time, so a waiting transfer holds up those behind it.
+//!
+//! A segment on disk is read only when its transfer reaches the front of the queue: a connection
+//! then has at most one read under way and holds the bytes of at most one segment beyond the frame
+//! being written, however many it asked for. A client that asks for sixteen segments and reads
+//! none costs the server one segment, not sixteen, and takes one place in the server's queue of
+//! disk reads, not sixteen.
 
 use std::collections::VecDeque;
 
@@ -22,11 +28,15 @@ pub struct SegmentRead {
 }
 
 /// A segment being sent: what is left of it, sliced off the shared segment buffer as it goes, or
-/// `None` while its bytes are being read.
+/// `None` while its bytes are on disk.
 struct Transfer {
     request_id: u32,
     rest: Option<Bytes>,
     ticket: Ticket,
+    song: u64,
+    index: u32,
+    /// Its read was asked for (it reached the front of the queue).
+    asked: bool,
 }
 
 /// The queue of transfers and the reads asked for on their behalf.
@@ -59,22 +69,33 @@ impl Transfers {
         self.queue.front().is_some_and(|t| t.rest.is_none())
     }
 
-    /// Queues a transfer of `bytes`, or, with `None`, of a segment to be read first.
+    /// Queues a transfer of `bytes`, or, with `None`, of a segment to be read when it is next.
     pub(super) fn push(&mut self, request_id: u32, bytes: Option<Bytes>, song: u64, index: u32) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        if bytes.is_none() {
-            self.reads.push_back(SegmentRead {
-                ticket,
-                song,
-                index,
-            });
-        }
         self.queue.push_back(Transfer {
             request_id,
             rest: bytes,
             ticket,
+            song,
+            index,
+            asked: false,
         });
+        self.ask_front();
+    }
+
+    /// Asks for the front transfer's read, if its bytes are on disk and it was not asked for yet.
+    fn ask_front(&mut self) {
+        if let Some(front) = self.queue.front_mut() {
+            if front.rest.is_none() && !front.asked {
+                front.asked = true;
+                self.reads.push_back(SegmentRead {
+                    ticket: front.ticket,
+                    song: front.song,
+                    index: front.index,
+                });
+            }
+        }
     }
 
     /// Drops the transfer of request `request_id`, queued or being sent, if there is one.
@@ -93,7 +114,7 @@ impl Transfers {
             if !drop(t) {
                 return true;
             }
-            if t.rest.is_none() {
+            if t.rest.is_none() && t.asked {
                 // Not yet taken by the shell: simply never asked for.
                 match reads.iter().position(|r| r.ticket == t.ticket) {
                     Some(i) => {
@@ -104,6 +125,7 @@ impl Transfers {
             }
             false
         });
+        self.ask_front();
     }
 
     /// The next read to start.
@@ -139,6 +161,7 @@ impl Transfers {
             failed => {
                 let id = self.queue[at].request_id;
                 self.queue.remove(at);
+                self.ask_front();
                 Err((
                     id,
                     failed
@@ -159,6 +182,7 @@ impl Transfers {
         let header = jukebox_protocol::codec::data_header(transfer.request_id, piece.len(), end);
         if end {
             self.queue.pop_front();
+            self.ask_front();
         }
         Some(OutFrame::new(header, piece))
     }

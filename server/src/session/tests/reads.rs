@@ -160,10 +160,50 @@ fn disk_songs_are_checked_like_the_others_and_count_against_the_queue() {
     );
     assert_eq!(error_code(&out[0]), (1, ErrorCode::SegmentOutOfRange));
     assert_eq!(error_code(&out[1]), (5, ErrorCode::TooManyRequests));
-    assert_eq!(reads(&mut s).len(), 3);
-    // A fatal error drops every transfer and abandons their reads.
+    // Three queued, one read: the front one.
+    assert_eq!(reads(&mut s).len(), 1);
+    // A fatal error drops every transfer and abandons the read.
     s.fail(t(0), ErrorCode::IdleTimeout, "idle");
-    assert_eq!(abandoned(&mut s).len(), 3);
+    assert_eq!(abandoned(&mut s).len(), 1);
+}
+
+#[test]
+fn a_segment_is_read_only_when_it_is_next_to_send() {
+    let mut s = open_with_disk();
+    exchange(
+        &mut s,
+        &[
+            req(1, Message::GetSegment { song: 5, index: 1 }),
+            req(2, Message::GetSegment { song: 5, index: 0 }),
+            req(3, Message::GetSegment { song: 5, index: 1 }),
+        ],
+    );
+    let first = reads(&mut s);
+    assert_eq!(first.len(), 1, "one read, however many are queued");
+    assert_eq!((first[0].song, first[0].index), (5, 1));
+    s.handle_segment_read(t(0), first[0].ticket, Ok(Bytes::from(vec![1; 20_000])));
+    assert!(
+        reads(&mut s).is_empty(),
+        "held: one segment, the one being sent"
+    );
+    // The first frame of request 1 goes; the next read waits until its last frame is taken.
+    assert!(next(&mut s).is_some());
+    assert!(reads(&mut s).is_empty());
+    let last = next(&mut s).unwrap();
+    assert!(matches!(last.message, Message::Data { end: true, .. }));
+    let second = reads(&mut s);
+    assert_eq!((second.len(), second[0].index), (1, 0));
+    // A failed read gives the front to the next transfer, whose read is asked for at once.
+    s.handle_segment_read(t(0), second[0].ticket, Err("gone".into()));
+    let third = reads(&mut s);
+    assert_eq!((third.len(), third[0].index), (1, 1));
+    // Cancelling the front transfer while it is read abandons its read; nothing else is queued.
+    exchange(&mut s, &[req(4, Message::GetSegment { song: 5, index: 0 })]);
+    assert!(reads(&mut s).is_empty());
+    feed(&mut s, &[req(3, Message::Cancel)]);
+    assert_eq!(abandoned(&mut s), [third[0].ticket]);
+    let fourth = reads(&mut s);
+    assert_eq!((fourth.len(), fourth[0].index), (1, 0));
 }
 
 proptest::proptest! {
@@ -231,13 +271,22 @@ proptest::proptest! {
             pending.extend(reads(&mut s));
             let gone = abandoned(&mut s);
             pending.retain(|r| !gone.contains(&r.ticket));
+            // Only the front transfer is read: one read at a time, however many are queued.
+            proptest::prop_assert!(pending.len() <= 1, "{} reads at once", pending.len());
         }
-        // Finish every read, then everything goes out.
-        while !pending.is_empty() {
-            resolve(&mut s, &mut pending, 0, true);
+        // Finish every read and send everything: each read is asked for as its transfer comes
+        // to the front.
+        loop {
+            while !pending.is_empty() {
+                resolve(&mut s, &mut pending, 0, true);
+                pending.extend(reads(&mut s));
+            }
+            out.extend(sent(&mut s));
             pending.extend(reads(&mut s));
+            if pending.is_empty() {
+                break;
+            }
         }
-        out.extend(sent(&mut s));
         proptest::prop_assert!(s.is_idle());
         proptest::prop_assert!(!s.is_closing());
         // DATA frames go out one transfer at a time, in request order.
