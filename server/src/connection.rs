@@ -14,25 +14,42 @@ use std::sync::Arc;
 use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::session::{Closed, Limits, Session, Ticket, Transmit, MAX_FRAMES_PER_WRITE, READ_CHUNK};
+use crate::session::{
+    Busy, Closed, Limits, Session, Ticket, Transmit, MAX_FRAMES_PER_WRITE, READ_CHUNK,
+};
 use crate::store::Store;
 
-/// Serves one client until it closes, fails, or breaks the protocol. Never panics on what the peer
-/// does; how the connection ended is logged.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, store: Arc<Store>, limits: Limits) {
+/// Serves one client until it closes, fails, or breaks the protocol. Catalog reads run on `reads`
+/// (the runtime whose blocking pool reads segment files). Never panics on what the peer does; how
+/// the connection ended is logged.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    store: Arc<Store>,
+    limits: Limits,
+    reads: Handle,
+) {
     tracing::debug!(%peer, "connection opened");
     let session = Session::new(store.clone(), limits, now());
-    run(stream, peer, session, &store, limits.notsent_lowat).await;
+    run(stream, peer, session, &store, limits.notsent_lowat, reads).await;
 }
 
-/// Turns away a connection beyond the server's limit: ERROR SERVER_BUSY (request ID 0), then
-/// closed as after any fatal error.
-pub async fn reject_busy(stream: TcpStream, peer: SocketAddr, store: Arc<Store>, limits: Limits) {
-    let session = Session::busy(store.clone(), limits, now());
-    run(stream, peer, session, &store, limits.notsent_lowat).await;
+/// Turns a connection away: ERROR SERVER_BUSY (request ID 0), then closed as after any fatal
+/// error.
+pub async fn reject_busy(
+    stream: TcpStream,
+    peer: SocketAddr,
+    store: Arc<Store>,
+    limits: Limits,
+    why: Busy,
+) {
+    let session = Session::busy(store.clone(), limits, now(), why);
+    let reads = Handle::current();
+    run(stream, peer, session, &store, limits.notsent_lowat, reads).await;
 }
 
 async fn run(
@@ -41,8 +58,9 @@ async fn run(
     session: Session,
     store: &Arc<Store>,
     notsent_lowat: Option<u32>,
+    reads: Handle,
 ) {
-    match drive(stream, session, store, notsent_lowat).await {
+    match drive(stream, session, store, notsent_lowat, reads).await {
         Ok(why) => tracing::debug!(%peer, "connection closed: {why}"),
         Err(e) => tracing::debug!(%peer, "connection ended: {e}"),
     }
@@ -53,12 +71,13 @@ async fn drive(
     mut session: Session,
     store: &Arc<Store>,
     notsent_lowat: Option<u32>,
+    on: Handle,
 ) -> io::Result<Closed> {
     stream.set_nodelay(true)?;
     if let Some(lowat) = notsent_lowat {
         SockRef::from(&stream).set_tcp_notsent_lowat(lowat)?;
     }
-    let mut reads = Reads::default();
+    let mut reads = Reads::new(on);
     let mut chunk = [0u8; READ_CHUNK];
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
@@ -143,9 +162,11 @@ fn now() -> std::time::Instant {
 type ReadResult = Result<bytes::Bytes, crate::store::ReadFailed>;
 
 /// The catalog segment reads of one connection: each runs as a task of its own, so that the
-/// connection goes on answering requests meanwhile, and is aborted when no longer wanted.
-#[derive(Default)]
+/// connection goes on answering requests meanwhile, and is aborted when no longer wanted. The
+/// tasks run on the runtime `on`, whose blocking pool reads the files: one pool for the whole
+/// server, of a bounded size, whichever thread serves the connection.
 struct Reads {
+    on: Handle,
     tasks: JoinSet<ReadResult>,
     /// The ticket of each running task, and how to abort it.
     running: HashMap<Ticket, AbortHandle>,
@@ -153,6 +174,15 @@ struct Reads {
 }
 
 impl Reads {
+    fn new(on: Handle) -> Reads {
+        Reads {
+            on,
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            tickets: HashMap::new(),
+        }
+    }
+
     /// Hands a finished read to the session. A task that panicked is its request's ERROR INTERNAL,
     /// like a failed read; an aborted one (its transfer was cancelled) has nothing to hand back.
     fn finished(
@@ -193,7 +223,7 @@ impl Reads {
                     let store = store.clone();
                     let task = self
                         .tasks
-                        .spawn(async move { store.read(read.song, read.index).await });
+                        .spawn_on(store.read(read.song, read.index), &self.on);
                     self.tickets.insert(task.id(), read.ticket);
                     self.running.insert(read.ticket, task);
                 }
@@ -333,7 +363,7 @@ mod tests {
                 ..
             }]
         ));
-        (session, Reads::default(), store)
+        (session, Reads::new(Handle::current()), store)
     }
 
     /// Spawns the read the session asks for next, as `dispatch` would: a task that panics, or

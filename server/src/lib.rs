@@ -8,7 +8,8 @@
 //!   included, without I/O or a clock of its own;
 //! - `connection`: the async shell that pumps bytes, readiness, time and catalog reads between a
 //!   socket and a session, and does what the session says;
-//! - `server`: the accept loop and the connection limit.
+//! - [`sources`]: how many connections one source may hold and open;
+//! - `server`: the accept loop, the connection limits and the log of refusals.
 //!
 //! The server runs on Linux only: it relies on MSG_MORE, TCP_NOTSENT_LOWAT and SIOCOUTQNSD.
 //!
@@ -26,14 +27,16 @@ use std::time::Duration;
 pub mod cache;
 mod connection;
 pub mod outgoing;
+mod refusals;
 mod server;
 pub mod session;
+pub mod sources;
 pub mod store;
 #[cfg(test)]
 mod test_songs;
 
 pub use cache::DEFAULT_CACHE_BYTES;
-pub use server::Server;
+pub use server::{Server, MAX_REJECTING};
 pub use session::HELLO_TIMEOUT;
 pub use store::Store;
 
@@ -69,6 +72,24 @@ pub const DEFAULT_SOURCE_RATE: u32 = 64;
 /// Default [`Config::backlog`], as nginx and redis use: room for a reconnect storm after a
 /// restart. The kernel caps it at `net.core.somaxconn`.
 pub const DEFAULT_BACKLOG: u32 = 511;
+
+/// Descriptors the server keeps for itself besides its connections: the listener, the runtimes'
+/// event queues, standard streams, and the catalog segment files being read (one per read thread).
+const RESERVED_DESCRIPTORS: usize = 192;
+
+/// File descriptors the server needs to serve `max_connections` at once: one per connection,
+/// one per refusal under way ([`MAX_REJECTING`], so that SERVER_BUSY can still be sent when the
+/// server is full), and a reserve for its own use.
+pub fn descriptors_needed(max_connections: usize) -> u64 {
+    (max_connections + MAX_REJECTING + RESERVED_DESCRIPTORS) as u64
+}
+
+/// The connections a limit of `descriptors` leaves room for (see [`descriptors_needed`]).
+pub fn connections_within(descriptors: u64) -> usize {
+    usize::try_from(descriptors)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(MAX_REJECTING + RESERVED_DESCRIPTORS)
+}
 
 /// Server limits and address.
 #[derive(Debug, Clone)]

@@ -111,6 +111,16 @@ impl From<&crate::Config> for Limits {
     }
 }
 
+/// Why a connection is turned away with SERVER_BUSY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// The server is at its connection limit.
+    Full,
+    /// The connection's source (its address) is at its own limit, of connections at once or of
+    /// new connections per second.
+    Source,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     AwaitingHello,
@@ -177,27 +187,15 @@ impl Session {
         }
     }
 
-    /// A session for a connection beyond the server's limit: ERROR SERVER_BUSY at once, without
-    /// waiting for HELLO, then closed as after any fatal error.
-    pub fn busy(store: Arc<Store>, limits: Limits, now: Instant) -> Self {
+    /// A session for a connection turned away: ERROR SERVER_BUSY at once, without waiting for
+    /// HELLO, then closed as after any fatal error.
+    pub fn busy(store: Arc<Store>, limits: Limits, now: Instant, why: Busy) -> Self {
         let mut session = Session::new(store, limits, now);
-        session.fail(
-            now,
-            ErrorCode::ServerBusy,
-            "the server is at its connection limit; try again later",
-        );
-        session
-    }
-
-    /// A session for a connection over its source's limit (connections at once, or new
-    /// connections per second, from one address): ERROR SERVER_BUSY at once, as [`Session::busy`].
-    pub fn source_busy(store: Arc<Store>, limits: Limits, now: Instant) -> Self {
-        let mut session = Session::new(store, limits, now);
-        session.fail(
-            now,
-            ErrorCode::ServerBusy,
-            "too many connections from this address; try again later",
-        );
+        let message = match why {
+            Busy::Full => "the server is at its connection limit; try again later",
+            Busy::Source => "too many connections from this address; try again later",
+        };
+        session.fail(now, ErrorCode::ServerBusy, message);
         session
     }
 

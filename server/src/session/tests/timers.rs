@@ -341,7 +341,7 @@ fn an_error_the_client_does_not_take_is_given_up_after_the_linger() {
 
 #[test]
 fn a_connection_beyond_the_limit_gets_server_busy_and_the_linger() {
-    let mut s = Session::busy(store(), limits(3), t(0));
+    let mut s = Session::busy(store(), limits(3), t(0), crate::session::Busy::Full);
     assert_eq!(s.read_room(), 0, "no HELLO is waited for");
     expect_fatal_at(&mut s, t(0), ErrorCode::ServerBusy);
     s.handle_timeout(t(ms(LINGER)));
