@@ -29,7 +29,24 @@ impl Drop for Running {
 
 /// Starts the binary on a free port and waits for its `listening on` line.
 fn spawn_server(music: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+    spawn_server_limited(music, "").0
+}
+
+/// [`spawn_server`] under `ulimit -n` options (for example "-Sn 1024"; none if empty); also
+/// returns what it logged before listening.
+fn spawn_server_limited(music: &Path, ulimit: &str) -> (Running, Vec<String>) {
+    let mut command = if ulimit.is_empty() {
+        Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
+    } else {
+        let mut shell = Command::new("bash");
+        shell.args([
+            "-c",
+            &format!("ulimit {ulimit} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_jukebox-server"),
+        ]);
+        shell
+    };
+    let mut child = command
         .arg("--music")
         .arg(music)
         .args(["--listen", "127.0.0.1:0"])
@@ -39,18 +56,21 @@ fn spawn_server(music: &Path) -> Running {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
+        let Some(line) = lines.next() else {
+            let _ = child.kill();
+            panic!("server exited before listening: {seen:?}");
+        };
+        let line = line.unwrap();
         if let Some((_, addr)) = line.split_once("listening on ") {
             break addr.trim().parse().unwrap();
         }
+        seen.push(line);
     };
     // Keep reading the log so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Running { child, addr }
+    (Running { child, addr }, seen)
 }
 
 #[tokio::test]
@@ -156,4 +176,57 @@ fn files_that_are_not_mp3_are_skipped_with_a_warning() {
         "{log}"
     );
     assert!(seen.iter().any(|l| l.contains("loaded 1 songs")), "{log}");
+}
+
+#[test]
+fn the_descriptor_limit_is_raised_to_what_the_connections_need() {
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through the pointer.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    if hard.rlim_max <= 1024 {
+        eprintln!(
+            "skipped: the hard limit ({}) leaves nothing to raise",
+            hard.rlim_max
+        );
+        return;
+    }
+    let (_server, log) = spawn_server_limited(&music_dir(), "-Sn 1024");
+    let needed =
+        jukebox_server::descriptors_needed(jukebox_server::Config::default().max_connections);
+    let raised = format!(
+        "file descriptor limit raised from 1024 to {}",
+        needed.min(hard.rlim_max)
+    );
+    assert!(log.iter().any(|l| l.contains(&raised)), "{log:?}");
+}
+
+#[tokio::test]
+async fn a_descriptor_limit_that_cannot_be_raised_lowers_the_connection_limit() {
+    // Soft and hard limit: the server cannot raise it, and serves what fits.
+    let (server, log) = spawn_server_limited(&music_dir(), "-n 500");
+    let fits = jukebox_server::connections_within(500);
+    assert!(fits > 0);
+    let warned = format!("serving at most {fits} connections");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains(&warned)),
+        "{log:?}"
+    );
+    // Past that, newcomers get SERVER_BUSY (they would get no answer at all from a server out of
+    // descriptors).
+    let mut clients = Vec::new();
+    for _ in 0..fits {
+        clients.push(Client::open(server.addr).await);
+    }
+    let mut newcomer = Client::connect(server.addr).await;
+    assert_eq!(
+        newcomer.hello().await,
+        Err(jukebox_protocol::ErrorCode::ServerBusy)
+    );
 }
