@@ -33,6 +33,14 @@ struct Args {
           conflicts_with = "music")]
     cache_mib: u64,
 
+    /// Memory for segments read from the catalog that transfers hold beyond what the cache keeps,
+    /// in MiB: reads wait (within --read-timeout) while segment buffers read from disk, cached or
+    /// being sent, take --cache-mib plus this.
+    #[arg(long, value_name = "MIB",
+          default_value_t = jukebox_server::store::DEFAULT_TRANSFER_BYTES >> 20,
+          conflicts_with = "music")]
+    transfer_mib: u64,
+
     /// Seconds a segment read from the catalog may take (waiting for its turn included) before
     /// that request is answered with ERROR INTERNAL.
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds,
@@ -138,10 +146,14 @@ fn run(args: Args) -> Result<(), String> {
             report(&loaded, &format!("catalog {}", catalog.display()));
             let cache = args.cache_mib.saturating_mul(1 << 20);
             tracing::info!(
-                "segments are read from disk when first asked for; cache {} MiB",
-                args.cache_mib
+                "segments are read from disk when first asked for; cache {} MiB, {} MiB more for \
+                 segments being sent",
+                args.cache_mib,
+                args.transfer_mib
             );
-            Store::with_cache(loaded.songs, cache).with_read_timeout(args.read_timeout)
+            Store::with_cache(loaded.songs, cache)
+                .with_transfer_budget(args.transfer_mib.saturating_mul(1 << 20))
+                .with_read_timeout(args.read_timeout)
         }
         (Some(music), None) => {
             let loaded = jukebox_segmenter::load_dir(music, args.segment_duration)
@@ -293,5 +305,10 @@ mod tests {
             args.read_timeout,
             jukebox_server::store::DEFAULT_READ_TIMEOUT
         );
+        assert_eq!(
+            args.transfer_mib << 20,
+            jukebox_server::store::DEFAULT_TRANSFER_BYTES
+        );
+        assert_eq!(args.cache_mib << 20, jukebox_server::DEFAULT_CACHE_BYTES);
     }
 }

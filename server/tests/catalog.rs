@@ -486,9 +486,11 @@ fn wrong_combinations_of_options_are_usage_errors() {
         stderr.contains("'--catalog <DIR>' cannot be used with '--segment-duration"),
         "{stderr}"
     );
-    let (code, stderr) = run(&["--music", "m", "--cache-mib", "10"]);
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    for catalog_only in ["--cache-mib", "--transfer-mib"] {
+        let (code, stderr) = run(&["--music", "m", catalog_only, "10"]);
+        assert_eq!(code, Some(2));
+        assert!(stderr.contains("cannot be used with"), "{stderr}");
+    }
     let (code, stderr) = run(&[]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--music <DIR>|--catalog <DIR>"), "{stderr}");
