@@ -11,15 +11,14 @@
 //! - [`sources`]: how many connections one source may hold and open;
 //! - `server`: the accept loop, the connection limits and the log of refusals.
 //!
-//! The server runs on Linux only: it relies on MSG_MORE, TCP_NOTSENT_LOWAT and SIOCOUTQNSD.
+//! The server runs on Linux only: it relies on MSG_MORE, TCP_NOTSENT_LOWAT and how Linux reports a
+//! socket writable under it.
 //!
 //! The client crate runs an embedded server with exactly [`Config`], [`Store::new`],
 //! [`Server::bind`], [`Server::local_addr`] and [`Server::run`].
 
 #[cfg(not(target_os = "linux"))]
-compile_error!(
-    "jukebox-server runs on Linux only: it relies on MSG_MORE, TCP_NOTSENT_LOWAT and SIOCOUTQNSD"
-);
+compile_error!("jukebox-server runs on Linux only: it relies on MSG_MORE and TCP_NOTSENT_LOWAT");
 
 use std::net::SocketAddr;
 use std::time::Duration;
