@@ -1,15 +1,76 @@
 //! A short run of every mode of the real binary against an in-process server on the bundled music:
-//! a smoke test that the load generator speaks the protocol and reports errors, not a benchmark. The
-//! one timing it asserts is that eight real-time players on loopback have no underrun, which leaves
-//! a margin of seconds.
+//! a smoke test that the load generator speaks the protocol and reports errors, not a benchmark (no
+//! timing is asserted: docs/BENCHMARKS.md has the figures, underruns included).
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use jukebox_server::{Config, Server, Store};
 use serde_json::Value;
+use wait_timeout::ChildExt;
+
+/// Longest a run may take (each lasts a second or two) before the test fails, so that a hung
+/// load generator fails the test instead of hanging it. Never used to synchronise.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A child process that is killed and reaped when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `jukebox-bench ARGS` and returns what it printed once it has exited; fails the test, with
+/// what it printed so far, after [`PATIENCE`]. The colour variables are removed, as they would
+/// change its error output.
+fn run_bench(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jukebox-bench"));
+    for name in ["CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"] {
+        command.env_remove(name);
+    }
+    let spawned = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = Killed(spawned.expect("jukebox-bench runs"));
+    let stdout = read_all(child.0.stdout.take().expect("stdout is piped"));
+    let stderr = read_all(child.0.stderr.take().expect("stderr is piped"));
+    let status = child
+        .0
+        .wait_timeout(PATIENCE)
+        .expect("waiting for jukebox-bench");
+    let Some(status) = status else {
+        let _ = child.0.kill();
+        panic!(
+            "jukebox-bench did not exit within {PATIENCE:?}; stdout: {}; stderr: {}",
+            String::from_utf8_lossy(&stdout.join().unwrap()),
+            String::from_utf8_lossy(&stderr.join().unwrap())
+        );
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout is read"),
+        stderr: stderr.join().expect("stderr is read"),
+    }
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
 
 /// Starts a server on a free loopback port in a runtime of its own; it lives as long as the test.
 fn start_server() -> SocketAddr {
@@ -40,13 +101,8 @@ fn start_server() -> SocketAddr {
 
 /// Runs `jukebox-bench --json ARGS` and returns its exit success and report.
 fn bench(addr: SocketAddr, args: &[&str]) -> (bool, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-bench"))
-        .arg("--server")
-        .arg(addr.to_string())
-        .arg("--json")
-        .args(args)
-        .output()
-        .expect("jukebox-bench runs");
+    let addr = addr.to_string();
+    let output = run_bench(&[&["--server", &addr, "--json"], args].concat());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
@@ -58,15 +114,19 @@ fn bench(addr: SocketAddr, args: &[&str]) -> (bool, Value) {
 }
 
 #[test]
-fn realtime_players_get_every_segment_in_time() {
+fn realtime_players_fetch_segments_and_count_underruns() {
     let addr = start_server();
     let (ok, report) = bench(addr, &["--duration", "2", "realtime", "--clients", "8"]);
     assert!(ok, "{report}");
     assert_eq!(report["clients"], 8, "{report}");
     assert_eq!(report["failed"], 0, "{report}");
-    assert_eq!(report["underruns"], 0, "{report}");
-    // Each player has at least segment 0 and its read-ahead.
-    assert!(report["segments"].as_u64().unwrap() >= 8 * 2, "{report}");
+    // How many come late depends on how busy the machine is: only that they are counted.
+    assert!(report["underruns"].is_u64(), "{report}");
+    assert!(report["segments"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        report["latency"]["count"], report["segments"],
+        "every segment is timed: {report}"
+    );
 }
 
 #[test]
@@ -98,22 +158,23 @@ fn latency_probes_decode_audio() {
 
 #[test]
 fn a_server_that_is_not_there_fails_the_run() {
-    // Bind and drop a listener to find a port nobody listens on.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port");
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-bench"))
-        .args([
-            "--server",
-            &addr.to_string(),
-            "--duration",
-            "1",
-            "throughput",
-            "--clients",
-            "2",
-        ])
-        .output()
-        .expect("jukebox-bench runs");
+    // A port bound but not listening refuses connections, and nobody else can take it meanwhile
+    // (a listener bound and dropped frees a port that a concurrent test may be given).
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("a free port");
+    let addr = socket.local_addr().expect("its address").to_string();
+    let output = run_bench(&[
+        "--server",
+        &addr,
+        "--duration",
+        "1",
+        "throughput",
+        "--clients",
+        "2",
+    ]);
+    drop(socket);
     assert!(!output.status.success());
     assert!(!output.stderr.is_empty());
 }

@@ -1,53 +1,211 @@
-//! The client's link to one server address, reopened on demand: a server closes idle connections,
-//! and the next command (or the next segment of the playing song) should simply work.
+//! The client's link to one server address: reopened on demand (a server closes idle
+//! connections, and the next command, or the next segment of the playing song, should simply
+//! work), and with a deadline on every request, so a server that stops answering is noticed.
+//!
+//! When a request times out, the connection is given up: its waiting requests fail, and a task
+//! in the background keeps trying to open a new one (backing off up to [`MAX_BACKOFF`]) until
+//! the server answers again. [`Client::health`] says meanwhile what is wrong, for the status bar.
+//! Nothing here waits without a deadline, so no command can hang on a silent server.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::time::Duration;
 
+use jukebox_protocol::{ListRequest, Manifest, Page};
 use tokio::sync::Mutex;
 
 use crate::connection::Connection;
-use crate::error::Result;
+use crate::error::{ClientError, Result};
+
+/// How long a control request (LIST, GET_MANIFEST, the handshake) may go unanswered.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The first pause between two reconnection attempts; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Client {
-    addr: Arc<str>,
-    connection: Arc<Mutex<Option<Connection>>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    addr: String,
+    timeout: Duration,
+    /// The last connection opened, open or not.
+    connection: Mutex<Connection>,
+    /// Why the server cannot be used right now; `None` while it answers.
+    problem: StdMutex<Option<String>>,
+    /// A background task is trying to reconnect.
+    reconnecting: AtomicBool,
 }
 
 impl Client {
     /// Connects at once, so that a wrong address is reported before the first command.
     pub async fn connect(addr: String) -> Result<Client> {
-        let connection = Connection::connect(&addr).await?;
+        Client::connect_within(addr, DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects with `timeout` as the deadline of every control request.
+    pub async fn connect_within(addr: String, timeout: Duration) -> Result<Client> {
+        let connection = Connection::connect_within(&addr, timeout).await?;
         Ok(Client {
-            addr: addr.into(),
-            connection: Arc::new(Mutex::new(Some(connection))),
+            inner: Arc::new(Inner {
+                addr,
+                timeout,
+                connection: Mutex::new(connection),
+                problem: StdMutex::new(None),
+                reconnecting: AtomicBool::new(false),
+            }),
         })
     }
 
     pub fn addr(&self) -> &str {
-        &self.addr
+        &self.inner.addr
     }
 
-    /// Frames the current connection discarded because their request was no longer outstanding.
-    pub async fn stale_frames(&self) -> u64 {
-        let connection = self.connection.lock().await;
-        connection.as_ref().map_or(0, Connection::stale_frames)
+    /// The deadline of a control request.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
     }
 
-    /// The open connection, or a new one when the server has closed the last. Concurrent callers
-    /// wait for one reconnection instead of each opening their own.
+    /// What is wrong with the server, while something is.
+    pub fn health(&self) -> Option<String> {
+        self.problem().clone()
+    }
+
+    fn problem(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.inner.problem.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Frames the last connection discarded because their request was no longer outstanding;
+    /// `None` while a reconnection holds it (never waits).
+    pub fn stale_frames(&self) -> Option<u64> {
+        Some(self.inner.connection.try_lock().ok()?.stale_frames())
+    }
+
+    /// The open connection, or a new one when the last was closed. Concurrent callers wait for
+    /// one reconnection instead of each opening their own; the attempt is bounded by the
+    /// timeout.
     pub async fn connection(&self) -> Result<Connection> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = &*slot {
-            if !connection.is_closed() {
-                return Ok(connection.clone());
-            }
-            tracing::info!("connection closed; reconnecting to {}", self.addr);
+        let mut connection = self.inner.connection.lock().await;
+        if !connection.is_closed() {
+            return Ok(connection.clone());
         }
-        *slot = None;
-        let connection = Connection::connect(&self.addr).await?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+        tracing::info!("connection closed; reconnecting to {}", self.inner.addr);
+        match Connection::connect_within(&self.inner.addr, self.inner.timeout).await {
+            Ok(new) => {
+                *connection = new;
+                if self.problem().take().is_some() {
+                    tracing::info!("the server at {} answers again", self.inner.addr);
+                }
+                Ok(connection.clone())
+            }
+            Err(e) => {
+                drop(connection);
+                self.trouble(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Fetches one page of the song list, within the deadline.
+    pub async fn list(&self, request: &ListRequest) -> Result<Page> {
+        self.within("LIST", |connection| async move {
+            connection.list(request).await
+        })
+        .await
+    }
+
+    /// Fetches and validates a song's manifest, within the deadline.
+    pub async fn manifest(&self, song: u64) -> Result<Manifest> {
+        self.within("GET_MANIFEST", |connection| async move {
+            connection.get_manifest(song).await
+        })
+        .await
+    }
+
+    /// Runs one request on the connection, reconnecting first if needed, and gives the
+    /// connection up if the whole does not finish within the deadline. A request whose
+    /// connection closed under it (LIST and GET_MANIFEST can be repeated) is sent once more on a
+    /// new one, within the same deadline.
+    async fn within<T, F>(&self, what: &str, request: impl Fn(Connection) -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let mut used = None;
+        let attempts = async {
+            let mut retried = false;
+            loop {
+                let connection = self.connection().await?;
+                used = Some(connection.clone());
+                match request(connection).await {
+                    Err(ClientError::Closed(reason)) if !retried => {
+                        tracing::info!("{what}: connection lost ({reason}); asking again");
+                        retried = true;
+                    }
+                    result => return result,
+                }
+            }
+        };
+        match tokio::time::timeout(self.inner.timeout, attempts).await {
+            Ok(result) => result,
+            Err(_) => {
+                let error = ClientError::Timeout {
+                    what: what.to_string(),
+                    after: self.inner.timeout,
+                };
+                if let Some(connection) = used {
+                    self.unresponsive(&connection, &error);
+                } else {
+                    self.trouble(&error);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// `connection` did not answer in time: give it up, so that the next request opens a new
+    /// one, and start reconnecting in the background.
+    pub fn unresponsive(&self, connection: &Connection, error: &ClientError) {
+        tracing::info!("{error}; giving the connection up");
+        connection.close(&error.to_string());
+        self.trouble(error);
+    }
+
+    /// Records the problem and makes sure a background task is reconnecting.
+    fn trouble(&self, error: &ClientError) {
+        *self.problem() = Some(match error {
+            ClientError::Timeout { .. } => "server not answering; reconnecting".to_string(),
+            _ => "server unreachable; reconnecting".to_string(),
+        });
+        if self.inner.reconnecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(reconnect(Arc::downgrade(&self.inner)));
+    }
+}
+
+/// Tries to open a connection until one works or the client is dropped.
+async fn reconnect(inner: Weak<Inner>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        let Some(inner) = inner.upgrade() else { return };
+        let client = Client { inner };
+        if client.problem().is_none() {
+            break client.inner.reconnecting.store(false, Ordering::Release);
+        }
+        // A failure records itself and finds this task still running.
+        if client.connection().await.is_ok() {
+            client.inner.reconnecting.store(false, Ordering::Release);
+            // A problem recorded between the success and now starts a new task.
+            if client.problem().is_some() {
+                client.trouble(&ClientError::Closed("lost again".into()));
+            }
+            return;
+        }
     }
 }

@@ -8,15 +8,13 @@
 //! are discarded and counted.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use jukebox_protocol::{decode_frame, encode_frame, Frame, ListRequest, Manifest, Message, Page};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ClientError, Result};
 use crate::handshake::handshake;
@@ -26,89 +24,131 @@ use crate::handshake::handshake;
 /// keeps a hostile manifest from making the client hold gigabytes.
 pub const MAX_SEGMENT_BYTES: u32 = 16 << 20;
 
-/// A handle to an open connection; clones share it. The socket closes when the last clone drops.
+/// A handle to an open connection; clones share it. When the last clone and the last request are
+/// gone, the writer task ends, which shuts the socket down and stops the reader task.
 #[derive(Clone)]
 pub struct Connection {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    shared: Arc<Shared>,
+    routes: Arc<Mutex<Routes>>,
+    /// To the writer task; unbounded, so that a dropped request can send its CANCEL from `Drop`.
     writer: mpsc::UnboundedSender<Frame>,
-    reader: AbortHandle,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
-/// State shared with the reader task.
-struct Shared {
-    state: Mutex<State>,
-    stale_frames: AtomicU64,
-}
-
+/// Which request waits for which id: the one table the reader task shares with the requests.
 #[derive(Default)]
-struct State {
+struct Routes {
     last_id: u32,
     pending: HashMap<u32, mpsc::UnboundedSender<Message>>,
+    /// Frames that arrived for ids no longer pending.
+    stale_frames: u64,
     /// Why the connection ended, once it has.
     closed: Option<String>,
 }
 
-impl Shared {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the map inconsistent; keep going.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
+    // A panic while holding this lock cannot leave the map inconsistent; keep going.
+    routes.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Routes {
+    /// A fresh id for a request whose answers go to `waiter`: from a wrapping counter, never 0
+    /// (the handshake's) nor an id in use.
+    fn register(&mut self, waiter: mpsc::UnboundedSender<Message>) -> Result<u32> {
+        if self.closed.is_some() {
+            return Err(self.closed_error());
+        }
+        let mut id = self.last_id;
+        loop {
+            id = id.wrapping_add(1);
+            if id != 0 && !self.pending.contains_key(&id) {
+                break;
+            }
+        }
+        self.last_id = id;
+        self.pending.insert(id, waiter);
+        Ok(id)
     }
 
-    fn close(&self, reason: String) {
-        let mut state = self.state();
-        if state.closed.is_none() {
+    /// Hands a frame to the request it answers. Returns the reason to close on a
+    /// connection-level error.
+    fn route(&mut self, frame: Frame) -> Result<(), String> {
+        let Frame {
+            request_id,
+            message,
+        } = frame;
+        if request_id == 0 {
+            return Err(match message {
+                Message::Error { code, message } => format!("{code}: {message}"),
+                other => format!("unexpected {} with request id 0", other.kind().name()),
+            });
+        }
+        let last = !matches!(message, Message::Data { end: false, .. });
+        let kind = message.kind();
+        match self.pending.get(&request_id) {
+            Some(waiter) => {
+                // A waiter that has gone away will be removed by its own Drop.
+                let _ = waiter.send(message);
+                if last {
+                    self.pending.remove(&request_id);
+                }
+            }
+            None => {
+                self.stale_frames += 1;
+                tracing::debug!(
+                    "discarded stale {} frame for request {request_id}",
+                    kind.name()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, reason: String) {
+        if self.closed.is_none() {
             tracing::debug!("connection closed: {reason}");
-            state.closed = Some(reason);
+            self.closed = Some(reason);
         }
         // Dropping the senders wakes every waiting request with the close reason.
-        state.pending.clear();
+        self.pending.clear();
     }
 
     fn closed_error(&self) -> ClientError {
-        let reason = self.state().closed.clone();
-        ClientError::Closed(reason.unwrap_or_else(|| "closed".into()))
+        ClientError::Closed(self.closed.clone().unwrap_or_else(|| "closed".into()))
     }
 }
 
 impl Connection {
-    /// Connects to `addr` (HOST:PORT) and performs the handshake.
+    /// Connects to `addr` (HOST:PORT) and performs the handshake within
+    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT).
     pub async fn connect(addr: &str) -> Result<Connection> {
-        let (stream, buf) = handshake(addr).await?;
+        Connection::connect_within(addr, crate::client::DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects to `addr` and performs the handshake within `deadline`.
+    pub async fn connect_within(addr: &str, deadline: std::time::Duration) -> Result<Connection> {
+        let (stream, buf) = handshake(addr, deadline).await?;
         let (read, write) = stream.into_split();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            stale_frames: AtomicU64::new(0),
-        });
+        let routes = Arc::new(Mutex::new(Routes::default()));
         let (writer, frames) = mpsc::unbounded_channel();
-        tokio::spawn(write_frames(write, frames, shared.clone()));
-        let reader = tokio::spawn(read_frames(read, buf, shared.clone())).abort_handle();
-        Ok(Connection {
-            inner: Arc::new(Inner {
-                shared,
-                writer,
-                reader,
-            }),
-        })
+        let (writer_alive, writer_ended) = oneshot::channel();
+        tokio::spawn(write_frames(write, frames, routes.clone(), writer_alive));
+        tokio::spawn(read_frames(read, buf, routes.clone(), writer_ended));
+        Ok(Connection { routes, writer })
     }
 
     /// True once the server closed the connection or it failed.
     pub fn is_closed(&self) -> bool {
-        self.inner.shared.state().closed.is_some()
+        lock(&self.routes).closed.is_some()
+    }
+
+    /// Gives the connection up (the server stopped answering): every waiting request fails with
+    /// `reason` and the next command opens a new connection.
+    pub fn close(&self, reason: &str) {
+        lock(&self.routes).close(reason.to_string());
     }
 
     /// Frames received for requests that were no longer outstanding.
     pub fn stale_frames(&self) -> u64 {
-        self.inner.shared.stale_frames.load(Ordering::Relaxed)
+        lock(&self.routes).stale_frames
     }
 
     /// Fetches one page of the song list.
@@ -123,7 +163,7 @@ impl Connection {
     }
 
     /// Fetches and validates a song's manifest.
-    pub async fn manifest(&self, song: u64) -> Result<Manifest> {
+    pub async fn get_manifest(&self, song: u64) -> Result<Manifest> {
         let mut request = self.send(Message::GetManifest { song }, false)?;
         match request.next().await? {
             Message::Manifest(json) => {
@@ -161,7 +201,7 @@ impl Connection {
     /// before it completes cancels the request, and so does a server sending more than `expected`
     /// bytes: what is buffered for a segment never exceeds what the manifest promised, even if the
     /// END never comes.
-    pub async fn segment(&self, song: u64, index: u32, expected: u32) -> Result<Bytes> {
+    pub async fn get_segment(&self, song: u64, index: u32, expected: u32) -> Result<Bytes> {
         let mut request = self.send(Message::GetSegment { song, index }, true)?;
         let mut bytes = BytesMut::new();
         loop {
@@ -190,38 +230,21 @@ impl Connection {
 
     /// Registers a new request id and sends the request.
     fn send(&self, message: Message, cancel_on_drop: bool) -> Result<Request> {
-        let shared = &self.inner.shared;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let id = {
-            let mut state = shared.state();
-            if state.closed.is_some() {
-                drop(state);
-                return Err(shared.closed_error());
-            }
-            let mut id = state.last_id;
-            loop {
-                id = id.wrapping_add(1);
-                if id != 0 && !state.pending.contains_key(&id) {
-                    break;
-                }
-            }
-            state.last_id = id;
-            state.pending.insert(id, tx);
-            id
-        };
+        let (waiter, responses) = mpsc::unbounded_channel();
+        let request_id = lock(&self.routes).register(waiter)?;
         let request = Request {
-            id,
-            responses: rx,
+            id: request_id,
+            responses,
             connection: self.clone(),
             cancel_on_drop,
             done: false,
         };
         let frame = Frame {
-            request_id: id,
+            request_id,
             message,
         };
-        if self.inner.writer.send(frame).is_err() {
-            return Err(shared.closed_error());
+        if self.writer.send(frame).is_err() {
+            return Err(lock(&self.routes).closed_error());
         }
         Ok(request)
     }
@@ -247,7 +270,7 @@ impl Request {
             }
             None => {
                 self.done = true;
-                Err(self.connection.inner.shared.closed_error())
+                Err(lock(&self.connection.routes).closed_error())
             }
         }
     }
@@ -258,11 +281,11 @@ impl Drop for Request {
         if self.done {
             return;
         }
-        let inner = &self.connection.inner;
-        let removed = inner.shared.state().pending.remove(&self.id).is_some();
+        let connection = &self.connection;
+        let removed = lock(&connection.routes).pending.remove(&self.id).is_some();
         if removed && self.cancel_on_drop {
             tracing::debug!("cancelling request {}", self.id);
-            let _ = inner.writer.send(Frame {
+            let _ = connection.writer.send(Frame {
                 request_id: self.id,
                 message: Message::Cancel,
             });
@@ -277,10 +300,13 @@ fn unexpected(message: &Message, request: &str) -> ClientError {
     ))
 }
 
+/// Sends frames until every handle to the connection is gone (or sending fails), then shuts the
+/// socket's write side down. Ending drops `alive`, which stops the reader.
 async fn write_frames(
     mut socket: OwnedWriteHalf,
     mut frames: mpsc::UnboundedReceiver<Frame>,
-    shared: Arc<Shared>,
+    routes: Arc<Mutex<Routes>>,
+    alive: oneshot::Sender<()>,
 ) {
     let mut buf = BytesMut::new();
     while let Some(frame) = frames.recv().await {
@@ -289,19 +315,27 @@ async fn write_frames(
             encode_frame(&frame, &mut buf);
         }
         if let Err(e) = socket.write_all(&buf).await {
-            shared.close(format!("cannot send: {e}"));
+            lock(&routes).close(format!("cannot send: {e}"));
             return;
         }
         buf.clear();
     }
     let _ = socket.shutdown().await;
+    drop(alive);
 }
 
-async fn read_frames(mut socket: OwnedReadHalf, mut buf: BytesMut, shared: Arc<Shared>) {
+/// Routes frames to their requests until the server closes, sends something invalid, or the
+/// writer has ended.
+async fn read_frames(
+    mut socket: OwnedReadHalf,
+    mut buf: BytesMut,
+    routes: Arc<Mutex<Routes>>,
+    mut writer_ended: oneshot::Receiver<()>,
+) {
     let reason = loop {
         match decode_frame(&mut buf) {
             Ok(Some(frame)) => {
-                if let Err(reason) = route(&shared, frame) {
+                if let Err(reason) = lock(&routes).route(frame) {
                     break reason;
                 }
                 continue;
@@ -309,46 +343,14 @@ async fn read_frames(mut socket: OwnedReadHalf, mut buf: BytesMut, shared: Arc<S
             Ok(None) => {}
             Err(e) => break format!("the server sent an invalid frame: {e}"),
         }
-        match socket.read_buf(&mut buf).await {
-            Ok(0) => break "the server closed the connection".to_string(),
-            Ok(_) => {}
-            Err(e) => break format!("cannot receive: {e}"),
+        tokio::select! {
+            read = socket.read_buf(&mut buf) => match read {
+                Ok(0) => break "the server closed the connection".to_string(),
+                Ok(_) => {}
+                Err(e) => break format!("cannot receive: {e}"),
+            },
+            _ = &mut writer_ended => break "the connection is no longer used".to_string(),
         }
     };
-    shared.close(reason);
-}
-
-/// Hands a frame to the request it answers. Returns the reason to close on a connection-level
-/// error.
-fn route(shared: &Shared, frame: Frame) -> Result<(), String> {
-    let Frame {
-        request_id,
-        message,
-    } = frame;
-    if request_id == 0 {
-        return Err(match message {
-            Message::Error { code, message } => format!("{code}: {message}"),
-            other => format!("unexpected {} with request id 0", other.kind().name()),
-        });
-    }
-    let mut state = shared.state();
-    let last = !matches!(message, Message::Data { end: false, .. });
-    let kind = message.kind();
-    match state.pending.get(&request_id) {
-        Some(waiter) => {
-            // A waiter that has gone away will be removed by its own Drop.
-            let _ = waiter.send(message);
-            if last {
-                state.pending.remove(&request_id);
-            }
-        }
-        None => {
-            shared.stale_frames.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                "discarded stale {} frame for request {request_id}",
-                kind.name()
-            );
-        }
-    }
-    Ok(())
+    lock(&routes).close(reason);
 }

@@ -1,16 +1,21 @@
 //! The server started inside the client when no `--server` is given, so `jukebox` alone plays the
 //! bundled songs. It listens on 127.0.0.1 on a free port and the client reaches it over real TCP,
 //! exactly as it would a remote one.
+//!
+//! Only with the `embedded-server` feature (on by default); without it the client does not
+//! depend on the server or the segmenter, and `start` says that `--server` is needed.
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-
-use jukebox_segmenter::{load_dir, DEFAULT_SEGMENT_DURATION};
-use jukebox_server::{Config, Server, Store};
 
 /// Loads `dir`, starts serving it, and returns the address to connect to.
+#[cfg(feature = "embedded-server")]
 pub async fn start(dir: &Path) -> Result<SocketAddr, String> {
+    use std::sync::Arc;
+
+    use jukebox_segmenter::{load_dir, DEFAULT_SEGMENT_DURATION};
+    use jukebox_server::{Config, Server, Store};
+
     let owned = dir.to_path_buf();
     let loaded = tokio::task::spawn_blocking(move || load_dir(&owned, DEFAULT_SEGMENT_DURATION))
         .await
@@ -30,4 +35,10 @@ pub async fn start(dir: &Path) -> Result<SocketAddr, String> {
     let addr = server.local_addr();
     tokio::spawn(server.run());
     Ok(addr)
+}
+
+/// This client was built without the embedded server.
+#[cfg(not(feature = "embedded-server"))]
+pub async fn start(_dir: &Path) -> Result<SocketAddr, String> {
+    Err("this jukebox was built without the embedded server; use --server HOST:PORT".into())
 }

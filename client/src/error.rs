@@ -1,5 +1,7 @@
 //! The errors a client command can end with. Each prints as one line after "error: ".
 
+use std::time::Duration;
+
 use jukebox_protocol::{DocumentError, ErrorCode};
 
 /// Why a request to the server, or playing a song, failed.
@@ -18,6 +20,9 @@ pub enum ClientError {
     /// The connection ended; the next command opens a new one.
     #[error("connection to the server lost: {0}")]
     Closed(String),
+    /// A request got no answer within its deadline: the server stopped answering.
+    #[error("the server did not answer {what} within {}", seconds(*.after))]
+    Timeout { what: String, after: Duration },
     #[error("unknown song {0}")]
     UnknownSong(u64),
     #[error("song {song} has no segment {index}")]
@@ -55,12 +60,26 @@ impl ClientError {
         }
     }
 
+    /// The connection failed or the server stopped answering: another connection may do.
+    pub fn is_connection_problem(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Connect { .. } | ClientError::Closed(_) | ClientError::Timeout { .. }
+        )
+    }
+
     pub(crate) fn bad_manifest(song: u64, error: DocumentError) -> Self {
         ClientError::BadManifest {
             song,
             reason: error.to_string(),
         }
     }
+}
+
+/// "5 s", "0.5 s".
+fn seconds(duration: Duration) -> String {
+    let tenths = (duration.as_secs_f64() * 10.0).round() / 10.0;
+    format!("{tenths} s")
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

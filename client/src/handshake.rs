@@ -9,17 +9,17 @@ use tokio::net::TcpStream;
 
 use crate::error::{ClientError, Result};
 
-/// How long the server gets to answer HELLO; a silent peer is not a Jukebox server.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Connects to `addr` and completes the HELLO/WELCOME exchange. Returns the stream and any bytes
-/// that arrived after the WELCOME, which belong to the next frames.
-pub async fn handshake(addr: &str) -> Result<(TcpStream, BytesMut)> {
+/// Connects to `addr` and completes the HELLO/WELCOME exchange, all within `deadline`: the TCP
+/// connect succeeds even when the server process is stopped (the kernel completes it), so only
+/// the answer to HELLO tells that it is there. Returns the stream and any bytes that arrived
+/// after the WELCOME, which belong to the next frames.
+pub async fn handshake(addr: &str, deadline: Duration) -> Result<(TcpStream, BytesMut)> {
     let connect_error = |e: std::io::Error| ClientError::Connect {
         addr: addr.to_string(),
         reason: e.to_string(),
     };
-    let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
+    let deadline_at = tokio::time::Instant::now() + deadline;
+    let mut stream = tokio::time::timeout_at(deadline_at, TcpStream::connect(addr))
         .await
         .map_err(|_| connect_error(std::io::ErrorKind::TimedOut.into()))?
         .map_err(connect_error)?;
@@ -34,9 +34,12 @@ pub async fn handshake(addr: &str) -> Result<(TcpStream, BytesMut)> {
     );
     stream.write_all(&out).await.map_err(connect_error)?;
     let mut buf = BytesMut::with_capacity(4096);
-    let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, first_frame(&mut stream, &mut buf, addr))
+    let frame = tokio::time::timeout_at(deadline_at, first_frame(&mut stream, &mut buf, addr))
         .await
-        .map_err(|_| not_jukebox(addr, "no answer to HELLO"))??;
+        .map_err(|_| ClientError::Timeout {
+            what: format!("HELLO at {addr}"),
+            after: deadline,
+        })??;
     if frame.request_id != 0 {
         // The handshake frames carry request ID 0; anything else answers no HELLO.
         return Err(not_jukebox(

@@ -5,6 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::fake_server::{listen, Peer};
+use common::{within, PATIENCE};
 use jukebox_client::{Client, ClientError, Connection};
 use jukebox_protocol::{ErrorCode, ListRequest, Manifest, Message, Page, SegmentInfo, SongSummary};
 
@@ -53,20 +54,22 @@ async fn a_list_is_answered_while_a_segment_is_in_flight() {
         peer.send(get.request_id, data(b"def", true)).await;
         peer
     });
-    let connection = Connection::connect(&addr).await.unwrap();
+    let connection = within(Connection::connect(&addr)).await.unwrap();
     let segment = tokio::spawn({
         let connection = connection.clone();
-        async move { connection.segment(1, 0, 6).await }
+        async move { connection.get_segment(1, 0, 6).await }
     });
-    segment_started.await.unwrap();
+    within(segment_started).await.unwrap();
     // The list completes although the segment cannot until the catalog has been sent.
     assert_eq!(
-        connection.list(&ListRequest::default()).await.unwrap(),
+        within(connection.list(&ListRequest::default()))
+            .await
+            .unwrap(),
         catalog()
     );
-    assert_eq!(&segment.await.unwrap().unwrap()[..], b"abcdef");
+    assert_eq!(&within(segment).await.unwrap().unwrap()[..], b"abcdef");
     assert_eq!(connection.stale_frames(), 0);
-    drop(server.await.unwrap());
+    drop(within(server).await.unwrap());
 }
 
 #[tokio::test]
@@ -87,21 +90,23 @@ async fn dropping_a_segment_request_cancels_it_and_late_frames_are_discarded() {
         peer.send(list.request_id, catalog_message()).await;
         peer
     });
-    let connection = Connection::connect(&addr).await.unwrap();
+    let connection = within(Connection::connect(&addr)).await.unwrap();
     let segment = tokio::spawn({
         let connection = connection.clone();
-        async move { connection.segment(1, 0, 6).await }
+        async move { connection.get_segment(1, 0, 6).await }
     });
-    request_seen.await.unwrap();
+    within(request_seen).await.unwrap();
     segment.abort();
-    assert!(segment.await.unwrap_err().is_cancelled());
+    assert!(within(segment).await.unwrap_err().is_cancelled());
     // Frames arrive in order, so both stale DATA frames are counted before the catalog.
     assert_eq!(
-        connection.list(&ListRequest::default()).await.unwrap(),
+        within(connection.list(&ListRequest::default()))
+            .await
+            .unwrap(),
         catalog()
     );
     assert_eq!(connection.stale_frames(), 2);
-    drop(server.await.unwrap());
+    drop(within(server).await.unwrap());
 }
 
 #[tokio::test]
@@ -121,20 +126,22 @@ async fn server_errors_become_typed_errors_and_the_connection_goes_on() {
         peer.send(list.request_id, catalog_message()).await;
         peer
     });
-    let connection = Connection::connect(&addr).await.unwrap();
-    let error = connection.manifest(42).await.unwrap_err();
+    let connection = within(Connection::connect(&addr)).await.unwrap();
+    let error = within(connection.get_manifest(42)).await.unwrap_err();
     assert!(matches!(error, ClientError::UnknownSong(42)), "{error:?}");
     assert_eq!(error.to_string(), "unknown song 42");
-    let error = connection.segment(1, 9, 6).await.unwrap_err();
+    let error = within(connection.get_segment(1, 9, 6)).await.unwrap_err();
     assert!(
         matches!(error, ClientError::SegmentOutOfRange { song: 1, index: 9 }),
         "{error:?}"
     );
     assert_eq!(
-        connection.list(&ListRequest::default()).await.unwrap(),
+        within(connection.list(&ListRequest::default()))
+            .await
+            .unwrap(),
         catalog()
     );
-    drop(server.await.unwrap());
+    drop(within(server).await.unwrap());
 }
 
 #[tokio::test]
@@ -149,13 +156,13 @@ async fn an_unsupported_version_is_reported_clearly() {
         };
         peer.send(0, message).await;
     });
-    let error = Connection::connect(&addr).await.err().unwrap();
+    let error = within(Connection::connect(&addr)).await.err().unwrap();
     assert!(
         matches!(error, ClientError::UnsupportedVersion { .. }),
         "{error:?}"
     );
     assert!(error.to_string().contains("version 2"), "{error}");
-    server.await.unwrap();
+    within(server).await.unwrap();
 }
 
 #[tokio::test]
@@ -166,9 +173,9 @@ async fn a_peer_that_is_not_a_jukebox_server_is_recognised() {
         peer.send_raw(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
             .await;
     });
-    let error = Connection::connect(&addr).await.err().unwrap();
+    let error = within(Connection::connect(&addr)).await.err().unwrap();
     assert!(matches!(error, ClientError::NotJukebox { .. }), "{error:?}");
-    server.await.unwrap();
+    within(server).await.unwrap();
 }
 
 #[tokio::test]
@@ -187,9 +194,9 @@ async fn a_welcome_with_a_request_id_is_not_a_handshake() {
         .await;
         peer
     });
-    let error = Connection::connect(&addr).await.err().unwrap();
+    let error = within(Connection::connect(&addr)).await.err().unwrap();
     assert!(matches!(error, ClientError::NotJukebox { .. }), "{error:?}");
-    drop(server.await.unwrap());
+    drop(within(server).await.unwrap());
 }
 
 #[tokio::test]
@@ -208,18 +215,20 @@ async fn after_the_server_closes_the_next_command_reconnects() {
         second.send(list.request_id, catalog_message()).await;
         second
     });
-    let client = Client::connect(addr).await.unwrap();
-    let first = client.connection().await.unwrap();
+    let client = within(Client::connect(addr)).await.unwrap();
+    let first = within(client.connection()).await.unwrap();
     // Wait until the close has been seen: a request on the old connection fails with the reason.
-    let error = first.list(&ListRequest::default()).await.unwrap_err();
+    let error = within(first.list(&ListRequest::default()))
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("IDLE_TIMEOUT"), "{error}");
     assert!(first.is_closed());
-    let second = client.connection().await.unwrap();
+    let second = within(client.connection()).await.unwrap();
     assert_eq!(
-        second.list(&ListRequest::default()).await.unwrap(),
+        within(second.list(&ListRequest::default())).await.unwrap(),
         catalog()
     );
-    drop(server.await.unwrap());
+    drop(within(server).await.unwrap());
 }
 
 #[tokio::test]
@@ -235,11 +244,11 @@ async fn a_segment_longer_than_the_manifest_says_is_cancelled_at_once() {
         assert_eq!(cancel.request_id, get.request_id);
         peer
     });
-    let connection = Connection::connect(&addr).await.unwrap();
-    let error = connection.segment(1, 0, 3).await.unwrap_err();
+    let connection = within(Connection::connect(&addr)).await.unwrap();
+    let error = within(connection.get_segment(1, 0, 3)).await.unwrap_err();
     assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
     assert!(error.to_string().contains("more than 3 bytes"), "{error}");
-    drop(server.await.unwrap());
+    drop(within(server).await.unwrap());
 }
 
 #[tokio::test]
@@ -275,11 +284,33 @@ async fn a_manifest_with_a_giant_segment_is_refused() {
             .await;
         peer
     });
-    let connection = Connection::connect(&addr).await.unwrap();
-    let error = connection.manifest(1).await.unwrap_err();
+    let connection = within(Connection::connect(&addr)).await.unwrap();
+    let error = within(connection.get_manifest(1)).await.unwrap_err();
     assert!(
         matches!(error, ClientError::BadManifest { song: 1, .. }),
         "{error:?}"
     );
-    drop(server.await.unwrap());
+    drop(within(server).await.unwrap());
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_the_connection() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let list = peer.recv().await.unwrap();
+        peer.send(list.request_id, catalog_message()).await;
+        // The client's end of the stream, once its last handle is gone.
+        peer.recv().await
+    });
+    let connection = within(Connection::connect(&addr)).await.unwrap();
+    let clone = connection.clone();
+    assert_eq!(
+        within(clone.list(&ListRequest::default())).await.unwrap(),
+        catalog()
+    );
+    drop(connection);
+    drop(clone);
+    let end = tokio::time::timeout(PATIENCE, server).await;
+    assert_eq!(end.expect("the client closes its end").unwrap(), None);
 }

@@ -55,16 +55,17 @@ async fn a_corrupt_segment_stops_the_song_with_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
     let output = run_jukebox_against(addr, &wav, "play 1\nwait\n").await;
-    assert!(output.status.success(), "{output:?}");
+    // A song that failed is a failed command: exit status 1, the error on stderr.
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert_eq!(
         stdout_lines(&output),
-        [
-            "playing 1: Tampered (0:00)",
-            "error: song 1: segment 0 of song 1 failed verification (SHA-256 mismatch); playback stopped",
-            "stopped 1",
-        ]
+        ["playing 1: Tampered (0:00)", "stopped 1"]
+    );
+    assert_eq!(
+        stderr_lines(&output),
+        ["error: song 1: segment 0 of song 1 failed verification (SHA-256 mismatch); playback stopped"]
     );
     let (_, _, samples) = read_wav(&wav);
     assert!(samples.is_empty());
-    server.await.unwrap();
+    within(server).await.unwrap();
 }

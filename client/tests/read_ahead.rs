@@ -7,7 +7,7 @@ mod common;
 use common::fake_server::{listen, Peer};
 use common::*;
 use jukebox_client::output::OutputSpec;
-use jukebox_client::player::Player;
+use jukebox_client::player::{Player, ReadAhead};
 use jukebox_client::Client;
 use jukebox_protocol::Message;
 use jukebox_segmenter::{segment_file, DEFAULT_SEGMENT_DURATION};
@@ -22,7 +22,6 @@ const LAST_CHECKED: usize = 6;
 async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
     let song = segment_file(
         &music_dir().join("04-long-road.mp3"),
-        1,
         DEFAULT_SEGMENT_DURATION,
     )
     .unwrap();
@@ -36,6 +35,7 @@ async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
     assert!(real_seconds[..LAST_CHECKED].iter().sum::<f64>() > TOLERATED_AHEAD);
     // Every segment claims one sample: by the manifest, the whole song is a few milliseconds.
     let mut lying = song.manifest.clone();
+    lying.id = 1;
     for segment in &mut lying.segments {
         segment.samples = 1;
     }
@@ -61,11 +61,11 @@ async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
         }
     });
 
-    let client = Client::connect(addr).await.unwrap();
-    let mut player = Player::new(&OutputSpec::Null).unwrap();
+    let client = within(Client::connect(addr)).await.unwrap();
+    let mut player = Player::new(&OutputSpec::Null, ReadAhead::default()).unwrap();
     player.play(client, lying).unwrap();
     loop {
-        let (index, go) = requests.recv().await.expect("the client asks on");
+        let (index, go) = within(requests.recv()).await.expect("the client asks on");
         let fetched: f64 = real_seconds[..index].iter().sum();
         let played = player.progress().expect("the song plays").elapsed;
         assert!(
@@ -79,5 +79,5 @@ async fn read_ahead_follows_the_audio_not_the_manifest_sample_counts() {
     }
     player.close().unwrap();
     drop(requests);
-    server.await.unwrap();
+    within(server).await.unwrap();
 }

@@ -1,43 +1,44 @@
-//! SIGTERM ends the client like `quit`: playback stops, the WAV file is completed, exit status 0.
+//! SIGTERM and SIGINT end the client like `quit`: playback stops, the WAV file is completed, and
+//! the exit status is the one shells give for the signal (143, 130).
 
 #![cfg(unix)]
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::process::Stdio;
 
+use common::process::{command, lines, Killed};
 use common::*;
 
 #[test]
 fn sigterm_stops_playback_and_completes_the_wav() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
-        .args(["--output", &format!("wav:{}", wav.display())])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Killed::spawn(
+        command(env!("CARGO_BIN_EXE_jukebox"))
+            .args(["--output", &format!("wav:{}", wav.display())])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
     // Stdin stays open: only the signal can end the session.
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"play 3\n").unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    let id = bundled_id("03-small-hours.mp3");
+    stdin.write_all(format!("play {id}\n").as_bytes()).unwrap();
+    let stdout = lines(child.stdout.take().unwrap());
+    let line = stdout.recv_timeout(PATIENCE).expect("a line from jukebox");
     assert_eq!(
-        line.trim_end(),
-        "playing 3: Small Hours — Jukebox Ensemble (0:12)"
+        line,
+        format!("playing {id}: Small Hours — Jukebox Ensemble (0:12)")
     );
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    line.clear();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line.trim_end(), "stopped 3");
+    let status = child.wait();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    let line = stdout.recv_timeout(PATIENCE).expect("a line from jukebox");
+    assert_eq!(line, format!("stopped {id}"));
     let (rate, channels, samples) = read_wav(&wav);
     assert_eq!((rate, channels), (22_050, 1));
     // Stopped early: at most the whole song, and a prefix of it.
@@ -48,7 +49,7 @@ fn sigterm_stops_playback_and_completes_the_wav() {
 }
 
 #[tokio::test]
-async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
+async fn sigint_ends_a_command_waiting_for_a_silent_server() {
     let (listener, addr) = fake_server::listen().await;
     let (got_list, list_seen) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
@@ -59,26 +60,25 @@ async fn sigterm_ends_a_command_waiting_for_a_silent_server() {
         // Never answers; returns when the client has gone.
         while peer.recv().await.is_some() {}
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
-        .args(["--server", &addr, "--output", "null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Killed::spawn(
+        command(env!("CARGO_BIN_EXE_jukebox"))
+            .args(["--server", &addr, "--output", "null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"list\n").unwrap();
-    list_seen.await.unwrap();
+    within(list_seen).await.unwrap();
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: sends a signal to the child this test started and has not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap());
-    // A client stuck in the command would never exit; give it far more than it needs.
-    let status = tokio::time::timeout(std::time::Duration::from_secs(30), status)
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    // A client stuck in the command would never exit. The wait is bounded, and the child is killed
+    // if it fails, so the runtime never waits for ever on this blocking task when the test ends.
+    let status = tokio::task::spawn_blocking(move || child.wait())
         .await
-        .expect("the client exits on SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
-    server.await.unwrap();
+        .expect("the client exits on SIGINT");
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    within(server).await.unwrap();
     drop(stdin);
 }

@@ -12,6 +12,13 @@ command -v faketime >/dev/null || { echo "test.sh: faketime is not installed" >&
 
 date=$(sed -n 's/^date *= *\([0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}\).*/\1/p' "$here/$name.md" | head -n 1)
 later=$(date -u -d "$date + 1 year" +%F)
+# The cases prove something only if the fake clock reaches the Python that runs xml2rfc (faketime
+# preloads a library, which some sandboxes strip): without it, case 1 would run on the real date.
+faked=$(faketime "$later" python3 -c 'import datetime; print(datetime.date.today())')
+if [[ $faked != "$later" ]]; then
+    echo "test.sh: faketime does not reach python3 here (its date is $faked, not $later)" >&2
+    exit 1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0

@@ -1,16 +1,21 @@
 //! The server and client binaries as child processes.
 //!
 //! Waiting is always for an event (a line printed, a process exiting); the timeouts are only a safety
-//! net so that a broken build fails a test instead of hanging CI.
+//! net so that a broken build fails a test instead of hanging CI. Every process is killed when the
+//! test ends, failed or not, from right after it is started.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use wait_timeout::ChildExt;
 
 /// How long any single expected event may take before the test is declared hung.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -29,7 +34,8 @@ pub fn binary(name: &str) -> PathBuf {
         BUILT.get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--bin", "jukebox", "--bin", "jukebox-server"]);
+            cmd.args(["build", "-p", "jukebox-client", "-p", "jukebox-server"]);
+            cmd.args(["--bin", "jukebox", "--bin", "jukebox-server"]);
             if !cfg!(debug_assertions) {
                 cmd.arg("--release");
             }
@@ -41,6 +47,42 @@ pub fn binary(name: &str) -> PathBuf {
     }
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// Variables that change what the binaries print whatever the harness asks for (colour switches;
+/// the harness sets `RUST_LOG` itself); they are removed so that the output is the same on every
+/// machine.
+const OUTPUT_ENV: [&str; 4] = ["RUST_LOG", "CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"];
+
+fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for name in OUTPUT_ENV {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// A child process that is killed and reaped when dropped.
+struct Killed(Child);
+
+impl Deref for Killed {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Killed {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Collects a child's output lines in the background and hands them out as they arrive.
@@ -90,9 +132,9 @@ impl Lines {
     }
 }
 
-/// A running `jukebox-server`.
+/// A running `jukebox-server`, killed when dropped.
 pub struct ServerProcess {
-    child: Child,
+    child: Killed,
     pub addr: SocketAddr,
     log: Lines,
 }
@@ -104,7 +146,7 @@ impl ServerProcess {
     }
 
     pub fn start_with(music: &Path, args: &[&str]) -> ServerProcess {
-        let mut child = Command::new(binary("jukebox-server"))
+        let spawned = command(binary("jukebox-server"))
             .arg("--music")
             .arg(music)
             .args(["--listen", "127.0.0.1:0"])
@@ -113,8 +155,8 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .spawn()
-            .expect("start jukebox-server");
+            .spawn();
+        let mut child = Killed(spawned.expect("start jukebox-server"));
         let log = Lines::spawn(child.stderr.take().unwrap());
         let line = log.expect("`listening on`", |l| l.contains("listening on "));
         let addr = line
@@ -132,21 +174,19 @@ impl ServerProcess {
     }
 
     /// True while the server process has not exited.
+    /// The process ID, to send the server signals (SIGSTOP, SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("poll server").is_none()
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A running `jukebox` client driven through stdin, as a script would.
+/// A running `jukebox` client driven through stdin, as a script would; killed when dropped.
 pub struct ClientProcess {
-    child: Option<Child>,
+    child: Killed,
     stdin: Option<ChildStdin>,
     out: Lines,
     err: Lines,
@@ -156,21 +196,27 @@ impl ClientProcess {
     /// Starts a client of `server` that writes what it plays to `wav`. `RUST_LOG` is set so that the
     /// client logs stale frames it discards, which the switch test counts.
     pub fn start(server: SocketAddr, wav: &Path) -> ClientProcess {
-        let mut child = Command::new(binary("jukebox"))
+        Self::start_with(server, wav, &[])
+    }
+
+    /// As [`ClientProcess::start`], with more flags.
+    pub fn start_with(server: SocketAddr, wav: &Path, args: &[&str]) -> ClientProcess {
+        let spawned = command(binary("jukebox"))
             .args(["--server", &server.to_string()])
+            .args(args)
             .arg("--output")
             .arg(format!("wav:{}", wav.display()))
             .env("RUST_LOG", "jukebox_client=debug")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .expect("start jukebox");
+            .spawn();
+        let mut child = Killed(spawned.expect("start jukebox"));
         let out = Lines::spawn(child.stdout.take().unwrap());
         let err = Lines::spawn(child.stderr.take().unwrap());
         ClientProcess {
             stdin: child.stdin.take(),
-            child: Some(child),
+            child,
             out,
             err,
         }
@@ -207,41 +253,21 @@ impl ClientProcess {
     /// Closes stdin (end of input) and waits for the client to exit.
     pub fn finish(mut self) -> (ExitStatus, Vec<String>, Vec<String>) {
         drop(self.stdin.take());
-        let mut child = self.child.take().expect("not finished yet");
-        let (tx, rx) = channel();
-        thread::spawn(move || {
-            let status = child.wait();
-            let _ = tx.send((status, child));
-        });
-        let (status, child) = match rx.recv_timeout(PATIENCE) {
-            Ok(done) => done,
-            Err(_) => panic!("client did not exit after end of input"),
-        };
-        drop(child);
+        let status = self
+            .child
+            .wait_timeout(PATIENCE)
+            .expect("wait for client")
+            .unwrap_or_else(|| panic!("client did not exit after end of input"));
         // The reader threads see EOF once the process is gone: collect everything they read.
         let drain = |lines: &Lines| while lines.rx.recv_timeout(PATIENCE).is_ok() {};
         drain(&self.out);
         drain(&self.err);
-        (
-            status.expect("wait for client"),
-            self.out.all(),
-            self.err.all(),
-        )
+        (status, self.out.all(), self.err.all())
     }
 
     /// Kills the client at once, as a crash or a pulled cable would.
     pub fn kill(mut self) {
-        let mut child = self.child.take().expect("not finished yet");
-        child.kill().expect("kill client");
-        let _ = child.wait();
-    }
-}
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill().expect("kill client");
+        let _ = self.child.wait();
     }
 }

@@ -16,9 +16,9 @@ fuzz_target!(|data: &[u8]| {
         Some((&b, rest)) => (u64::from(b) * 10, rest),
         None => (0, data),
     };
-    let _ = jukebox_segmenter::tags::locate(body);
+    let _ = jukebox_segmenter::mp3::tags::locate(body);
     let buffer = Bytes::copy_from_slice(body);
-    let Ok(song) = segment_bytes(1, "fuzz", buffer.clone(), Duration::from_millis(target_ms)) else {
+    let Ok(song) = segment_bytes("fuzz", buffer.clone(), Duration::from_millis(target_ms)) else {
         return;
     };
     song.manifest.validate().expect("a produced manifest is valid");

@@ -16,8 +16,9 @@ pub const MAX_CURSOR_BYTES: usize = 256;
 /// first page of every song.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListRequest {
-    /// Only songs matching these words: each word must begin a word of the title, artist or album,
-    /// in any order, case and accents ignored. Empty or absent: every song.
+    /// Only songs matching these words, in any order, case and accents ignored: each word but the
+    /// last must be a whole word of the title, artist or album, and the last may be the beginning
+    /// of one (the user may still be typing it). Empty or absent: every song.
     #[serde(
         default,
         deserialize_with = "document::null_as_default",

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jukebox_segmenter::{scan, segment_bytes, tags, DEFAULT_SEGMENT_DURATION};
+use jukebox_segmenter::mp3::{scan, tags};
+use jukebox_segmenter::{segment_bytes, DEFAULT_SEGMENT_DURATION};
 
 fn songs() -> Vec<(String, Bytes)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../music");
@@ -39,7 +40,7 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function("segment_bytes", |b| {
             b.iter(|| {
-                segment_bytes(1, "t", data.clone(), DEFAULT_SEGMENT_DURATION)
+                segment_bytes("t", data.clone(), DEFAULT_SEGMENT_DURATION)
                     .expect("segments")
                     .segments
                     .len()

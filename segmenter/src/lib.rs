@@ -1,52 +1,46 @@
 //! Splits mp3 files into numbered segments on MPEG frame boundaries, with a manifest.
 //!
-//! The path of a file through the crate: [`tags`] finds where the audio lies between the tags,
-//! [`scan`] walks its frames (parsed by [`header`]), [`xing`] recognises an info frame and its
-//! encoder delay, [`plan`] cuts the frames into segments, and `song` builds the manifest. `dir` does
-//! this for a whole folder in parallel.
+//! The crate has two jobs, one module each:
 //!
-//! A folder can also be segmented once into a catalog on disk ([`write_catalog`], the
-//! `jukebox-segmenter` binary) that a server loads without reading audio ([`load_catalog`]).
+//! - [`mp3`]: one file's analysis. [`mp3::tags`] finds where the audio lies between the tags,
+//!   [`mp3::scan`] walks its frames (headers read by [`mp3::header`]), [`mp3::xing`] recognises an
+//!   info frame and its encoder delay, [`mp3::plan`] cuts the frames into segments, and
+//!   [`mp3::song`] builds the manifest ([`segment_bytes`]).
+//! - [`catalog`]: folders. [`load_dir`] segments every mp3 below a folder in memory; a folder can
+//!   also be segmented once into a catalog on disk ([`write_catalog`], the `jukebox-segmenter`
+//!   binary) that a server opens in constant time and reads as clients ask ([`open_catalog`]).
 
-mod catalog;
-mod dir;
-pub mod files;
-pub mod header;
-pub mod index;
-mod load;
-pub mod plan;
-pub mod scan;
-mod song;
-mod song_dir;
-mod source;
-pub mod tags;
-pub mod write;
-pub mod xing;
+pub mod catalog;
+pub mod mp3;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use jukebox_protocol::{Manifest, SongSummary};
+use jukebox_protocol::Manifest;
 
-pub use files::{SegmentFiles, SegmentReadError};
-pub use write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
+pub use catalog::files::{SegmentFiles, SegmentReadError};
+pub use catalog::write::{segment_all, write_catalog, Outcome, Progress, Summary, WriteError};
+pub use mp3::song::segment_bytes;
 
-/// Default target duration of a segment. See [`plan`] for why.
+/// Default target duration of a segment. See [`mp3::plan`] for why.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
 
-/// A segmented song: its manifest and its segments, either in memory (from [`load_dir`] and
-/// [`segment_file`]: slices of one shared buffer holding the file) or on disk, read on demand (from
-/// [`load_catalog`]). [`Song::segment`] gives a segment either way.
+/// A segmented song: its manifest and its segments, in memory (from [`load_dir`] and
+/// [`segment_file`]: slices of one shared buffer holding the file) or on disk, read on demand
+/// (`files`, as [`read_catalog`] gives them). [`Song::get_segment`] gives a segment either way.
 #[derive(Debug, Clone)]
 pub struct Song {
     /// Path of the source file relative to the folder it was loaded from.
     pub path: PathBuf,
     pub manifest: Manifest,
+    /// XXH3-64 of the audio frames, whose top 53 bits are the ID ([`mp3::song::audio_id`]): tells
+    /// two files with the same audio from two audios whose IDs collide.
+    pub audio_hash: u64,
     /// `segments[i]` holds the bytes of manifest segment `i`; slices of one shared buffer.
-    /// Empty for a song loaded from a catalog: see `files`.
+    /// Empty for a song whose segments are on disk: see `files`.
     pub segments: Vec<Bytes>,
-    /// For a song loaded from a catalog, where its segments are read from; `None` otherwise.
+    /// For a song whose segments are files, where they are read from; `None` otherwise.
     pub files: Option<SegmentFiles>,
 }
 
@@ -68,7 +62,7 @@ impl Song {
     /// The bytes of segment `index`: a cheap clone when the song is in memory, otherwise one
     /// blocking read of its file (tens of microseconds from the page cache; call it where blocking
     /// is allowed, e.g. `tokio::task::spawn_blocking`).
-    pub fn segment(&self, index: u32) -> Result<Bytes, SegmentReadError> {
+    pub fn get_segment(&self, index: u32) -> Result<Bytes, SegmentReadError> {
         if let Some(bytes) = self.segments.get(index as usize) {
             return Ok(bytes.clone());
         }
@@ -98,52 +92,43 @@ pub struct Skipped {
 /// The result of loading a folder.
 #[derive(Debug, Default)]
 pub struct LoadedDir {
-    /// Valid songs, sorted by relative path, with IDs 1, 2, 3...
+    /// Valid songs, sorted by relative path, each with the ID of its audio, no ID twice.
     pub songs: Vec<Song>,
     pub skipped: Vec<Skipped>,
 }
 
-/// Segments an mp3 held in memory. `fallback_title` is used when the tags carry no title.
-/// The segments are slices of `data` (no copies); the song's `path` is empty.
-pub fn segment_bytes(
-    id: u64,
-    fallback_title: &str,
-    data: Bytes,
-    target: Duration,
-) -> Result<Song, SegmentError> {
-    song::segment(id, fallback_title, data, target)
-}
-
 /// Reads and segments one file; the title falls back to the file name without extension.
 /// The song's `path` is the file name.
-pub fn segment_file(path: &Path, id: u64, target: Duration) -> Result<Song, SegmentError> {
+pub fn segment_file(path: &Path, target: Duration) -> Result<Song, SegmentError> {
     let data = Bytes::from(std::fs::read(path)?);
     let title = path
         .file_stem()
         .map(|s| s.to_string_lossy())
         .unwrap_or_default();
-    let mut song = segment_bytes(id, &title, data, target)?;
+    let mut song = segment_bytes(&title, data, target)?;
     song.path = path.file_name().map(PathBuf::from).unwrap_or_default();
     Ok(song)
 }
 
 /// Segments every `*.mp3` below `dir` (recursively), using all cores. Files that fail are skipped
 /// and reported, never fatal; only an unreadable `dir` itself is an error.
-/// Valid songs are numbered 1, 2, 3... in the byte order of their paths relative to `dir`.
+/// A song's ID comes from its audio ([`mp3::song::audio_id`]); of files with one ID, the first in
+/// the byte order of the paths relative to `dir` is kept and the others are skipped.
 pub fn load_dir(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
-    dir::load(dir, target)
+    catalog::dir::load(dir, target)
 }
 
-/// Loads a catalog folder written by [`write_catalog`] (or the `jukebox-segmenter` binary) for
-/// serving. The songs, IDs and manifests are those [`load_dir`] gives for the source folder the
-/// catalog was made from; their segments stay on disk (`segments` is empty, `files` is set) and
-/// [`Song::segment`] reads them. Songs whose folder is damaged are listed in `skipped` with a reason
-/// for the caller to report; the others keep their IDs. Only a missing or unreadable index is an error.
-pub fn load_catalog(dir: &Path) -> std::io::Result<LoadedDir> {
-    load::load(dir)
+/// Opens the index of a catalog folder written by [`write_catalog`] (or the `jukebox-segmenter`
+/// binary) for serving: in constant time, whatever the catalog's size. A catalog of an earlier
+/// version is refused with an error saying how to rebuild it.
+pub fn open_catalog(dir: &Path) -> Result<catalog::index::Index, catalog::index::IndexError> {
+    catalog::index::Index::open_catalog(dir)
 }
 
-/// The song list entries of these songs, in the order given.
-pub fn summaries_of(songs: &[Song]) -> Vec<SongSummary> {
-    catalog::summaries_of(songs)
+/// Reads every song of a catalog folder, each checked against its folder (manifest valid, every
+/// segment file there with its size), the segments left on disk: for tools and tests that want the
+/// whole catalog, in listing order. Songs that fail are listed in `skipped`. A server uses
+/// [`open_catalog`] instead, which reads nothing but what clients ask for.
+pub fn read_catalog(dir: &Path) -> Result<LoadedDir, catalog::index::IndexError> {
+    catalog::read::read(dir)
 }

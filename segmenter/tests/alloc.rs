@@ -75,7 +75,7 @@ fn frame_sizes_that_lie_allocate_nothing_large() {
     for (i, data) in inputs.into_iter().enumerate() {
         let len = data.len();
         LARGEST.store(0, Ordering::Relaxed);
-        let result = segment_bytes(1, "fallback", Bytes::from(data), Duration::from_secs(2));
+        let result = segment_bytes("fallback", Bytes::from(data), Duration::from_secs(2));
         let largest = LARGEST.load(Ordering::Relaxed);
         assert!(
             largest <= 2 * len + (1 << 20),

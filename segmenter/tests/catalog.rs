@@ -1,4 +1,4 @@
-//! A catalog written by `write_catalog` and loaded by `load_catalog` offers the same songs, IDs,
+//! A catalog written by `write_catalog` and loaded by `read_catalog` offers the same songs, IDs,
 //! manifests and segment bytes as `load_dir` on the source folder; re-runs are incremental; damage
 //! and interrupted writes are never served.
 
@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{lame, music_dir};
-use jukebox_segmenter::index::{Index, INDEX_FILE, SONGS_DIR};
-use jukebox_segmenter::write::Quiet;
+use jukebox_segmenter::catalog::index::{INDEX_FILE, OLD_INDEX_FILE, SONGS_DIR};
+use jukebox_segmenter::catalog::write::Quiet;
 use jukebox_segmenter::{
-    load_catalog, load_dir, write_catalog, LoadedDir, Summary, DEFAULT_SEGMENT_DURATION,
+    load_dir, read_catalog, write_catalog, LoadedDir, Summary, DEFAULT_SEGMENT_DURATION,
 };
 
 fn write(path: &Path, data: &[u8]) {
@@ -56,7 +56,14 @@ fn source() -> tempfile::TempDir {
 /// Asserts that two loads offer the same songs: IDs, paths, manifests, and every segment's bytes.
 fn assert_same_songs(from_music: &LoadedDir, from_catalog: &LoadedDir) {
     assert_eq!(from_music.songs.len(), from_catalog.songs.len());
-    for (a, b) in from_music.songs.iter().zip(&from_catalog.songs) {
+    let mut catalog: Vec<_> = from_catalog.songs.iter().collect();
+    catalog.sort_by(|a, b| {
+        a.path
+            .as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.path.as_os_str().as_encoded_bytes())
+    });
+    for (a, b) in from_music.songs.iter().zip(catalog) {
         assert_eq!(a.path, b.path);
         assert_eq!(a.manifest, b.manifest, "{}", a.path.display());
         assert_eq!(a.manifest.to_json(), b.manifest.to_json(), "identical JSON");
@@ -66,13 +73,13 @@ fn assert_same_songs(from_music: &LoadedDir, from_catalog: &LoadedDir) {
         );
         for i in 0..a.segment_count() as u32 {
             assert_eq!(
-                a.segment(i).unwrap(),
-                b.segment(i).unwrap(),
+                a.get_segment(i).unwrap(),
+                b.get_segment(i).unwrap(),
                 "{} segment {i}",
                 a.path.display()
             );
         }
-        assert!(b.segment(a.segment_count() as u32).is_err());
+        assert!(b.get_segment(a.segment_count() as u32).is_err());
     }
 }
 
@@ -102,21 +109,24 @@ fn a_catalog_serves_what_the_music_folder_serves() {
             .sum::<u64>()
     );
 
-    let from_catalog = load_catalog(out.path()).unwrap();
+    let from_catalog = read_catalog(out.path()).unwrap();
     assert!(from_catalog.skipped.is_empty());
     assert_same_songs(&from_music, &from_catalog);
     // IDs are stable: loading again gives the same.
-    let again = load_catalog(out.path()).unwrap();
+    let again = read_catalog(out.path()).unwrap();
     let ids = |l: &LoadedDir| -> Vec<(u64, PathBuf)> {
-        l.songs
+        let mut ids: Vec<_> = l
+            .songs
             .iter()
             .map(|s| (s.manifest.id, s.path.clone()))
-            .collect()
+            .collect();
+        ids.sort();
+        ids
     };
     assert_eq!(ids(&again), ids(&from_music));
 
     // The segment files concatenate to the song's audio.
-    let index = Index::read(out.path()).unwrap().unwrap();
+    let index = common::listing(out.path());
     for (entry, song) in index.songs.iter().zip(&from_music.songs) {
         let folder = out.path().join(SONGS_DIR).join(&entry.dir);
         let mut files: Vec<_> = std::fs::read_dir(&folder)
@@ -139,8 +149,8 @@ fn re_runs_rewrite_only_what_changed_and_remove_what_is_gone() {
     let src = source();
     let out = tempfile::tempdir().unwrap();
     run(src.path(), out.path());
-    let index1 = Index::read(out.path()).unwrap().unwrap();
-    let dir_of = |index: &Index, source: &str| {
+    let index1 = common::listing(out.path());
+    let dir_of = |index: &common::Listing, source: &str| {
         index
             .songs
             .iter()
@@ -158,7 +168,7 @@ fn re_runs_rewrite_only_what_changed_and_remove_what_is_gone() {
 
     let again = run(src.path(), out.path());
     assert_eq!((again.written, again.unchanged, again.removed), (0, 5, 0));
-    assert_eq!(Index::read(out.path()).unwrap().unwrap(), index1);
+    assert_eq!(common::listing(out.path()), index1);
     assert_eq!(
         std::fs::metadata(morning.join("000000.seg"))
             .unwrap()
@@ -192,21 +202,36 @@ fn re_runs_rewrite_only_what_changed_and_remove_what_is_gone() {
         (third.songs, third.written, third.unchanged, third.removed),
         (5, 2, 3, 1)
     );
-    let index3 = Index::read(out.path()).unwrap().unwrap();
-    let sources: Vec<(u64, &str)> = index3
-        .songs
-        .iter()
-        .map(|e| (e.id, e.source.as_str()))
-        .collect();
+    let index3 = common::listing(out.path());
+    let sources: Vec<&str> = index3.songs.iter().map(|e| e.source.as_str()).collect();
     assert_eq!(
         sources,
         [
-            (1, "01-morning-steps.mp3"),
-            (2, "03-small-hours.mp3"),
-            (3, "A-new.mp3"),
-            (4, "B-generated.mp3"),
-            (5, "sub/04-long-road.mp3")
+            "01-morning-steps.mp3",
+            "03-small-hours.mp3",
+            "A-new.mp3",
+            "B-generated.mp3",
+            "sub/04-long-road.mp3"
         ]
+    );
+    // Songs keep their IDs whatever was added or removed; the changed audio has a new one.
+    let id_of = |index: &common::Listing, source: &str| {
+        index
+            .songs
+            .iter()
+            .find(|e| e.source == source)
+            .map(|e| e.id)
+    };
+    for kept in [
+        "01-morning-steps.mp3",
+        "03-small-hours.mp3",
+        "sub/04-long-road.mp3",
+    ] {
+        assert_eq!(id_of(&index3, kept), id_of(&index1, kept), "{kept}");
+    }
+    assert_ne!(
+        id_of(&index3, "B-generated.mp3"),
+        id_of(&index1, "B-generated.mp3")
     );
     assert_ne!(
         dir_of(&index3, "B-generated.mp3"),
@@ -228,7 +253,7 @@ fn re_runs_rewrite_only_what_changed_and_remove_what_is_gone() {
     assert_eq!(folders, listed);
     assert_same_songs(
         &load_dir(src.path(), DEFAULT_SEGMENT_DURATION).unwrap(),
-        &load_catalog(out.path()).unwrap(),
+        &read_catalog(out.path()).unwrap(),
     );
 }
 
@@ -238,22 +263,20 @@ fn leftovers_of_an_interrupted_run_are_never_served_and_are_cleaned() {
     let out = tempfile::tempdir().unwrap();
     run(src.path(), out.path());
     let songs = out.path().join(SONGS_DIR);
-    let index = Index::read(out.path()).unwrap().unwrap();
+    let index = common::listing(out.path());
     // A run killed while writing a folder, and one killed after renaming a folder but before the
     // index: neither is listed, so neither is served.
     let half = songs.join(".tmp-0123456789abcdef0123456789abcdef-999");
     write(&half.join("000000.seg"), b"half");
     let orphan = songs.join("0123456789abcdef0123456789abcdef");
     copy_dir(&songs.join(&index.songs[0].dir), &orphan);
-    write(&out.path().join(".index.json.tmp-999"), b"{\"half");
-    let loaded = load_catalog(out.path()).unwrap();
+    let loaded = read_catalog(out.path()).unwrap();
     assert_eq!(loaded.songs.len(), 5);
     assert!(loaded.skipped.is_empty());
 
     let summary = run(src.path(), out.path());
     assert_eq!((summary.written, summary.unchanged), (0, 5));
     assert!(!half.exists() && !orphan.exists());
-    assert!(!out.path().join(".index.json.tmp-999").exists());
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -269,9 +292,9 @@ fn damaged_songs_are_skipped_and_the_others_keep_their_ids() {
     let src = source();
     let out = tempfile::tempdir().unwrap();
     run(src.path(), out.path());
-    let index = Index::read(out.path()).unwrap().unwrap();
+    let index = common::listing(out.path());
     let folder = |i: usize| out.path().join(SONGS_DIR).join(&index.songs[i].dir);
-    // Song 1: a segment cut short. Song 2: a segment missing. Song 4: a manifest that is not one.
+    // Song 1: a segment cut short. Song 2: a segment missing. Song 4: its folder gone.
     let seg = folder(0).join("000000.seg");
     let len = std::fs::metadata(&seg).unwrap().len();
     std::fs::File::options()
@@ -281,11 +304,15 @@ fn damaged_songs_are_skipped_and_the_others_keep_their_ids() {
         .set_len(len - 1)
         .unwrap();
     std::fs::remove_file(folder(1).join("000001.seg")).unwrap();
-    std::fs::write(folder(3).join("manifest.json"), b"{\"id\": 4}").unwrap();
+    std::fs::remove_dir_all(folder(3)).unwrap();
 
-    let loaded = load_catalog(out.path()).unwrap();
-    let ids: Vec<u64> = loaded.songs.iter().map(|s| s.manifest.id).collect();
-    assert_eq!(ids, [3, 5]);
+    let mut loaded = read_catalog(out.path()).unwrap();
+    let mut ids: Vec<u64> = loaded.songs.iter().map(|s| s.manifest.id).collect();
+    ids.sort();
+    let mut expected = [index.songs[2].id, index.songs[4].id];
+    expected.sort();
+    assert_eq!(ids, expected);
+    loaded.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let reasons: Vec<(u64, &str)> = loaded
         .skipped
         .iter()
@@ -302,28 +329,36 @@ fn damaged_songs_are_skipped_and_the_others_keep_their_ids() {
     assert_eq!(reasons.len(), 3);
     assert!(reasons[0].1.contains("000000.seg holds"), "{reasons:?}");
     assert!(reasons[1].1.contains("000001.seg"), "{reasons:?}");
-    assert!(reasons[2].1.contains("manifest"), "{reasons:?}");
+    assert!(reasons[2].1.contains("000000.seg"), "{reasons:?}");
 
     // A segment damaged after loading is refused when read, not served.
-    let song = &loaded.songs[0];
+    let song = loaded
+        .songs
+        .iter()
+        .find(|s| s.manifest.id == index.songs[2].id)
+        .unwrap();
     let path = song.files.as_ref().unwrap().path(0);
     std::fs::write(&path, b"short").unwrap();
-    let err = song.segment(0).unwrap_err();
+    let err = song.get_segment(0).unwrap_err();
     assert!(err.to_string().contains("holds 5 bytes"), "{err}");
 
     // The next run repairs all three.
     let summary = run(src.path(), out.path());
-    assert_eq!((summary.written, summary.unchanged), (4, 1));
-    assert_eq!(load_catalog(out.path()).unwrap().songs.len(), 5);
+    assert_eq!(
+        (summary.written, summary.unchanged),
+        (4, 1),
+        "three repaired, one cut short since"
+    );
+    assert_eq!(read_catalog(out.path()).unwrap().songs.len(), 5);
 }
 
 #[test]
 fn a_missing_or_foreign_catalog_is_an_error() {
     let empty = tempfile::tempdir().unwrap();
-    let err = load_catalog(empty.path()).unwrap_err();
+    let err = read_catalog(empty.path()).unwrap_err();
     assert!(err.to_string().contains(INDEX_FILE), "{err}");
     std::fs::write(empty.path().join(INDEX_FILE), b"{\"songs\": []}").unwrap();
-    assert!(load_catalog(empty.path()).is_err());
+    assert!(read_catalog(empty.path()).is_err());
 
     // A folder with other things in it is never taken over (a run deletes unlisted folders).
     let busy = tempfile::tempdir().unwrap();
@@ -351,7 +386,7 @@ fn a_different_segment_duration_rewrites_everything() {
     let short =
         write_catalog(&music_dir(), out.path(), Duration::from_millis(500), &Quiet).unwrap();
     assert_eq!((short.written, short.unchanged), (4, 0));
-    let loaded = load_catalog(out.path()).unwrap();
+    let loaded = read_catalog(out.path()).unwrap();
     assert_same_songs(
         &load_dir(&music_dir(), Duration::from_millis(500)).unwrap(),
         &loaded,
@@ -383,14 +418,160 @@ fn a_path_that_is_not_utf8_keeps_its_bytes() {
     .unwrap();
     let out = tempfile::tempdir().unwrap();
     run(src.path(), out.path());
-    let index = Index::read(out.path()).unwrap().unwrap();
-    assert_eq!(
-        index.songs[0].source_hex.as_deref(),
-        Some("636166e92e6d7033")
-    );
+    let index = common::listing(out.path());
+    assert_eq!(index.songs[0].source_bytes, b"caf\xe9.mp3");
     assert_same_songs(
         &load_dir(src.path(), DEFAULT_SEGMENT_DURATION).unwrap(),
-        &load_catalog(out.path()).unwrap(),
+        &read_catalog(out.path()).unwrap(),
     );
     assert_eq!(run(src.path(), out.path()).unchanged, 1);
+}
+
+#[test]
+fn a_catalog_of_the_earlier_version_is_rebuilt() {
+    let out = tempfile::tempdir().unwrap();
+    // What version 1 left: index.json, and song folders holding a manifest.json each.
+    write(
+        &out.path().join(OLD_INDEX_FILE),
+        br#"{"format": "jukebox-catalog", "version": 1, "segment_duration": 2.0, "songs": []}"#,
+    );
+    let old_folder = out
+        .path()
+        .join(SONGS_DIR)
+        .join("49274a58d04c22396d0f726d0b35bffe");
+    write(&old_folder.join("manifest.json"), b"{\"id\": 0}");
+    write(&old_folder.join("000000.seg"), b"old");
+    assert!(jukebox_segmenter::open_catalog(out.path())
+        .unwrap_err()
+        .to_string()
+        .contains("earlier version"));
+
+    let summary = run(&music_dir(), out.path());
+    assert_eq!((summary.songs, summary.written), (4, 4));
+    assert!(!out.path().join(OLD_INDEX_FILE).exists());
+    assert!(!old_folder.exists());
+    assert!(out.path().join(INDEX_FILE).is_file());
+    assert_same_songs(
+        &load_dir(&music_dir(), DEFAULT_SEGMENT_DURATION).unwrap(),
+        &read_catalog(out.path()).unwrap(),
+    );
+}
+
+/// `data` with the title `from` of its ID3 tag (UTF-16, as the bundled songs have it) replaced by
+/// `to`, of the same length.
+fn retitled(data: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let (from, to) = (utf16(from), utf16(to));
+    assert_eq!(from.len(), to.len());
+    let at = data
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the title in the tag");
+    let mut changed = data.to_vec();
+    changed[at..at + to.len()].copy_from_slice(&to);
+    changed
+}
+
+/// The source path and ID of every song a catalog lists, by path.
+fn ids(out: &Path) -> Vec<(String, u64)> {
+    common::listing(out)
+        .songs
+        .into_iter()
+        .map(|s| (s.source, s.id))
+        .collect()
+}
+
+#[test]
+fn ids_survive_renames_moves_retagging_and_other_files_coming_and_going() {
+    let src = source();
+    let out = tempfile::tempdir().unwrap();
+    run(src.path(), out.path());
+    let before: std::collections::HashMap<String, u64> = ids(out.path()).into_iter().collect();
+    let folders_before = common::listing(out.path());
+
+    // Renamed into another folder; retagged (a title of the same length); one file removed and
+    // another added before all the others in path order.
+    std::fs::create_dir(src.path().join("renamed")).unwrap();
+    std::fs::rename(
+        src.path().join("01-morning-steps.mp3"),
+        src.path().join("renamed/first.mp3"),
+    )
+    .unwrap();
+    let small = src.path().join("03-small-hours.mp3");
+    let data = retitled(
+        &std::fs::read(&small).unwrap(),
+        "Small Hours",
+        "Large Hours",
+    );
+    std::fs::write(&small, &data).unwrap();
+    std::fs::remove_file(src.path().join("sub/04-long-road.mp3")).unwrap();
+    write(
+        &src.path().join("0-new.mp3"),
+        &lame(16_000, 1, 1.0, &["-b", "24"]),
+    );
+
+    let summary = run(src.path(), out.path());
+    assert_eq!(summary.songs, 5);
+    assert_eq!(summary.written, 1, "only the new song's folder is written");
+    let after: std::collections::HashMap<String, u64> = ids(out.path()).into_iter().collect();
+    assert_eq!(after["renamed/first.mp3"], before["01-morning-steps.mp3"]);
+    assert_eq!(after["03-small-hours.mp3"], before["03-small-hours.mp3"]);
+    assert_eq!(after["B-generated.mp3"], before["B-generated.mp3"]);
+    assert_eq!(
+        after["sub/02-blue-tide.mp3"],
+        before["sub/02-blue-tide.mp3"]
+    );
+    assert!(!after
+        .values()
+        .any(|&id| id == before["sub/04-long-road.mp3"]));
+    let retagged = read_catalog(out.path()).unwrap();
+    let retagged = retagged
+        .songs
+        .iter()
+        .find(|s| s.manifest.id == before["03-small-hours.mp3"])
+        .unwrap();
+    assert_eq!(retagged.manifest.title, "Large Hours");
+    // The renamed song kept its folder.
+    let dir =
+        |l: &common::Listing, id: u64| l.songs.iter().find(|s| s.id == id).unwrap().dir.clone();
+    let id = before["01-morning-steps.mp3"];
+    assert_eq!(
+        dir(&common::listing(out.path()), id),
+        dir(&folders_before, id)
+    );
+
+    // Another catalog of the same files, and the music folder itself, give the same IDs.
+    let elsewhere = tempfile::tempdir().unwrap();
+    run(src.path(), elsewhere.path());
+    assert_eq!(ids(elsewhere.path()), ids(out.path()));
+    let mut from_music: Vec<(String, u64)> = load_dir(src.path(), DEFAULT_SEGMENT_DURATION)
+        .unwrap()
+        .songs
+        .iter()
+        .map(|s| (s.path.to_string_lossy().into_owned(), s.manifest.id))
+        .collect();
+    from_music.sort();
+    let mut listed = ids(out.path());
+    listed.sort();
+    assert_eq!(from_music, listed);
+}
+
+#[test]
+fn two_files_with_the_same_audio_are_one_song() {
+    let src = tempfile::tempdir().unwrap();
+    let song = std::fs::read(music_dir().join("03-small-hours.mp3")).unwrap();
+    write(&src.path().join("a.mp3"), &song);
+    // The same audio under other tags: still the same song.
+    let retagged = retitled(&song, "Small Hours", "Other Title");
+    write(&src.path().join("b.mp3"), &retagged);
+    let out = tempfile::tempdir().unwrap();
+    let summary = run(src.path(), out.path());
+    assert_eq!(summary.songs, 1);
+    let id = common::listing(out.path()).songs[0].id;
+    assert_eq!(summary.skipped.len(), 1);
+    assert_eq!(summary.skipped[0].path, PathBuf::from("b.mp3"));
+    assert_eq!(
+        summary.skipped[0].reason,
+        format!("the same audio as a.mp3 (song {id})")
+    );
 }

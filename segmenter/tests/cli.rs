@@ -3,18 +3,74 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use common::music_dir;
-use jukebox_segmenter::index::{Index, SONGS_DIR};
-use jukebox_segmenter::load_catalog;
+use jukebox_segmenter::catalog::index::SONGS_DIR;
+use jukebox_segmenter::read_catalog;
+use wait_timeout::ChildExt;
 
+/// Longest a run may take before the test fails, so that a hung segmenter fails the test instead
+/// of hanging it. Never used to synchronise.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A child process that is killed and reaped when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The segmenter, run without the colour variables, which would change what it prints.
+fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"));
+    for name in ["CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"] {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Runs the segmenter and returns what it printed once it has exited; fails the test, with what it
+/// printed so far, after [`PATIENCE`].
 fn segmenter(args: &[&Path]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
+    let spawned = command()
         .args(args)
-        .output()
-        .expect("run jukebox-segmenter")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = Killed(spawned.expect("run jukebox-segmenter"));
+    let stdout = read_all(child.0.stdout.take().expect("stdout is piped"));
+    let stderr = read_all(child.0.stderr.take().expect("stderr is piped"));
+    let status = child.0.wait_timeout(PATIENCE).expect("wait for it");
+    let Some(status) = status else {
+        let _ = child.0.kill();
+        panic!(
+            "jukebox-segmenter did not exit within {PATIENCE:?}; stdout: {}; stderr: {}",
+            text(&stdout.join().unwrap()),
+            text(&stderr.join().unwrap())
+        );
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout is read"),
+        stderr: stderr.join().expect("stderr is read"),
+    }
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -49,12 +105,12 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
     assert_eq!(stderr.matches("] ").count(), 5, "{stderr}");
     assert!(stderr.contains("01-morning-steps.mp3: written"), "{stderr}");
 
-    let index = Index::read(&catalog).unwrap().expect("index.json");
+    let index = common::listing(&catalog);
     assert_eq!(index.songs.len(), 4);
     for entry in &index.songs {
         let folder = catalog.join(SONGS_DIR).join(&entry.dir);
-        assert!(folder.join("manifest.json").is_file());
-        for i in 0..entry.segments {
+        let manifest = jukebox_protocol::Manifest::from_json(&entry.manifest).unwrap();
+        for i in 0..manifest.segments.len() {
             let seg = folder.join(format!("{i:06}.seg"));
             assert!(seg.is_file(), "{}", seg.display());
         }
@@ -66,7 +122,7 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
         .join(".tmp-feedfeedfeedfeedfeedfeedfeedfeed-1");
     std::fs::create_dir(&leftover).unwrap();
     std::fs::write(leftover.join("000000.seg"), b"half a song").unwrap();
-    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 4);
+    assert_eq!(read_catalog(&catalog).unwrap().songs.len(), 4);
 
     let second = segmenter(&[src.path(), &catalog]);
     assert!(second.status.success());
@@ -76,12 +132,11 @@ fn writes_the_layout_and_a_summary_then_rewrites_nothing() {
         "{stdout}"
     );
     assert!(!leftover.exists());
-    assert_eq!(Index::read(&catalog).unwrap().unwrap(), index);
+    assert_eq!(common::listing(&catalog), index);
 }
 
 #[test]
 fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
-    use std::io::BufRead;
     let src = tempfile::tempdir().unwrap();
     let song = std::fs::read(music_dir().join("04-long-road.mp3")).unwrap();
     for i in 0..4 {
@@ -90,49 +145,68 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
     let out = tempfile::tempdir().unwrap();
     let catalog = out.path().join("catalog");
     assert!(segmenter(&[src.path(), &catalog]).status.success());
-    let old = Index::read(&catalog).unwrap().unwrap();
+    let old = common::listing(&catalog);
     // More songs, and the old ones changed: a second run has much to write.
     for i in 0..40 {
         let mut changed = song.clone();
-        changed[200] ^= 1 + i as u8;
+        // A byte of the audio, so that every file is a song of its own.
+        let at = changed.len() / 2;
+        changed[at] ^= 1 + i as u8;
         std::fs::write(src.path().join(format!("a{i:02}.mp3")), &changed).unwrap();
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"))
+    let spawned = command()
         .args([src.path(), &catalog])
         .args(["--jobs", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = Killed(spawned.unwrap());
     // Kill it as soon as it reports its first song written.
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    for line in stderr.lines() {
-        if line.unwrap().ends_with(": written") {
-            break;
+    let stderr = BufReader::new(child.0.stderr.take().unwrap());
+    let (written_tx, written) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.ends_with(": written") {
+                let _ = written_tx.send(());
+            }
         }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    });
+    written
+        .recv_timeout(PATIENCE)
+        .expect("a song reported written");
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     // Whatever moment it died at, a server loads a whole catalog, old or new, and nothing else.
-    let loaded = load_catalog(&catalog).unwrap();
+    let loaded = read_catalog(&catalog).unwrap();
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    let now = Index::read(&catalog).unwrap().unwrap();
+    let now = common::listing(&catalog);
     assert!(
         now == old || now.songs.len() == 40,
         "{} songs",
         now.songs.len()
     );
     assert_eq!(loaded.songs.len(), now.songs.len());
+    // And its index answers: every song listed, page by page, as a server lists them.
+    let index = jukebox_segmenter::open_catalog(&catalog).unwrap();
+    let (mut listed, mut after) = (0, 0);
+    loop {
+        let page = index.list(None, after, 7).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.pos;
+        listed += page.len();
+    }
+    assert_eq!(listed, now.songs.len());
+    assert_eq!(index.meta().unwrap().songs, listed as u64);
     for song in &loaded.songs {
         for i in 0..song.segment_count() as u32 {
-            song.segment(i).expect("every listed segment is there");
+            song.get_segment(i).expect("every listed segment is there");
         }
     }
     // The next run completes the new catalog and leaves no temporary folder behind.
     let rerun = segmenter(&[src.path(), &catalog]);
     assert!(rerun.status.success());
-    assert_eq!(load_catalog(&catalog).unwrap().songs.len(), 40);
+    assert_eq!(read_catalog(&catalog).unwrap().songs.len(), 40);
     let leftovers = std::fs::read_dir(catalog.join(SONGS_DIR))
         .unwrap()
         .filter(|e| {
@@ -188,8 +262,7 @@ fn help_documents_the_layout_and_bench_reports_a_rate() {
     assert!(help.status.success());
     let help = text(&help.stdout);
     for word in [
-        "index.json",
-        "manifest.json",
+        "index.sqlite",
         "000000.seg",
         "--segment-duration",
         "--bench",

@@ -21,7 +21,7 @@ fn real_file() -> &'static [u8] {
 
 fn check(data: Vec<u8>, target_ms: u64) {
     let buffer = Bytes::from(data);
-    if let Ok(song) = segment_bytes(1, "t", buffer.clone(), Duration::from_millis(target_ms)) {
+    if let Ok(song) = segment_bytes("t", buffer.clone(), Duration::from_millis(target_ms)) {
         check_song(&song, &buffer);
     }
 }
@@ -144,7 +144,7 @@ proptest! {
 #[test]
 fn the_undamaged_file_segments() {
     let buffer = Bytes::copy_from_slice(real_file());
-    let song = segment_bytes(1, "t", buffer.clone(), Duration::from_millis(500)).unwrap();
+    let song = segment_bytes("t", buffer.clone(), Duration::from_millis(500)).unwrap();
     check_song(&song, &buffer);
     assert!(song.manifest.frames > 50);
 }

@@ -24,7 +24,7 @@ fn assert_same(ours: &[u8], expected: &[u8]) {
 }
 
 fn segment(data: &[u8]) -> Song {
-    segment_bytes(1, "fallback", Bytes::copy_from_slice(data), TARGET).expect("segments")
+    segment_bytes("fallback", Bytes::copy_from_slice(data), TARGET).expect("segments")
 }
 
 /// A clean 1 s MPEG-1 128 kbit/s file with an Info frame, and its segments' bytes.
@@ -55,7 +55,8 @@ fn frames_of(song: &Song, data: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut at = 0;
     let mut out = Vec::new();
     while at + 4 <= data.len() {
-        let h = jukebox_segmenter::header::FrameHeader::parse(&data[at..]).expect("clean file");
+        let h = jukebox_segmenter::mp3::header::MpegHeader::from_bytes(&data[at..])
+            .expect("clean file");
         out.push(at..at + h.frame_len());
         at += h.frame_len();
     }
@@ -125,7 +126,7 @@ fn frames_inside_an_id3_tag_are_not_audio() {
     let tag_len = input.len();
     input.extend(&data);
     let buffer = Bytes::from(input);
-    let song2 = segment_bytes(1, "fallback", buffer.clone(), TARGET).unwrap();
+    let song2 = segment_bytes("fallback", buffer.clone(), TARGET).unwrap();
     assert_eq!(song2.manifest.title, "Framed");
     assert_same(&concat(&song2), &data);
     // The segments are slices of the file buffer, not copies: segment 0 starts right after the tag.

@@ -133,7 +133,6 @@ fn lyrics3v1(text: &[u8]) -> Vec<u8> {
 
 fn segment(data: &[u8]) -> Song {
     segment_bytes(
-        1,
         "fallback",
         Bytes::copy_from_slice(data),
         Duration::from_millis(500),

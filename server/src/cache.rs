@@ -1,7 +1,8 @@
-//! Segments of catalog songs read from disk, kept in memory for every connection to share.
+//! Segments read from disk, kept in memory for every connection to share.
 //!
 //! A segment is read once and its buffer handed to every client that asks while it is cached, as
-//! in-memory songs are. Clients asking for the same segment while it is being read wait for that
+//! in-memory songs are. Segments are cached by their SHA-256, so an entry is never stale, whatever
+//! the catalog index says later, and songs that share a segment share its entry. Clients asking for the same segment while it is being read wait for that
 //! one read instead of starting their own. The cache is bounded by bytes; what it evicts is read
 //! again on the next request (from the page cache, usually).
 
@@ -9,8 +10,8 @@ use bytes::Bytes;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-/// A segment: song ID and segment index.
-pub type Key = (u64, u32);
+/// A segment: its SHA-256.
+pub type Key = [u8; 32];
 
 /// Default [`SegmentCache`] capacity.
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
@@ -84,6 +85,11 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Poll;
 
+    /// A key for the n-th segment of a test.
+    fn key(n: u8) -> Key {
+        [n; 32]
+    }
+
     /// Polls a future once; true if it is still pending.
     async fn pending<F: Future>(future: std::pin::Pin<&mut F>) -> bool {
         let mut future = future;
@@ -99,13 +105,13 @@ mod tests {
             loads.fetch_add(1, Ordering::SeqCst);
             async move { Ok::<_, ()>(Bytes::from_static(tag)) }
         };
-        let mut first = pin!(cache.get_or_load((1, 0), async {
+        let mut first = pin!(cache.get_or_load(key(10), async {
             wait.await.unwrap();
             load(b"first").await
         }));
         assert!(pending(first.as_mut()).await, "the first read waits");
         // The second caller joins the read under way; its own load never runs.
-        let mut second = pin!(cache.get_or_load((1, 0), async { load(b"second").await }));
+        let mut second = pin!(cache.get_or_load(key(10), async { load(b"second").await }));
         assert!(
             pending(second.as_mut()).await,
             "the second waits for the first"
@@ -115,18 +121,18 @@ mod tests {
         assert_eq!(second.await.unwrap(), "first");
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         // Now it is cached.
-        assert_eq!(cache.get((1, 0)).unwrap(), "first");
-        assert_eq!(cache.get((1, 1)), None);
+        assert_eq!(cache.get(key(10)).unwrap(), "first");
+        assert_eq!(cache.get(key(11)), None);
     }
 
     #[tokio::test]
     async fn when_the_reader_goes_away_a_waiter_reads_instead() {
         let cache = SegmentCache::new(1 << 20);
         let mut first =
-            Box::pin(cache.get_or_load((2, 3), std::future::pending::<Result<Bytes, ()>>()));
+            Box::pin(cache.get_or_load(key(23), std::future::pending::<Result<Bytes, ()>>()));
         assert!(pending(first.as_mut()).await);
         let mut second =
-            pin!(cache.get_or_load((2, 3), async { Ok::<_, ()>(Bytes::from_static(b"again")) }));
+            pin!(cache.get_or_load(key(23), async { Ok::<_, ()>(Bytes::from_static(b"again")) }));
         assert!(pending(second.as_mut()).await);
         drop(first);
         assert_eq!(second.await.unwrap(), "again");
@@ -135,11 +141,13 @@ mod tests {
     #[tokio::test]
     async fn errors_are_not_cached() {
         let cache = SegmentCache::new(1 << 20);
-        let failed = cache.get_or_load((1, 0), async { Err("gone") }).await;
+        let failed = cache.get_or_load(key(10), async { Err("gone") }).await;
         assert_eq!(failed, Err("gone"));
         assert!(cache.is_empty());
         let ok = cache
-            .get_or_load((1, 0), async { Ok::<_, &str>(Bytes::from_static(b"back")) })
+            .get_or_load(key(10), async {
+                Ok::<_, &str>(Bytes::from_static(b"back"))
+            })
             .await;
         assert_eq!(ok.unwrap(), "back");
     }
@@ -151,7 +159,7 @@ mod tests {
         for index in 0..100 {
             let segment = Bytes::from(vec![index as u8; 30_000]);
             let got = cache
-                .get_or_load((1, index), async { Ok::<_, ()>(segment.clone()) })
+                .get_or_load(key(index as u8), async { Ok::<_, ()>(segment.clone()) })
                 .await
                 .unwrap();
             // What a caller gets is the loaded buffer itself, not a copy.
@@ -166,9 +174,9 @@ mod tests {
     async fn a_cache_of_zero_bytes_keeps_nothing() {
         let cache = SegmentCache::new(0);
         let got = cache
-            .get_or_load((1, 0), async { Ok::<_, ()>(Bytes::from_static(b"x")) })
+            .get_or_load(key(10), async { Ok::<_, ()>(Bytes::from_static(b"x")) })
             .await;
         assert_eq!(got.unwrap(), "x");
-        assert!(cache.get((1, 0)).is_none());
+        assert!(cache.get(key(10)).is_none());
     }
 }

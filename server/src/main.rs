@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use jukebox_segmenter::LoadedDir;
 use jukebox_server::{Config, Server, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -138,28 +137,33 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    // Loading uses every core through its own thread pool, so it runs before the async runtime.
+    // Segmenting uses every core through its own thread pool, so it runs before the async runtime.
     let store = Arc::new(match (&args.music, &args.catalog) {
         (_, Some(catalog)) => {
-            let loaded = jukebox_segmenter::load_catalog(catalog)
-                .map_err(|e| format!("cannot load catalog {}: {e}", catalog.display()))?;
-            report(&loaded, &format!("catalog {}", catalog.display()));
             let cache = args.cache_mib.saturating_mul(1 << 20);
+            let store = Store::open_catalog(catalog, cache)
+                .map_err(|e| format!("cannot open catalog {}: {e}", catalog.display()))?;
+            report(&store, &format!("catalog {}", catalog.display()))?;
             tracing::info!(
                 "segments are read from disk when first asked for; cache {} MiB, {} MiB more for \
                  segments being sent",
                 args.cache_mib,
                 args.transfer_mib
             );
-            Store::with_cache(loaded.songs, cache)
+            store
                 .with_transfer_budget(args.transfer_mib.saturating_mul(1 << 20))
                 .with_read_timeout(args.read_timeout)
         }
         (Some(music), None) => {
             let loaded = jukebox_segmenter::load_dir(music, args.segment_duration)
                 .map_err(|e| format!("cannot read music folder {}: {e}", music.display()))?;
-            report(&loaded, &music.display().to_string());
-            Store::new(loaded.songs)
+            for skipped in &loaded.skipped {
+                tracing::warn!("skipping {}: {}", skipped.path.display(), skipped.reason);
+            }
+            let store = Store::try_new(loaded.songs, jukebox_server::DEFAULT_CACHE_BYTES)
+                .map_err(|e| format!("cannot index music folder {}: {e}", music.display()))?;
+            report(&store, &music.display().to_string())?;
+            store
         }
         // clap requires one of the two.
         (None, None) => return Err("give --music DIR or --catalog DIR".into()),
@@ -254,18 +258,16 @@ fn fit_descriptors(max_connections: usize) -> Result<usize, String> {
     Ok(fits)
 }
 
-/// Logs the songs skipped, with the reason for each, and what was loaded.
-fn report(loaded: &LoadedDir, from: &str) {
-    for skipped in &loaded.skipped {
-        tracing::warn!("skipping {}: {}", skipped.path.display(), skipped.reason);
-    }
-    let segments: usize = loaded.songs.iter().map(|s| s.segment_count()).sum();
-    let bytes: u64 = loaded.songs.iter().map(|s| s.audio_bytes()).sum();
+/// Logs what is served.
+fn report(store: &Store, from: &str) -> Result<(), String> {
+    let meta = store.meta()?;
     tracing::info!(
-        "loaded {} songs ({segments} segments, {:.1} MB of audio) from {from}",
-        loaded.songs.len(),
-        bytes as f64 / 1e6,
+        "loaded {} songs ({} segments, {:.1} MB of audio) from {from}",
+        meta.songs,
+        meta.segments,
+        meta.bytes as f64 / 1e6,
     );
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

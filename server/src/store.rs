@@ -1,16 +1,30 @@
-//! The songs a server offers, prepared once at startup so that serving a request never serialises or
-//! copies anything: every connection sends clones of the same shared buffers.
+//! The songs a server offers: a catalog index ([`jukebox_segmenter::catalog::index`]) answering
+//! pages and searches, manifests loaded from it when first asked for and kept in a bounded cache,
+//! and segments held in memory or read from disk and shared by all connections.
 //!
-//! Songs come from a music folder (segments in memory) or from a pre-chunked catalog (segments on
-//! disk). A catalog segment is read when first asked for, off the event loop, and kept in a cache
-//! shared by all connections ([`crate::cache`]), so it too is sent from one shared buffer.
+//! A pre-chunked catalog (`--catalog`) is opened in constant time: only its index's summary row is
+//! read at startup. Songs given in memory (`--music`, the embedded server, tests) get an index of
+//! their own in a temporary folder, built by the same code the segmenter uses, and are then served
+//! by the same code as a catalog's. A catalog segment is read when first asked for, off the event
+//! loop, and kept in a cache shared by all connections ([`crate::cache`]), so it too is sent from
+//! one shared buffer.
+//!
+//! The index may change under a running server (a segmenter run on the same folder): every answer
+//! comes from one state of it, old or new, and the manifest cache is emptied when its generation
+//! changes. Segments are cached by their SHA-256, so a cached segment is never stale.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use jukebox_protocol::{ListRequest, Page, ServerInfo, SongSummary, MAX_PAYLOAD};
-use jukebox_segmenter::{summaries_of, SegmentFiles, SegmentReadError, Song};
+use jukebox_protocol::{ErrorCode, ListRequest, Manifest, Page, ServerInfo, MAX_PAYLOAD};
+use jukebox_segmenter::catalog::index::{self, Index, IndexError, Row, SONGS_DIR};
+use jukebox_segmenter::{SegmentFiles, SegmentReadError, Song};
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -27,7 +41,7 @@ const MAX_DISK_READS: usize = 32;
 /// adding a thread.
 const MAX_READ_THREADS: usize = 2 * MAX_DISK_READS;
 
-/// Default [`Store::read_timeout`]: far beyond a healthy disk's or network filesystem's worst case,
+/// Default [`Store::with_read_timeout`]: far beyond a healthy disk's or network filesystem's worst case,
 /// and about as long as a client's read-ahead lasts.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -41,18 +55,25 @@ pub const MAX_PAGE: u32 = 500;
 /// Songs in a PAGE when the LIST does not say.
 pub const DEFAULT_PAGE: u32 = 100;
 
-/// The songs a server offers, with their manifests serialised once for everyone.
+/// Bytes of manifests kept in memory: a few thousand songs' worth, whatever the catalog's size.
+pub const MANIFEST_CACHE_BYTES: u64 = 16 << 20;
+
+/// The songs a server offers.
 pub struct Store {
-    /// Sorted by song ID, IDs unique and nonzero, so lookups are a binary search.
-    songs: Vec<Song>,
-    /// `manifest_json[i]` is the manifest of `songs[i]`.
-    manifest_json: Vec<Bytes>,
-    /// `summaries[i]` lists `songs[i]` in a page; `words[i]` are its words for searching.
-    summaries: Vec<SongSummary>,
-    words: Vec<Vec<String>>,
-    /// The WELCOME document.
-    info_json: Bytes,
-    /// Segments of catalog songs read from disk.
+    index: Index,
+    /// The folder holding a store's own index (songs given in memory); removed with the store.
+    /// Declared after `index`, so the index's connections close first.
+    _own_index: Option<tempfile::TempDir>,
+    /// The catalog folder, whose `songs/` holds the segments the index names.
+    catalog: Option<PathBuf>,
+    /// Songs given in memory, by ID: their segments are theirs (in memory, or files of their own).
+    held: HashMap<u64, Song>,
+    manifests: Cache<u64, Arc<Served>, ByJsonSize>,
+    /// The index generation the manifest cache and `info` belong to.
+    generation: AtomicI64,
+    /// The WELCOME document, and the generation it was made for.
+    info: Mutex<(i64, Bytes)>,
+    /// Segments read from disk, by SHA-256.
     cache: SegmentCache,
     disk_reads: Arc<Semaphore>,
     read_threads: Arc<Semaphore>,
@@ -64,13 +85,49 @@ pub struct Store {
     cache_bytes: u64,
 }
 
-/// Why a segment cannot be served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    UnknownSong,
-    OutOfRange,
-    /// The segment exists but is on disk: see [`Store::locate`].
-    OnDisk,
+/// A song's manifest, ready to serve.
+struct Served {
+    json: Bytes,
+    /// Each segment's size and SHA-256.
+    segments: Vec<(u32, [u8; 32])>,
+    /// Where its segments are read from, unless the store holds them in memory.
+    files: Option<SegmentFiles>,
+}
+
+/// A manifest's weight in the cache is its size.
+#[derive(Debug, Clone, Copy)]
+struct ByJsonSize;
+
+impl Weighter<u64, Arc<Served>> for ByJsonSize {
+    fn weight(&self, _: &u64, served: &Arc<Served>) -> u64 {
+        (served.json.len() + 40 * served.segments.len()) as u64
+    }
+}
+
+/// Why a request cannot be answered: the ERROR to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn unknown_song(id: u64) -> Refusal {
+        Refusal::new(ErrorCode::UnknownSong, format!("no song {id}"))
+    }
+
+    /// The index could not be read: logged here, reported to the client without details.
+    fn internal(what: &str, error: impl std::fmt::Display) -> Refusal {
+        tracing::warn!("cannot read the catalog index for {what}: {error}");
+        Refusal::new(ErrorCode::Internal, format!("cannot read {what}"))
+    }
 }
 
 /// Where a segment's bytes are.
@@ -78,11 +135,11 @@ pub enum Lookup {
 pub enum Located<'a> {
     /// In memory: send at once.
     Memory(&'a Bytes),
-    /// In a catalog on disk: [`Store::cached`], else [`Store::read`].
+    /// On disk: [`Store::cached`], else [`Store::read`].
     Disk,
 }
 
-/// A catalog segment that could not be read; the details are logged, not sent to the client.
+/// A segment that could not be read; the details are logged, not sent to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("segment {index} of song {song} cannot be read")]
 pub struct ReadFailed {
@@ -91,23 +148,30 @@ pub struct ReadFailed {
 }
 
 impl Store {
-    /// Indexes the songs by ID and serialises the catalog and every manifest.
-    ///
-    /// Songs with ID 0 or with an ID already taken are left out with a warning: a client could not
-    /// address them unambiguously.
+    /// A store of songs given in memory, with a segment cache of the default size; see
+    /// [`Store::try_new`]. Panics if the temporary index cannot be written (tests, examples).
     pub fn new(songs: Vec<Song>) -> Store {
         Store::with_cache(songs, DEFAULT_CACHE_BYTES)
     }
 
-    /// [`Store::new`] with a cache of `cache_bytes` for segments read from a catalog (0: none;
+    /// [`Store::new`] with a cache of `cache_bytes` for segments read from files (0: none;
     /// requests for a segment being read still share that read).
     pub fn with_cache(songs: Vec<Song>, cache_bytes: u64) -> Store {
+        Store::try_new(songs, cache_bytes)
+            .unwrap_or_else(|e| panic!("cannot write a temporary catalog index: {e}"))
+    }
+
+    /// A store of songs given in memory: their index is written to a temporary folder (removed
+    /// with the store) by the code that writes a catalog's. Songs with ID 0 or an ID already
+    /// taken are left out with a warning: a client could not address them unambiguously.
+    pub fn try_new(songs: Vec<Song>, cache_bytes: u64) -> Result<Store, String> {
         let mut songs = songs;
         songs.sort_by_key(|song| song.manifest.id);
-        let mut kept: Vec<Song> = Vec::with_capacity(songs.len());
+        let mut held: HashMap<u64, Song> = HashMap::with_capacity(songs.len());
+        let mut rows = Vec::with_capacity(songs.len());
         for song in songs {
             let id = song.manifest.id;
-            if id == 0 || kept.last().is_some_and(|s| s.manifest.id == id) {
+            if id == 0 || held.contains_key(&id) {
                 tracing::warn!(
                     id,
                     path = %song.path.display(),
@@ -115,7 +179,6 @@ impl Store {
                 );
                 continue;
             }
-            // A catalog song's segments are on disk; load_catalog checked them against the manifest.
             if song.files.is_none() && song.segments.len() != song.manifest.segments.len() {
                 tracing::warn!(
                     id,
@@ -125,38 +188,48 @@ impl Store {
                     song.manifest.segments.len()
                 );
             }
-            kept.push(song);
+            rows.push(Row::of(&song));
+            held.insert(id, song);
         }
-        let manifest_json: Vec<Bytes> = kept
-            .iter()
-            .map(|song| {
-                let json = Bytes::from(song.manifest.to_json());
-                if !fits(&json) {
-                    tracing::warn!(
-                        id = song.manifest.id,
-                        "manifest is too large for one frame; GET_MANIFEST will fail"
-                    );
-                }
-                json
-            })
-            .collect();
-        let summaries = summaries_of(&kept);
-        let words = summaries
-            .iter()
-            .map(|s| words(&format!("{} {} {}", s.title, s.artist, s.album)))
-            .collect();
-        let info = ServerInfo {
-            server: concat!("jukebox-server/", env!("CARGO_PKG_VERSION")).into(),
-            catalog: catalog_digest(&manifest_json),
-            songs: kept.len() as u64,
-            max_page: MAX_PAGE,
-        };
-        Store {
-            songs: kept,
-            manifest_json,
-            summaries,
-            words,
-            info_json: Bytes::from(info.to_json()),
+        let dir = tempfile::Builder::new()
+            .prefix("jukebox-index-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let path = dir.path().join(index::INDEX_FILE);
+        index::write(&path, 0.0, rows).map_err(|e| e.to_string())?;
+        let index = Index::open(&path).map_err(|e| e.to_string())?;
+        Store::build(index, Some(dir), None, held, cache_bytes)
+    }
+
+    /// A store serving the catalog folder `dir` written by `jukebox-segmenter`, opened in
+    /// constant time; segments read from it are cached up to `cache_bytes`.
+    pub fn open_catalog(dir: &Path, cache_bytes: u64) -> Result<Store, String> {
+        let index = jukebox_segmenter::open_catalog(dir).map_err(|e| e.to_string())?;
+        Store::build(
+            index,
+            None,
+            Some(dir.to_path_buf()),
+            HashMap::new(),
+            cache_bytes,
+        )
+    }
+
+    fn build(
+        index: Index,
+        own_index: Option<tempfile::TempDir>,
+        catalog: Option<PathBuf>,
+        held: HashMap<u64, Song>,
+        cache_bytes: u64,
+    ) -> Result<Store, String> {
+        let meta = index.meta().map_err(|e| e.to_string())?;
+        let store = Store {
+            index,
+            _own_index: own_index,
+            catalog,
+            held,
+            manifests: Cache::with_weighter(4096, MANIFEST_CACHE_BYTES, ByJsonSize),
+            generation: AtomicI64::new(meta.generation),
+            info: Mutex::new((meta.generation, Bytes::from(info_document(&meta)))),
             cache: SegmentCache::new(cache_bytes),
             disk_reads: Arc::new(Semaphore::new(MAX_DISK_READS)),
             read_threads: Arc::new(Semaphore::new(MAX_READ_THREADS)),
@@ -164,12 +237,12 @@ impl Store {
             memory: Arc::new(Semaphore::new(0)),
             memory_kib: 0,
             cache_bytes,
-        }
-        .with_transfer_budget(DEFAULT_TRANSFER_BYTES)
+        };
+        Ok(store.with_transfer_budget(DEFAULT_TRANSFER_BYTES))
     }
 
-    /// Sets how many bytes of segments read from the catalog may be held by transfers beyond what
-    /// the cache holds (default [`DEFAULT_TRANSFER_BYTES`]): a read waits, within its read timeout,
+    /// Sets how many bytes of segments read from disk may be held by transfers beyond what the
+    /// cache holds (default [`DEFAULT_TRANSFER_BYTES`]): a read waits, within its read timeout,
     /// while the buffers read from disk and still referenced, by the cache or by a transfer, take
     /// the cache's size plus this. So memory for segments stays bounded however many clients ask
     /// for segments they do not read.
@@ -184,121 +257,172 @@ impl Store {
         self.memory.available_permits()
     }
 
-    /// Sets how long a catalog segment read may take, waiting for its turn included, before it
+    /// Sets how long a segment read from disk may take, waiting for its turn included, before it
     /// fails (default [`DEFAULT_READ_TIMEOUT`]).
     pub fn with_read_timeout(mut self, timeout: Duration) -> Store {
         self.read_timeout = timeout;
         self
     }
 
+    /// What the index says of the catalog as a whole: songs, segments, bytes, digest.
+    pub fn meta(&self) -> Result<index::Meta, String> {
+        self.index.meta().map_err(|e| e.to_string())
+    }
+
     /// Number of songs offered.
     pub fn len(&self) -> usize {
-        self.songs.len()
+        self.meta().map_or(0, |m| m.songs as usize)
     }
 
     /// True when no song is offered.
     pub fn is_empty(&self) -> bool {
-        self.songs.is_empty()
+        self.len() == 0
     }
 
-    /// The songs offered, in ID order.
-    pub fn songs(&self) -> &[Song] {
-        &self.songs
+    /// The WELCOME document as compact JSON, for the index as it is now.
+    pub fn info_json(&self) -> Bytes {
+        let mut info = self.info.lock().unwrap_or_else(|e| e.into_inner());
+        match self.index.meta() {
+            Ok(meta) if meta.generation != info.0 => {
+                *info = (meta.generation, Bytes::from(info_document(&meta)));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot read the catalog index, WELCOME as before: {e}"),
+        }
+        info.1.clone()
     }
 
-    /// The WELCOME document as compact JSON.
-    pub fn info_json(&self) -> &Bytes {
-        &self.info_json
-    }
-
-    /// One page of the songs matching `request`, in ID order, as compact JSON: as many songs as
-    /// asked for (at most [`MAX_PAGE`]) and as fit into one frame. An error for a cursor this store
-    /// did not make.
-    pub fn page(&self, request: &ListRequest) -> Result<Bytes, String> {
-        let after = match &request.cursor {
-            None => 0,
-            Some(cursor) => cursor
-                .strip_prefix('a')
-                .and_then(|id| id.parse::<u64>().ok())
-                .ok_or_else(|| format!("{cursor:?} is not a cursor of this server"))?,
+    /// One page of the songs matching `request`, as compact JSON: as many songs as asked for (at
+    /// most [`MAX_PAGE`]) and as fit into one frame, in the index's order (artist, album, title,
+    /// ID; case and accents folded), for a search as for the whole list. BAD_REQUEST for a
+    /// cursor this store did not make, or made for another search.
+    pub fn page(&self, request: &ListRequest) -> Result<Bytes, Refusal> {
+        let search = index::match_expression(&request.query);
+        let tag = search_tag(search.as_deref());
+        let cursor = match &request.cursor {
+            None => None,
+            Some(text) => {
+                let bad = || {
+                    Refusal::new(
+                        ErrorCode::BadRequest,
+                        format!("{text:?} is not a cursor of this server"),
+                    )
+                };
+                let cursor = Cursor::decode(text).ok_or_else(bad)?;
+                if cursor.tag != tag {
+                    return Err(Refusal::new(
+                        ErrorCode::BadRequest,
+                        "the cursor belongs to another search",
+                    ));
+                }
+                Some(cursor)
+            }
         };
-        let query = words(&request.query);
-        let matches = |i: &usize| {
-            query
-                .iter()
-                .all(|q| self.words[*i].iter().any(|w| w.starts_with(q.as_str())))
-        };
-        let start = self.songs.partition_point(|s| s.manifest.id <= after);
-        let limit = request.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE) as usize;
-        let total = if query.is_empty() {
-            self.songs.len()
-        } else {
-            (0..self.songs.len()).filter(matches).count()
-        };
+        let failed = |e: IndexError| Refusal::internal("the song list", e);
+        let limit = request.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        // A search's total is counted for its first page and carried in its cursors.
+        let (songs, counted) = self
+            .index
+            .page(
+                search.as_deref(),
+                cursor.map(|c| (c.pos, c.id)),
+                limit + 1,
+                search.is_none() || cursor.is_none(),
+            )
+            .map_err(failed)?;
+        let total = counted.or(cursor.map(|c| c.total)).unwrap_or(0);
         let mut page = Page {
-            total: total as u64,
+            total,
             ..Page::default()
         };
         // Room for the page's other members, generously.
         let mut room = MAX_PAYLOAD as usize - 512;
         let mut last = None;
-        for i in (start..self.songs.len()).filter(matches) {
-            let size = jukebox_protocol::document::to_json(&self.summaries[i]).len() + 1;
-            if page.songs.len() == limit || size > room {
-                page.next = last.map(|id| format!("a{id}"));
+        for listed in &songs {
+            let size = jukebox_protocol::document::to_json(&listed.song).len() + 1;
+            if page.songs.len() == limit as usize || size > room {
+                page.next = last.map(|(pos, id)| {
+                    Cursor {
+                        pos,
+                        id,
+                        total,
+                        tag,
+                    }
+                    .encode()
+                });
                 break;
             }
             room -= size;
-            last = Some(self.songs[i].manifest.id);
-            page.songs.push(self.summaries[i].clone());
+            last = Some((listed.pos, listed.song.id));
+            page.songs.push(listed.song.clone());
         }
         Ok(Bytes::from(page.to_json()))
     }
 
     /// A song's manifest as compact JSON.
-    pub fn manifest_json(&self, id: u64) -> Option<&Bytes> {
-        self.position(id).map(|i| &self.manifest_json[i])
+    pub fn manifest_json(&self, id: u64) -> Result<Bytes, Refusal> {
+        Ok(self.served(id)?.json.clone())
     }
 
-    /// Where segment `index` of song `id` is, without reading anything.
-    pub fn locate(&self, id: u64, index: u32) -> Result<Located<'_>, Lookup> {
-        let song = &self.songs[self.position(id).ok_or(Lookup::UnknownSong)?];
-        if let Some(segment) = song.segments.get(index as usize) {
+    /// Where segment `index` of song `id` is, without reading any audio.
+    pub fn locate(&self, id: u64, index: u32) -> Result<Located<'_>, Refusal> {
+        if let Some(segment) = self
+            .held
+            .get(&id)
+            .and_then(|s| s.segments.get(index as usize))
+        {
             return Ok(Located::Memory(segment));
         }
-        match &song.files {
-            Some(files) if (index as usize) < files.len() => Ok(Located::Disk),
-            _ => Err(Lookup::OutOfRange),
+        let segments = match self.manifests.get(&id) {
+            Some(served) => Some(served.segments.len() as u32),
+            None => self
+                .index
+                .segments(id)
+                .map_err(|e| Refusal::internal(&format!("song {id}"), e))?,
+        };
+        match segments {
+            None => Err(Refusal::unknown_song(id)),
+            Some(n) if index < n => Ok(Located::Disk),
+            Some(_) => Err(Refusal::new(
+                ErrorCode::SegmentOutOfRange,
+                format!("song {id} has no segment {index}"),
+            )),
         }
     }
 
-    /// The bytes of one segment of a song held in memory; [`Lookup::OnDisk`] for a catalog song.
-    pub fn segment(&self, id: u64, index: u32) -> Result<&Bytes, Lookup> {
+    /// The bytes of a segment the store holds in memory. Only `bench/benches/serve.rs` uses this;
+    /// it goes when that bench asks [`Store::locate`] instead.
+    pub fn segment(&self, id: u64, index: u32) -> Result<&Bytes, Refusal> {
         match self.locate(id, index)? {
-            Located::Memory(segment) => Ok(segment),
-            Located::Disk => Err(Lookup::OnDisk),
+            Located::Memory(bytes) => Ok(bytes),
+            Located::Disk => Err(Refusal::new(
+                ErrorCode::Internal,
+                format!("segment {index} of song {id} is on disk"),
+            )),
         }
     }
 
-    /// A catalog segment if the cache holds it.
+    /// A segment read from disk, if the cache holds it.
     pub fn cached(&self, id: u64, index: u32) -> Option<Bytes> {
-        self.cache.get((id, index))
+        let served = self.manifests.get(&id)?;
+        let (_, sha256) = served.segments.get(index as usize)?;
+        self.cache.get(*sha256)
     }
 
-    /// A catalog segment from the cache, or else read from disk on the blocking thread pool (one
-    /// read for all who ask at once) and cached. The bytes are checked against the manifest's size
-    /// and SHA-256, so a folder a later segmenter run removed or rewrote gives an error, never
-    /// partial or wrong bytes. The error is logged here as a warning.
+    /// A segment from the cache, or else read from disk on the blocking thread pool (one read for
+    /// all who ask at once) and cached. The bytes are checked against the manifest's size and
+    /// SHA-256, so a folder a later segmenter run removed or rewrote gives an error, never partial
+    /// or wrong bytes. The error is logged here as a warning.
     pub async fn read(self: Arc<Self>, id: u64, index: u32) -> Result<Bytes, ReadFailed> {
         let failed = ReadFailed { song: id, index };
-        let song = &self.songs[self.position(id).ok_or(failed.clone())?];
-        let (Some(files), Some(info)) = (&song.files, song.manifest.segments.get(index as usize))
+        let served = self.served(id).map_err(|_| failed.clone())?;
+        let (Some(files), Some(&(bytes, sha256))) =
+            (served.files.clone(), served.segments.get(index as usize))
         else {
             return Err(failed);
         };
-        let (files, sha256) = (files.clone(), info.sha256.clone());
         // A segment larger than the whole budget takes all of it, rather than waiting for ever.
-        let size = kib(u64::from(info.bytes)).clamp(1, self.memory_kib.max(1)) as u32;
+        let size = kib(u64::from(bytes)).clamp(1, self.memory_kib.max(1)) as u32;
         let load = async {
             let outcome = tokio::time::timeout(self.read_timeout, async {
                 // The buffer's place in the memory budget, taken before the disk's turn, and kept
@@ -350,7 +474,7 @@ impl Store {
                 }
             }
         };
-        self.cache.get_or_load((id, index), load).await
+        self.cache.get_or_load(sha256, load).await
     }
 
     /// The segment cache, for tests and statistics.
@@ -358,11 +482,123 @@ impl Store {
         &self.cache
     }
 
-    fn position(&self, id: u64) -> Option<usize> {
-        self.songs
-            .binary_search_by_key(&id, |song| song.manifest.id)
-            .ok()
+    /// The folder segment files of song `id` are read from, if they are on disk.
+    pub fn song_folder(&self, id: u64) -> Option<PathBuf> {
+        let files = self.served(id).ok()?.files.clone()?;
+        Some(files.dir().to_path_buf())
     }
+
+    /// Song `id`'s manifest, from the cache or else loaded from the index and checked.
+    fn served(&self, id: u64) -> Result<Arc<Served>, Refusal> {
+        let what = format!("song {id}");
+        let generation = self
+            .index
+            .generation()
+            .map_err(|e| Refusal::internal(&what, e))?;
+        if self.generation.swap(generation, Ordering::AcqRel) != generation {
+            self.manifests.clear();
+        }
+        if let Some(served) = self.manifests.get(&id) {
+            return Ok(served);
+        }
+        let song = self
+            .index
+            .song(id)
+            .map_err(|e| Refusal::internal(&what, e))?
+            .ok_or_else(|| Refusal::unknown_song(id))?;
+        let manifest = Manifest::from_json(&song.manifest)
+            .map_err(|e| Refusal::internal(&what, format!("its manifest is invalid: {e}")))?;
+        if manifest.id != id {
+            return Err(Refusal::internal(
+                &what,
+                format!("its manifest is song {}'s", manifest.id),
+            ));
+        }
+        let segments = manifest
+            .segments
+            .iter()
+            .map(|s| {
+                let mut sha256 = [0; 32];
+                // Manifest::from_json checked that every hash is 64 hex digits.
+                let _ = hex::decode_to_slice(&s.sha256, &mut sha256);
+                (s.bytes, sha256)
+            })
+            .collect::<Vec<_>>();
+        let sizes = || segments.iter().map(|s| s.0).collect::<Vec<_>>();
+        let files = match (self.held.get(&id), &self.catalog, &song.dir) {
+            (Some(held), _, _) => held.files.clone(),
+            (None, Some(catalog), Some(dir)) => {
+                // The folder name comes from the index: it must name a folder inside `songs/`.
+                if dir.is_empty() || dir.starts_with('.') || dir.contains(['/', '\\', '\0']) {
+                    return Err(Refusal::internal(&what, format!("bad folder name {dir:?}")));
+                }
+                Some(SegmentFiles::new(
+                    catalog.join(SONGS_DIR).join(dir),
+                    sizes(),
+                ))
+            }
+            _ => None,
+        };
+        let served = Arc::new(Served {
+            json: Bytes::from(song.manifest),
+            segments,
+            files,
+        });
+        self.manifests.insert(id, served.clone());
+        Ok(served)
+    }
+}
+
+/// The WELCOME document for an index.
+fn info_document(meta: &index::Meta) -> Vec<u8> {
+    ServerInfo {
+        server: concat!("jukebox-server/", env!("CARGO_PKG_VERSION")).into(),
+        catalog: meta.digest.clone(),
+        songs: meta.songs,
+        max_page: MAX_PAGE,
+    }
+    .to_json()
+}
+
+/// Where a page ends: the last song listed (its position then, and its ID), the total of the
+/// first page, and which search it belongs to. Opaque to clients: four hex numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    pos: i64,
+    id: u64,
+    total: u64,
+    tag: u32,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        format!(
+            "{:x}.{:x}.{:x}.{:x}",
+            self.pos, self.id, self.total, self.tag
+        )
+    }
+
+    fn decode(text: &str) -> Option<Cursor> {
+        let mut parts = text.split('.').map(|part| {
+            let hex = !part.is_empty()
+                && part.len() <= 16
+                && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            hex.then(|| u64::from_str_radix(part, 16).ok()).flatten()
+        });
+        let cursor = Cursor {
+            pos: i64::try_from(parts.next()??).ok()?,
+            id: parts.next()??,
+            total: parts.next()??,
+            tag: u32::try_from(parts.next()??).ok()?,
+        };
+        (parts.next().is_none() && cursor.encode() == text).then_some(cursor)
+    }
+}
+
+/// A short hash of a search (`None`: the whole list), so that a cursor is not used for another.
+fn search_tag(search: Option<&str>) -> u32 {
+    let text = search.unwrap_or("").to_lowercase();
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes()) as u32
 }
 
 /// A segment buffer read from disk, with its place in the store's memory budget.
@@ -385,9 +621,13 @@ fn kib(bytes: u64) -> usize {
 }
 
 /// Reads a segment file (blocking) and checks it against the manifest: size (by `read`) and hash.
-fn read_checked(files: &SegmentFiles, index: u32, sha256: &str) -> Result<Bytes, SegmentReadError> {
+fn read_checked(
+    files: &SegmentFiles,
+    index: u32,
+    sha256: &[u8; 32],
+) -> Result<Bytes, SegmentReadError> {
     let bytes = files.read(index)?;
-    if hex::encode(Sha256::digest(&bytes)) != sha256 {
+    if Sha256::digest(&bytes)[..] != sha256[..] {
         return Err(SegmentReadError::Io {
             index,
             path: files.path(index),
@@ -398,26 +638,6 @@ fn read_checked(files: &SegmentFiles, index: u32, sha256: &str) -> Result<Bytes,
         });
     }
     Ok(bytes)
-}
-
-/// The lowercase words of a text, for searching.
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// Names the catalog's contents ([`ServerInfo::catalog`]): SHA-256 over every manifest in ID order,
-/// each prefixed by its length. A manifest names its song and every segment's SHA-256, so the
-/// digest changes with any song, ID or segment byte.
-fn catalog_digest(manifests: &[Bytes]) -> String {
-    let mut hash = Sha256::new();
-    for json in manifests {
-        hash.update((json.len() as u64).to_be_bytes());
-        hash.update(json);
-    }
-    hex::encode(hash.finalize())
 }
 
 /// True when a JSON document fits in one frame's payload.
@@ -431,28 +651,52 @@ mod tests {
     use crate::test_songs::song;
     use jukebox_protocol::{ListRequest, Page};
 
+    fn memory(store: &Store, id: u64, index: u32) -> Result<Bytes, ErrorCode> {
+        match store.locate(id, index) {
+            Ok(Located::Memory(bytes)) => Ok(bytes.clone()),
+            Ok(Located::Disk) => Err(ErrorCode::Internal),
+            Err(refusal) => Err(refusal.code),
+        }
+    }
+
+    fn page(store: &Store, request: &ListRequest) -> Page {
+        Page::from_json(&store.page(request).unwrap()).unwrap()
+    }
+
     #[test]
     fn looks_up_songs_and_segments_by_id() {
         let store = Store::new(vec![song(7, &[b"seven"]), song(2, &[b"two-a", b"two-b"])]);
         assert_eq!(store.len(), 2);
-        assert_eq!(store.segment(2, 1).unwrap().as_ref(), b"two-b");
-        assert_eq!(store.segment(7, 0).unwrap().as_ref(), b"seven");
-        assert_eq!(store.segment(7, 1), Err(Lookup::OutOfRange));
-        assert_eq!(store.segment(7, u32::MAX), Err(Lookup::OutOfRange));
-        assert_eq!(store.segment(3, 0), Err(Lookup::UnknownSong));
-        assert!(store.manifest_json(1).is_none());
-        let manifest =
-            jukebox_protocol::Manifest::from_json(store.manifest_json(7).unwrap()).unwrap();
+        assert_eq!(memory(&store, 2, 1).unwrap(), "two-b");
+        assert_eq!(memory(&store, 7, 0).unwrap(), "seven");
+        assert_eq!(memory(&store, 7, 1), Err(ErrorCode::SegmentOutOfRange));
+        assert_eq!(
+            memory(&store, 7, u32::MAX),
+            Err(ErrorCode::SegmentOutOfRange)
+        );
+        assert_eq!(memory(&store, 3, 0), Err(ErrorCode::UnknownSong));
+        assert_eq!(
+            store.manifest_json(1).unwrap_err().code,
+            ErrorCode::UnknownSong
+        );
+        let manifest = Manifest::from_json(&store.manifest_json(7).unwrap()).unwrap();
         assert_eq!(manifest.id, 7);
     }
 
     #[test]
-    fn catalog_lists_songs_in_id_order() {
-        let store = Store::new(vec![song(3, &[b"c"]), song(1, &[b"a", b"b"])]);
-        let catalog = Page::from_json(&store.page(&ListRequest::default()).unwrap()).unwrap();
-        let ids: Vec<u64> = catalog.songs.iter().map(|s| s.id).collect();
-        assert_eq!(ids, [1, 3]);
-        assert_eq!(catalog.songs[0].segments, 2);
+    fn lists_songs_by_artist_album_and_title() {
+        let mut songs = vec![song(3, &[b"c"]), song(1, &[b"a", b"b"]), song(2, &[b"d"])];
+        songs[0].manifest.artist = "Émile".into();
+        songs[1].manifest.artist = "zoé".into();
+        songs[2].manifest.artist = "emile".into();
+        songs[2].manifest.title = "Song 0".into();
+        let store = Store::new(songs);
+        let listed = page(&store, &ListRequest::default());
+        let ids: Vec<u64> = listed.songs.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [2, 3, 1]);
+        assert_eq!(listed.total, 3);
+        assert_eq!(listed.songs[2].segments, 2);
+        assert_eq!(listed.next, None);
     }
 
     #[test]
@@ -463,16 +707,174 @@ mod tests {
             song(0, &[b"z"]),
         ]);
         assert_eq!(store.len(), 1);
-        assert!(store.manifest_json(0).is_none());
-        let catalog = Page::from_json(&store.page(&ListRequest::default()).unwrap()).unwrap();
-        assert_eq!(catalog.songs.len(), 1);
+        assert!(store.manifest_json(0).is_err());
+        assert_eq!(page(&store, &ListRequest::default()).songs.len(), 1);
     }
 
-    /// Song 4 of a catalog in `dir`: segments "zero" and "one!" written as files.
+    #[test]
+    fn pages_follow_their_cursor_and_refuse_others() {
+        let store = Store::new((1..=25).map(|id| song(id, &[b"x"])).collect());
+        let mut request = ListRequest {
+            limit: Some(10),
+            ..ListRequest::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let listed = page(&store, &request);
+            assert_eq!(listed.total, 25);
+            seen.extend(listed.songs.iter().map(|s| s.id));
+            match listed.next {
+                Some(next) => request.cursor = Some(next),
+                None => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+        for bad in [
+            "",
+            "x",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.4 ",
+            "-1.2.3.4",
+        ] {
+            request.cursor = Some(bad.into());
+            let refused = store.page(&request).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::BadRequest, "{bad:?}");
+        }
+        // A cursor of the whole list does not go on a search.
+        request.cursor = page(&store, &ListRequest::default()).next;
+        assert!(request.cursor.is_none(), "25 songs fit one page of 100");
+        request.limit = Some(1);
+        request.cursor = None;
+        let cursor = page(&store, &request).next.unwrap();
+        let search = ListRequest {
+            query: "song".into(),
+            cursor: Some(cursor),
+            ..ListRequest::default()
+        };
+        assert_eq!(store.page(&search).unwrap_err().code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn a_page_holds_only_what_fits_into_one_frame() {
+        let mut songs: Vec<Song> = (1..=10).map(|id| song(id, &[b"x"])).collect();
+        for s in &mut songs {
+            s.manifest.title = "t".repeat(200_000);
+        }
+        let store = Store::new(songs);
+        let request = ListRequest {
+            limit: Some(10),
+            ..ListRequest::default()
+        };
+        let json = store.page(&request).unwrap();
+        assert!(json.len() <= MAX_PAYLOAD as usize);
+        let listed = Page::from_json(&json).unwrap();
+        assert_eq!(listed.songs.len(), 5);
+        assert!(listed.next.is_some());
+    }
+
+    /// The IDs a search finds, all pages, in order.
+    fn search(store: &Store, query: &str) -> Vec<u64> {
+        let mut request = ListRequest {
+            query: query.into(),
+            limit: Some(1),
+            ..ListRequest::default()
+        };
+        let mut ids = Vec::new();
+        loop {
+            let listed = page(store, &request);
+            ids.extend(listed.songs.iter().map(|s| s.id));
+            match listed.next {
+                Some(next) => request.cursor = Some(next),
+                None => {
+                    assert_eq!(listed.total, ids.len() as u64, "{query:?}");
+                    return ids;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn search_finds_words_of_title_artist_and_album_whatever_their_case_and_accents() {
+        let tags = [
+            (1, "Blue Tide", "Jukebox Ensemble", "Sea Songs"),
+            (2, "Été indien", "Joe Dassin", "Le Jardin du Luxembourg"),
+            (3, "Bluer Than Blue", "Émile", "Ça va"),
+            (4, "Tide", "Other", "NEAR AND FAR"),
+        ];
+        let store = Store::new(
+            tags.iter()
+                .map(|&(id, title, artist, album)| {
+                    let mut s = song(id, &[b"x"]);
+                    s.manifest.title = title.into();
+                    s.manifest.artist = artist.into();
+                    s.manifest.album = album.into();
+                    s
+                })
+                .collect(),
+        );
+        // Browsing order: artist (Émile, Joe Dassin, Jukebox Ensemble, Other), accents folded.
+        assert_eq!(search(&store, ""), [3, 2, 1, 4]);
+        assert_eq!(search(&store, "   "), [3, 2, 1, 4]);
+        // Every word but the last is a whole word; the last may begin one; any order.
+        assert_eq!(search(&store, "blue ti"), [1]);
+        assert_eq!(search(&store, "tide blue"), [1]);
+        assert_eq!(search(&store, "blu"), [3, 1]);
+        assert!(search(&store, "blu tide").is_empty());
+        assert_eq!(search(&store, "tide"), [1, 4]);
+        // Case and accents, either way round.
+        assert_eq!(search(&store, "ete"), [2]);
+        assert_eq!(search(&store, "ÉTÉ INDIEN"), [2]);
+        assert_eq!(search(&store, "EMILE"), [3]);
+        assert_eq!(search(&store, "ca va"), [3]);
+        assert_eq!(search(&store, "jardín"), [2]);
+        // Artist and album as well as title.
+        assert_eq!(search(&store, "dassin"), [2]);
+        assert_eq!(search(&store, "sea songs"), [1]);
+        // FTS5 syntax is just text: no error, and no column filter, operator or phrase.
+        assert_eq!(search(&store, "near and"), [4]);
+        assert_eq!(search(&store, "NEAR(tide"), [4]);
+        assert!(search(&store, "title:blue").is_empty());
+        assert!(search(&store, "blue OR tide").is_empty());
+        for hostile in [
+            "\"",
+            "\"\"",
+            "*",
+            "blue*",
+            "-blue",
+            "^blue",
+            "(",
+            ")",
+            "{title}",
+            "blue AND",
+            "NOT",
+            "'",
+            "\\",
+            "\"blue tide\"",
+            "col:",
+            ":",
+            "+",
+            "NEAR(blue tide, 2)",
+            "\0",
+            "🎵",
+        ] {
+            let request = ListRequest {
+                query: hostile.into(),
+                ..ListRequest::default()
+            };
+            assert!(store.page(&request).is_ok(), "{hostile:?}");
+        }
+        assert_eq!(search(&store, "\"blue\" \"tide\""), [1]);
+        assert_eq!(search(&store, "*blue*"), [3, 1]);
+    }
+
+    /// Song 4 in `dir`: segments "zero" and "one!" written as files.
     fn catalog_song(dir: &std::path::Path) -> Song {
         let mut s = song(4, &[b"zero", b"one!"]);
         for (index, bytes) in s.segments.drain(..).enumerate() {
-            let name = jukebox_segmenter::files::segment_file_name(index as u32);
+            let name = jukebox_segmenter::catalog::files::segment_file_name(index as u32);
             std::fs::write(dir.join(name), bytes).unwrap();
         }
         s.files = Some(SegmentFiles::new(dir.to_path_buf(), vec![4, 4]));
@@ -480,17 +882,15 @@ mod tests {
     }
 
     #[test]
-    fn catalog_segments_are_located_on_disk() {
+    fn segments_on_disk_are_located_there() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(vec![catalog_song(dir.path()), song(1, &[b"m"])]);
-        assert_eq!(
-            store.len(),
-            2,
-            "a catalog song has no segments in memory, and is kept"
-        );
+        assert_eq!(store.len(), 2, "a song with no segments in memory is kept");
         assert_eq!(store.locate(4, 1), Ok(Located::Disk));
-        assert_eq!(store.locate(4, 2), Err(Lookup::OutOfRange));
-        assert_eq!(store.segment(4, 0), Err(Lookup::OnDisk));
+        assert_eq!(
+            store.locate(4, 2).unwrap_err().code,
+            ErrorCode::SegmentOutOfRange
+        );
         assert_eq!(
             store.locate(1, 0).unwrap(),
             Located::Memory(&Bytes::from_static(b"m"))
@@ -498,7 +898,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_catalog_segment_is_read_checked_and_cached() {
+    async fn a_segment_on_disk_is_read_checked_and_cached() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::new(vec![catalog_song(dir.path())]));
         assert_eq!(store.cached(4, 1), None);
@@ -610,6 +1010,6 @@ mod tests {
         let mut s = song(1, &[b"x"]);
         s.segments = vec![data.clone()];
         let store = Store::new(vec![s]);
-        assert_eq!(store.segment(1, 0).unwrap().as_ptr(), data.as_ptr());
+        assert_eq!(memory(&store, 1, 0).unwrap().as_ptr(), data.as_ptr());
     }
 }

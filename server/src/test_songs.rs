@@ -21,6 +21,7 @@ pub fn song(id: u64, segments: &[&[u8]]) -> Song {
     let n = infos.len() as u64;
     Song {
         path: format!("song-{id}.mp3").into(),
+        audio_hash: id << 11,
         manifest: Manifest {
             id,
             title: format!("Song {id}"),

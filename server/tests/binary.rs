@@ -2,11 +2,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
+use common::process::{output_within, server_command, Running};
 use common::{sha256, Client};
 use jukebox_protocol::{Manifest, Message, Page};
 
@@ -14,63 +12,9 @@ fn music_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
 }
 
-/// A running server process, killed when dropped.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on a free port and waits for its `listening on` line.
+/// Starts the binary on `music` at a free port and waits for its `listening on` line.
 fn spawn_server(music: &Path) -> Running {
-    spawn_server_limited(music, "").0
-}
-
-/// [`spawn_server`] under `ulimit -n` options (for example "-Sn 1024"; none if empty); also
-/// returns what it logged before listening.
-fn spawn_server_limited(music: &Path, ulimit: &str) -> (Running, Vec<String>) {
-    let mut command = if ulimit.is_empty() {
-        Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-    } else {
-        let mut shell = Command::new("bash");
-        shell.args([
-            "-c",
-            &format!("ulimit {ulimit} && exec \"$0\" \"$@\""),
-            env!("CARGO_BIN_EXE_jukebox-server"),
-        ]);
-        shell
-    };
-    let mut child = command
-        .arg("--music")
-        .arg(music)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let Some(line) = lines.next() else {
-            let _ = child.kill();
-            panic!("server exited before listening: {seen:?}");
-        };
-        let line = line.unwrap();
-        if let Some((_, addr)) = line.split_once("listening on ") {
-            break addr.trim().parse().unwrap();
-        }
-        seen.push(line);
-    };
-    // Keep reading the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (Running { child, addr }, seen)
+    Running::start(&["--music".as_ref(), music.as_os_str()])
 }
 
 #[tokio::test]
@@ -83,11 +27,19 @@ async fn serves_the_bundled_music() {
     };
     let catalog = Page::from_json(&json).unwrap();
     assert_eq!(catalog.songs.len(), 4);
-    let ids: Vec<u64> = catalog.songs.iter().map(|s| s.id).collect();
-    assert_eq!(ids, [1, 2, 3, 4]);
+    // Each song's ID is that of its audio.
+    let mut ids: Vec<u64> = catalog.songs.iter().map(|s| s.id).collect();
+    ids.sort();
+    let loaded =
+        jukebox_segmenter::load_dir(&music_dir(), jukebox_segmenter::DEFAULT_SEGMENT_DURATION)
+            .unwrap();
+    let mut expected: Vec<u64> = loaded.songs.iter().map(|s| s.manifest.id).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
 
     // Every segment of the first song matches its manifest's hash.
-    client.send(2, Message::GetManifest { song: 1 }).await;
+    let first = catalog.songs[0].id;
+    client.send(2, Message::GetManifest { song: first }).await;
     let Message::Manifest(json) = client.recv().await.unwrap().message else {
         panic!("expected MANIFEST");
     };
@@ -96,22 +48,19 @@ async fn serves_the_bundled_music() {
     let mut id = 2;
     for info in &manifest.segments {
         id += 1;
-        let bytes = client.fetch(id, 1, info.index).await;
+        let bytes = client.fetch(id, first, info.index).await;
         assert_eq!(sha256(&bytes), info.sha256);
     }
 }
 
 #[test]
 fn unreadable_folder_is_a_one_line_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .args([
-            "--music",
-            "/nonexistent/jukebox/music",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    let output = output_within(server_command().args([
+        "--music",
+        "/nonexistent/jukebox/music",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -126,12 +75,12 @@ fn address_in_use_is_a_one_line_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let empty = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .arg("--music")
-        .arg(empty.path())
-        .args(["--listen", &addr])
-        .output()
-        .unwrap();
+    let output = output_within(
+        server_command()
+            .arg("--music")
+            .arg(empty.path())
+            .args(["--listen", &addr]),
+    );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -150,32 +99,14 @@ fn files_that_are_not_mp3_are_skipped_with_a_warning() {
         dir.path().join("good.mp3"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .arg("--music")
-        .arg(dir.path())
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let done = line.contains("listening on ");
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = seen.join("\n");
+    // The songs are loaded, and the log says so, before the server listens.
+    let log = spawn_server(dir.path()).log();
     assert!(
-        seen.iter()
+        log.lines()
             .any(|l| l.contains("WARN") && l.contains("broken.mp3")),
         "{log}"
     );
-    assert!(seen.iter().any(|l| l.contains("loaded 1 songs")), "{log}");
+    assert!(log.lines().any(|l| l.contains("loaded 1 songs")), "{log}");
 }
 
 #[test]
@@ -196,27 +127,29 @@ fn the_descriptor_limit_is_raised_to_what_the_connections_need() {
         );
         return;
     }
-    let (_server, log) = spawn_server_limited(&music_dir(), "-Sn 1024");
+    let server = Running::start_limited("-Sn 1024", &["--music".as_ref(), music_dir().as_os_str()]);
     let needed =
         jukebox_server::descriptors_needed(jukebox_server::Config::default().max_connections);
     let raised = format!(
         "file descriptor limit raised from 1024 to {}",
         needed.min(hard.rlim_max)
     );
-    assert!(log.iter().any(|l| l.contains(&raised)), "{log:?}");
+    let log = server.log();
+    assert!(log.lines().any(|l| l.contains(&raised)), "{log}");
 }
 
 #[tokio::test]
 async fn a_descriptor_limit_that_cannot_be_raised_lowers_the_connection_limit() {
     // Soft and hard limit: the server cannot raise it, and serves what fits.
-    let (server, log) = spawn_server_limited(&music_dir(), "-n 500");
+    let server = Running::start_limited("-n 500", &["--music".as_ref(), music_dir().as_os_str()]);
+    let log = server.log();
     let fits = jukebox_server::connections_within(500);
     assert!(fits > 0);
     let warned = format!("serving at most {fits} connections");
     assert!(
-        log.iter()
+        log.lines()
             .any(|l| l.contains("WARN") && l.contains(&warned)),
-        "{log:?}"
+        "{log}"
     );
     // Past that, newcomers get SERVER_BUSY (they would get no answer at all from a server out of
     // descriptors).

@@ -4,16 +4,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 
-use common::{sha256, start, Client, PATIENCE};
+use common::process::{output_within, server_command, Running};
+use common::{sha256, Client, PATIENCE};
 use jukebox_protocol::{ErrorCode, Manifest, Message, Page};
-use jukebox_segmenter::write::Quiet;
-use jukebox_segmenter::{load_catalog, write_catalog, DEFAULT_SEGMENT_DURATION};
+use jukebox_segmenter::catalog::write::Quiet;
+use jukebox_segmenter::{load_dir, write_catalog, Song, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::{Config, Store};
 
 fn music_dir() -> PathBuf {
@@ -27,90 +27,40 @@ fn catalog() -> tempfile::TempDir {
     dir
 }
 
+/// The bundled songs in path order, as the music folder gives them.
+fn bundled() -> &'static [Song] {
+    static SONGS: std::sync::OnceLock<Vec<Song>> = std::sync::OnceLock::new();
+    SONGS.get_or_init(|| {
+        load_dir(&music_dir(), DEFAULT_SEGMENT_DURATION)
+            .unwrap()
+            .songs
+    })
+}
+
+/// The ID of the `n`-th bundled song (from 1, in path order).
+fn id(n: usize) -> u64 {
+    bundled()[n - 1].manifest.id
+}
+
+/// The manifest of the `n`-th bundled song.
+fn manifest(n: usize) -> &'static Manifest {
+    &bundled()[n - 1].manifest
+}
+
 /// The folder holding song `id`'s segments.
 fn song_folder(store: &Store, id: u64) -> PathBuf {
-    let song = &store.songs()[id as usize - 1];
-    assert_eq!(song.manifest.id, id);
-    song.files.as_ref().unwrap().dir().to_path_buf()
+    store.song_folder(id).expect("a song on disk")
 }
 
 /// An in-process server on the catalog in `dir`.
 async fn serve_catalog(dir: &Path, config: Config) -> (SocketAddr, Arc<Store>) {
-    let loaded = load_catalog(dir).unwrap();
-    assert!(loaded.skipped.is_empty());
-    start(loaded.songs, config).await
-}
-
-/// A server process, killed when dropped, whose log is kept.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<(Mutex<Vec<String>>, Condvar)>,
-}
-
-impl Running {
-    /// The log so far, one line each.
-    fn log(&self) -> String {
-        self.log.0.lock().unwrap().join("\n")
-    }
-
-    /// Waits until the server logs a line containing every one of `words`, and returns it.
-    fn wait_for_line(&self, words: &[&str]) -> String {
-        let (lines, logged) = &*self.log;
-        let found = |lines: &Vec<String>| {
-            lines
-                .iter()
-                .find(|l| words.iter().all(|w| l.contains(w)))
-                .cloned()
-        };
-        let (lines, _) = logged
-            .wait_timeout_while(lines.lock().unwrap(), PATIENCE, |l| found(l).is_none())
-            .unwrap();
-        found(&lines).unwrap_or_else(|| panic!("no line with {words:?} in:\n{}", lines.join("\n")))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let store = Store::open_catalog(dir, jukebox_server::DEFAULT_CACHE_BYTES).unwrap();
+    common::start_store(Arc::new(store), config).await
 }
 
 /// Starts the binary with `args` on a free port and waits for its `listening on` line.
 fn spawn_server(args: &[&std::ffi::OsStr]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-    let addr = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("server exited before listening: {:?}", log.0.lock()))
-            .unwrap();
-        let addr = line
-            .split_once("listening on ")
-            .map(|(_, addr)| addr.trim().parse().unwrap());
-        log.0.lock().unwrap().push(line);
-        if let Some(addr) = addr {
-            break addr;
-        }
-    };
-    // Keep reading the log so the server never blocks on a full pipe.
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            kept.0.lock().unwrap().push(line);
-            kept.1.notify_all();
-        }
-    });
-    Running { child, addr, log }
+    Running::start(args)
 }
 
 /// LIST, every MANIFEST and every segment, as raw payloads.
@@ -156,6 +106,21 @@ async fn a_catalog_serves_what_its_music_folder_serves() {
     assert_eq!(segments_m, segments_c, "segment bytes differ");
     let log = from_catalog.log();
     assert!(log.contains("loaded 4 songs (57 segments, 1.8 MB"), "{log}");
+    // The same contents, so the same WELCOME: its digest names them.
+    let music = Store::new(
+        load_dir(&music_dir(), DEFAULT_SEGMENT_DURATION)
+            .unwrap()
+            .songs,
+    );
+    let served = Store::open_catalog(catalog.path(), 0).unwrap();
+    assert_eq!(music.info_json(), served.info_json());
+    let info = jukebox_protocol::ServerInfo::from_json(&served.info_json()).unwrap();
+    assert_eq!(info.songs, 4);
+    assert_ne!(
+        info.catalog,
+        jukebox_segmenter::catalog::index::digest(Vec::new()),
+        "not the digest of no songs"
+    );
 }
 
 #[tokio::test]
@@ -163,23 +128,41 @@ async fn a_segment_gone_after_startup_is_an_internal_error_and_the_connection_go
     let dir = catalog();
     let (addr, store) = serve_catalog(dir.path(), Config::default()).await;
     // As a later segmenter run does to a song that changed: its folder is removed.
-    std::fs::remove_dir_all(song_folder(&store, 2)).unwrap();
+    std::fs::remove_dir_all(song_folder(&store, id(2))).unwrap();
     let mut client = Client::open(addr).await;
     client
-        .send(1, Message::GetSegment { song: 2, index: 0 })
+        .send(
+            1,
+            Message::GetSegment {
+                song: id(2),
+                index: 0,
+            },
+        )
         .await;
     client
-        .send(2, Message::GetSegment { song: 1, index: 1 })
+        .send(
+            2,
+            Message::GetSegment {
+                song: id(1),
+                index: 1,
+            },
+        )
         .await;
     client.expect_error(1, ErrorCode::Internal).await;
     let bytes = client.collect(2).await;
-    assert_eq!(sha256(&bytes), store.songs()[0].manifest.segments[1].sha256);
+    assert_eq!(sha256(&bytes), manifest(1).segments[1].sha256);
     // Still an error when asked again (errors are not cached), and the connection still serves.
     client
-        .send(3, Message::GetSegment { song: 2, index: 0 })
+        .send(
+            3,
+            Message::GetSegment {
+                song: id(2),
+                index: 0,
+            },
+        )
         .await;
     client.expect_error(3, ErrorCode::Internal).await;
-    client.send(4, Message::GetManifest { song: 2 }).await;
+    client.send(4, Message::GetManifest { song: id(2) }).await;
     assert!(matches!(
         client.recv().await.unwrap().message,
         Message::Manifest(_)
@@ -190,12 +173,18 @@ async fn a_segment_gone_after_startup_is_an_internal_error_and_the_connection_go
 async fn a_rewritten_segment_file_is_refused_not_sent() {
     let dir = catalog();
     let (addr, store) = serve_catalog(dir.path(), Config::default()).await;
-    let file = song_folder(&store, 1).join("000003.seg");
+    let file = song_folder(&store, id(1)).join("000003.seg");
     let size = std::fs::metadata(&file).unwrap().len() as usize;
     std::fs::write(&file, vec![0x55; size]).unwrap();
     let mut client = Client::open(addr).await;
     client
-        .send(1, Message::GetSegment { song: 1, index: 3 })
+        .send(
+            1,
+            Message::GetSegment {
+                song: id(1),
+                index: 3,
+            },
+        )
         .await;
     client.expect_error(1, ErrorCode::Internal).await;
 }
@@ -205,8 +194,7 @@ async fn connections_asking_for_one_segment_all_get_it() {
     let dir = catalog();
     for cache_mib in [256, 0] {
         let config = Config::default();
-        let loaded = load_catalog(dir.path()).unwrap();
-        let store = Arc::new(Store::with_cache(loaded.songs, cache_mib << 20));
+        let store = Arc::new(Store::open_catalog(dir.path(), cache_mib << 20).unwrap());
         let server = jukebox_server::Server::bind(
             Config {
                 listen: "127.0.0.1:0".parse().unwrap(),
@@ -226,11 +214,11 @@ async fn connections_asking_for_one_segment_all_get_it() {
         for client in &mut clients {
             for index in 0..3 {
                 client
-                    .send(index + 1, Message::GetSegment { song: 4, index })
+                    .send(index + 1, Message::GetSegment { song: id(4), index })
                     .await;
             }
         }
-        let manifest = &store.songs()[3].manifest;
+        let manifest = &manifest(4);
         for client in &mut clients {
             for index in 0..3 {
                 let bytes = client.collect(index + 1).await;
@@ -301,8 +289,9 @@ async fn serve_with_read_timeout(
     dir: &Path,
     read_timeout: std::time::Duration,
 ) -> (SocketAddr, Arc<Store>) {
-    let loaded = load_catalog(dir).unwrap();
-    let store = Store::new(loaded.songs).with_read_timeout(read_timeout);
+    let store = Store::open_catalog(dir, jukebox_server::DEFAULT_CACHE_BYTES)
+        .unwrap()
+        .with_read_timeout(read_timeout);
     common::start_store(Arc::new(store), Config::default()).await
 }
 
@@ -312,15 +301,21 @@ fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
         let dir = catalog();
         // Far longer than the test: the read stays pending throughout.
         let (addr, store) = serve_with_read_timeout(dir.path(), 4 * PATIENCE).await;
-        let _fifo = Fifos::make(vec![song_folder(&store, 1).join("000002.seg")]);
+        let _fifo = Fifos::make(vec![song_folder(&store, id(1)).join("000002.seg")]);
 
         let mut client = Client::open(addr).await;
         client
-            .send(1, Message::GetSegment { song: 1, index: 2 })
+            .send(
+                1,
+                Message::GetSegment {
+                    song: id(1),
+                    index: 2,
+                },
+            )
             .await;
         // The read cannot finish, yet control requests are answered.
         client.send(2, Message::list_all()).await;
-        client.send(3, Message::GetManifest { song: 3 }).await;
+        client.send(3, Message::GetManifest { song: id(3) }).await;
         let answer = client.recv().await.unwrap();
         assert_eq!(answer.request_id, 2);
         assert!(matches!(answer.message, Message::Page(_)));
@@ -331,8 +326,8 @@ fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
         // Cancelled while reading: the next segment request is served at once, and nothing is
         // ever sent for the cancelled one.
         client.send(1, Message::Cancel).await;
-        let bytes = client.fetch(4, 1, 0).await;
-        assert_eq!(sha256(&bytes), store.songs()[0].manifest.segments[0].sha256);
+        let bytes = client.fetch(4, id(1), 0).await;
+        assert_eq!(sha256(&bytes), manifest(1).segments[0].sha256);
         client.send(5, Message::list_all()).await;
         assert_eq!(client.recv().await.unwrap().request_id, 5);
     });
@@ -342,23 +337,25 @@ fn a_pending_read_holds_up_nothing_and_can_be_cancelled() {
 fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
     with_stuck_reads(async {
         let dir = catalog();
+        // Short, so that the hung reads fail fast; long enough that the real read at the end,
+        // a fresh blocking thread reading and hashing a segment, does not fail on a busy machine.
         let (addr, store) =
-            serve_with_read_timeout(dir.path(), std::time::Duration::from_millis(200)).await;
+            serve_with_read_timeout(dir.path(), std::time::Duration::from_secs(2)).await;
         // More hung segments than reads may run at once (32): all but segment 0 of song 4.
-        let hung: Vec<(u64, u32)> = store
-            .songs()
+        let hung: Vec<(u64, u32)> = bundled()
             .iter()
             .flat_map(|song| {
                 (0..song.manifest.segments.len() as u32).map(|i| (song.manifest.id, i))
             })
-            .filter(|&segment| segment != (4, 0))
+            .filter(|&segment| segment != (id(4), 0))
             .take(40)
             .collect();
         assert_eq!(hung.len(), 40);
         let _fifos = Fifos::make(
             hung.iter()
                 .map(|&(id, index)| {
-                    song_folder(&store, id).join(jukebox_segmenter::files::segment_file_name(index))
+                    song_folder(&store, id)
+                        .join(jukebox_segmenter::catalog::files::segment_file_name(index))
                 })
                 .collect(),
         );
@@ -390,8 +387,8 @@ fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
         // The hung reads' threads are still stuck, but their places are free: a segment not yet
         // read (nothing else was) is read and served.
         let (client, _) = &mut clients[0];
-        let bytes = client.fetch(100, 4, 0).await;
-        assert_eq!(sha256(&bytes), store.songs()[3].manifest.segments[0].sha256);
+        let bytes = client.fetch(100, id(4), 0).await;
+        assert_eq!(sha256(&bytes), manifest(4).segments[0].sha256);
         client.send(101, Message::list_all()).await;
         assert_eq!(client.recv().await.unwrap().request_id, 101);
     });
@@ -403,10 +400,16 @@ fn a_reset_is_seen_while_the_server_neither_reads_nor_writes() {
         let dir = catalog();
         // Far longer than the test: the read stays pending throughout.
         let (addr, store) = serve_with_read_timeout(dir.path(), 4 * PATIENCE).await;
-        let _fifo = Fifos::make(vec![song_folder(&store, 1).join("000002.seg")]);
+        let _fifo = Fifos::make(vec![song_folder(&store, id(1)).join("000002.seg")]);
         let mut client = Client::open(addr).await;
         client
-            .send(1, Message::GetSegment { song: 1, index: 2 })
+            .send(
+                1,
+                Message::GetSegment {
+                    song: id(1),
+                    index: 2,
+                },
+            )
             .await;
         // Closed its side: the server reads no more, has nothing to write until the read ends,
         // and no deadline of the client's runs. Only the socket's error event tells it of a reset.
@@ -421,19 +424,17 @@ fn a_reset_is_seen_while_the_server_neither_reads_nor_writes() {
 }
 
 #[test]
-fn a_broken_song_folder_is_skipped_with_a_warning_and_the_rest_served() {
+fn a_broken_song_folder_is_an_internal_error_and_the_rest_is_served() {
     let dir = catalog();
-    let loaded = load_catalog(dir.path()).unwrap();
-    let broken = loaded.songs[1].files.as_ref().unwrap().dir().to_path_buf();
-    std::fs::write(broken.join("manifest.json"), b"{ not json").unwrap();
+    let broken = {
+        let store = Store::open_catalog(dir.path(), 0).unwrap();
+        song_folder(&store, id(2))
+    };
+    std::fs::remove_file(broken.join("000000.seg")).unwrap();
+    // Opening reads no song folder: the server starts with every song.
     let server = spawn_server(&["--catalog".as_ref(), dir.path().as_os_str()]);
     let log = server.log();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("WARN") && l.contains("skipping 02-blue-tide.mp3")),
-        "{log}"
-    );
-    assert!(log.contains("loaded 3 songs"), "{log}");
+    assert!(log.contains("loaded 4 songs"), "{log}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -444,29 +445,30 @@ fn a_broken_song_folder_is_skipped_with_a_warning_and_the_rest_served() {
         let Message::Page(json) = client.recv().await.unwrap().message else {
             panic!("expected PAGE");
         };
-        let ids: Vec<u64> = Page::from_json(&json)
-            .unwrap()
-            .songs
-            .iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(ids, [1, 3, 4], "the others keep their IDs");
+        assert_eq!(Page::from_json(&json).unwrap().songs.len(), 4);
         client
-            .send(2, Message::GetSegment { song: 2, index: 0 })
+            .send(
+                2,
+                Message::GetSegment {
+                    song: id(2),
+                    index: 0,
+                },
+            )
             .await;
-        client.expect_error(2, ErrorCode::UnknownSong).await;
-        let bytes = client.fetch(3, 3, 0).await;
-        assert_eq!(sha256(&bytes), loaded.songs[2].manifest.segments[0].sha256);
+        client.expect_error(2, ErrorCode::Internal).await;
+        let bytes = client.fetch(3, id(2), 1).await;
+        assert_eq!(sha256(&bytes), manifest(2).segments[1].sha256);
     });
+    server.wait_for_line(&["WARN", "cannot serve a catalog segment", "000000.seg"]);
 }
 
 /// Runs the binary with `args` and returns its exit code and standard error.
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_jukebox-server"))
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let output = output_within(
+        server_command()
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"]),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "{stderr}");
     (output.status.code(), stderr)
@@ -502,31 +504,55 @@ fn a_folder_that_is_not_a_catalog_is_a_one_line_error() {
     let (code, stderr) = run(&["--catalog", empty.path().to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot load catalog"), "{stderr}");
-    assert!(stderr.contains("no index.json"), "{stderr}");
+    assert!(stderr.contains("cannot open catalog"), "{stderr}");
+    assert!(stderr.contains("no index.sqlite"), "{stderr}");
 
-    std::fs::write(empty.path().join("index.json"), b"[1, 2").unwrap();
+    std::fs::write(empty.path().join("index.sqlite"), b"[1, 2").unwrap();
     let (code, stderr) = run(&["--catalog", empty.path().to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot load catalog"), "{stderr}");
+    assert!(stderr.contains("cannot open catalog"), "{stderr}");
+}
+
+#[test]
+fn a_catalog_of_the_earlier_version_is_refused_with_how_to_rebuild_it() {
+    let old = tempfile::tempdir().unwrap();
+    std::fs::write(
+        old.path().join("index.json"),
+        br#"{"format": "jukebox-catalog", "version": 1, "segment_duration": 2.0, "songs": []}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(old.path().join("songs")).unwrap();
+    let (code, stderr) = run(&["--catalog", old.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("earlier version"), "{stderr}");
+    assert!(
+        stderr.contains("rebuild it with `jukebox-segmenter IN_DIR"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn the_server_warns_of_a_segment_it_cannot_read() {
     let dir = catalog();
     let server = spawn_server(&["--catalog".as_ref(), dir.path().as_os_str()]);
-    let loaded = load_catalog(dir.path()).unwrap();
-    let folder = loaded.songs[3].files.as_ref().unwrap().dir().to_path_buf();
+    let folder = song_folder(&Store::open_catalog(dir.path(), 0).unwrap(), id(4));
     std::fs::remove_file(folder.join("000001.seg")).unwrap();
     let mut client = Client::open(server.addr).await;
     client
-        .send(1, Message::GetSegment { song: 4, index: 1 })
+        .send(
+            1,
+            Message::GetSegment {
+                song: id(4),
+                index: 1,
+            },
+        )
         .await;
     client.expect_error(1, ErrorCode::Internal).await;
     let line = server.wait_for_line(&["WARN", "cannot serve a catalog segment", "000001.seg"]);
     assert!(
-        line.contains("song=4") && line.contains("index=1"),
+        line.contains(&format!("song={}", id(4))) && line.contains("index=1"),
         "{line}"
     );
 }

@@ -141,9 +141,6 @@ async fn client_closing_after_its_requests_still_gets_the_answers() {
         .send(1, Message::GetSegment { song: 1, index: 4 })
         .await;
     client.shutdown_write().await;
-    assert_eq!(
-        client.collect(1).await,
-        store.segment(1, 4).unwrap().as_ref()
-    );
+    assert_eq!(client.collect(1).await, common::held(&store, 1, 4).as_ref());
     assert_eq!(client.recv().await, None);
 }

@@ -59,19 +59,16 @@ async fn a_vanishing_client_does_not_disturb_the_others() {
     assert!(matches!(first.message, Message::Data { end: false, .. }));
     leaver.vanish();
 
-    assert_eq!(
-        steady.collect(1).await,
-        store.segment(3, 0).unwrap().as_ref()
-    );
+    assert_eq!(steady.collect(1).await, common::held(&store, 3, 0).as_ref());
     assert_eq!(
         steady.fetch(2, 1, 4).await,
-        store.segment(1, 4).unwrap().as_ref()
+        common::held(&store, 1, 4).as_ref()
     );
     // And the server still takes new clients.
     let mut newcomer = Client::open(addr).await;
     assert_eq!(
         newcomer.fetch(1, 2, 1).await,
-        store.segment(2, 1).unwrap().as_ref()
+        common::held(&store, 2, 1).as_ref()
     );
 }
 

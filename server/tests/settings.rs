@@ -34,7 +34,8 @@ async fn check(addr: std::net::SocketAddr, store: &Store) {
     let mut client = Client::open(addr).await;
     let mut expected = Vec::new();
     let mut id = 0;
-    for song in store.songs().iter().filter(|s| s.manifest.id != 3) {
+    let _ = store;
+    for song in songs(1, 32 << 20).iter().filter(|s| s.manifest.id != 3) {
         for info in &song.manifest.segments {
             id += 1;
             client

@@ -55,8 +55,16 @@ wait_for "the server on port $port" listening "$port"
 dumpcap -q -i lo -f "tcp port $port" -w "$work/session.pcapng" -a duration:60 2>"$work/dumpcap.log" &
 capture_pid=$!
 wait_for "dumpcap to start" capturing "$work/session.pcapng"
+# The unknown song is a failed command, so the client exits with status 1.
+status=0
 printf 'list\nplay 9007199254740991\nquit\n' |
-    timeout 20 "$bin/jukebox" --server "127.0.0.1:$port" --output null >"$work/client.log" 2>&1
+    timeout 20 "$bin/jukebox" --server "127.0.0.1:$port" --output null >"$work/client.log" 2>&1 ||
+    status=$?
+if [ "$status" != 1 ]; then
+    echo "wireshark/check.sh: the client exited with status $status, not 1:" >&2
+    cat "$work/client.log" >&2
+    exit 1
+fi
 timeout 20 "$bin/jukebox-bench" --server "127.0.0.1:$port" dump --out "$work/dump" >"$work/bench.log"
 kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
 server_pid=

@@ -1,10 +1,25 @@
-//! The commands a user types.
+//! The commands a user types, in one table: names, aliases, arguments and help all come from
+//! [`COMMANDS`], so `help`, completion and parsing cannot disagree. A new command is one entry
+//! here, one variant of [`Command`] and its handler in the command loop.
+
+use jukebox_protocol::page::MAX_QUERY_BYTES;
+use jukebox_protocol::MAX_SONG_ID;
 
 /// One parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    List,
-    Play(u64),
+    /// The first page of the song list, or with `all` every page.
+    List {
+        all: bool,
+    },
+    /// The songs matching some words.
+    Search {
+        words: String,
+        all: bool,
+    },
+    /// The next page of the last `list` or `search`.
+    More,
+    Play(Target),
     Stop,
     Wait,
     Help,
@@ -13,14 +28,156 @@ pub enum Command {
     Nothing,
 }
 
-pub const HELP: &str = "\
-commands:
-  list      show the songs on the server
-  play N    play song N (switches at once if another one plays)
-  stop      stop playing
-  wait      wait until the current song ends or is stopped
-  help      show this help
-  quit      stop playing and exit";
+/// Which song a command means: an ID, or words that must match exactly one song.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Id(u64),
+    Search(String),
+}
+
+/// What follows a command's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arguments {
+    None,
+    /// `--all` or nothing.
+    All,
+    /// Search words, and `--all`.
+    Words,
+    /// A song: an ID or search words.
+    Song,
+}
+
+pub struct Spec {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    /// How the arguments are written in `help`.
+    pub usage: &'static str,
+    pub help: &'static str,
+    pub arguments: Arguments,
+}
+
+pub const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "list",
+        aliases: &["ls"],
+        usage: "[--all]",
+        help: "the songs a page at a time (--all: all pages)",
+        arguments: Arguments::All,
+    },
+    Spec {
+        name: "search",
+        aliases: &["find"],
+        usage: "WORDS [--all]",
+        help: "songs whose title, artist or album match",
+        arguments: Arguments::Words,
+    },
+    Spec {
+        name: "more",
+        aliases: &[],
+        usage: "",
+        help: "the next page of the last list or search",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "play",
+        aliases: &["p"],
+        usage: "ID|WORDS",
+        help: "play a song by ID or by words matching only it",
+        arguments: Arguments::Song,
+    },
+    Spec {
+        name: "stop",
+        aliases: &[],
+        usage: "",
+        help: "stop playing",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "wait",
+        aliases: &[],
+        usage: "",
+        help: "wait for the song to end (at a terminal: Ctrl-C stops)",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "help",
+        aliases: &["?"],
+        usage: "",
+        help: "this help",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "quit",
+        aliases: &["exit", "q"],
+        usage: "",
+        help: "stop playing and exit (Ctrl-D too)",
+        arguments: Arguments::None,
+    },
+];
+
+/// The flag of `list` and `search`.
+pub const ALL_FLAG: &str = "--all";
+
+/// The spec named or aliased `word`, any case.
+pub fn find(word: &str) -> Option<&'static Spec> {
+    let word = word.to_ascii_lowercase();
+    COMMANDS
+        .iter()
+        .find(|spec| spec.name == word || spec.aliases.contains(&word.as_str()))
+}
+
+/// The text of `help`.
+pub fn help() -> String {
+    let usages: Vec<String> = COMMANDS
+        .iter()
+        .map(|spec| {
+            format!("{} {}", spec.name, spec.usage)
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    let width = usages.iter().map(String::len).max().unwrap_or(0);
+    let mut text = String::from("commands:");
+    for (spec, usage) in COMMANDS.iter().zip(&usages) {
+        text.push_str(&format!("\n  {usage:width$}  {}", spec.help));
+        if !spec.aliases.is_empty() {
+            text.push_str(&format!("; also {}", spec.aliases.join(", ")));
+        }
+    }
+    text.push_str(
+        "\nTab completes commands and songs; Up and Down recall earlier lines.\n\
+         Ctrl-C interrupts a command or clears the line; twice, or Ctrl-D, quits.",
+    );
+    text
+}
+
+/// Parses a song ID: 1 to 2^53 - 1.
+pub fn parse_id(word: &str) -> Result<u64, String> {
+    word.parse::<u64>()
+        .ok()
+        .filter(|&id| id != 0 && id <= MAX_SONG_ID)
+        .ok_or_else(|| format!("not a song ID: {word:?} (IDs go from 1 to {MAX_SONG_ID})"))
+}
+
+/// True for a word that can only be meant as an ID.
+pub fn is_id(word: &str) -> bool {
+    !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn search_words(name: &str, words: &[&str]) -> Result<String, String> {
+    if words.is_empty() {
+        return Err(format!("{name} needs words, as in: {name} small hours"));
+    }
+    let joined = words.join(" ");
+    // The server matches words of letters and digits; without any, every song would match.
+    if !joined.chars().any(char::is_alphanumeric) {
+        return Err(format!("nothing to search for in {joined:?}"));
+    }
+    if joined.len() > MAX_QUERY_BYTES {
+        return Err(format!("a search has at most {MAX_QUERY_BYTES} bytes"));
+    }
+    Ok(joined)
+}
 
 impl Command {
     /// Parses a line; the error is a message for the user.
@@ -29,28 +186,50 @@ impl Command {
         let Some(name) = words.next() else {
             return Ok(Command::Nothing);
         };
-        let command = match name.to_ascii_lowercase().as_str() {
-            "list" | "ls" => Command::List,
-            "play" | "p" => {
-                let Some(id) = words.next() else {
-                    return Err("play needs a song number, as in: play 3".into());
-                };
-                let id = id
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&id| id != 0 && id <= jukebox_protocol::MAX_SONG_ID)
-                    .ok_or_else(|| format!("not a song number: {id:?}"))?;
-                Command::Play(id)
-            }
-            "stop" => Command::Stop,
-            "wait" => Command::Wait,
-            "help" | "?" => Command::Help,
-            "quit" | "exit" | "q" => Command::Quit,
-            other => return Err(format!("unknown command {other:?}; type help")),
+        let Some(spec) = find(name) else {
+            return Err(format!("unknown command {name:?}; type help"));
         };
-        if let Some(extra) = words.next() {
-            return Err(format!("unexpected {extra:?} after {name}"));
-        }
+        let rest: Vec<&str> = words.collect();
+        let all = rest.contains(&ALL_FLAG);
+        let unexpected = |word: &str| format!("unexpected {word:?} after {}", spec.name);
+        let command = match spec.arguments {
+            Arguments::None => {
+                if let Some(extra) = rest.first() {
+                    return Err(unexpected(extra));
+                }
+                match spec.name {
+                    "more" => Command::More,
+                    "stop" => Command::Stop,
+                    "wait" => Command::Wait,
+                    "help" => Command::Help,
+                    "quit" => Command::Quit,
+                    other => unreachable!("no command {other} without arguments"),
+                }
+            }
+            Arguments::All => {
+                if let Some(extra) = rest.iter().find(|w| **w != ALL_FLAG) {
+                    return Err(unexpected(extra));
+                }
+                Command::List { all }
+            }
+            Arguments::Words => {
+                let words: Vec<&str> = rest.into_iter().filter(|w| *w != ALL_FLAG).collect();
+                Command::Search {
+                    words: search_words(spec.name, &words)?,
+                    all,
+                }
+            }
+            Arguments::Song => match rest.as_slice() {
+                [] => {
+                    return Err(format!(
+                        "{} needs a song ID or search words, as in: {} 3",
+                        spec.name, spec.name
+                    ))
+                }
+                [word] if is_id(word) => Command::Play(Target::Id(parse_id(word)?)),
+                words => Command::Play(Target::Search(search_words(spec.name, words)?)),
+            },
+        };
         Ok(command)
     }
 }
@@ -61,20 +240,52 @@ mod tests {
 
     #[test]
     fn parses_commands() {
-        assert_eq!(Command::parse("  list "), Ok(Command::List));
-        assert_eq!(Command::parse("play 3"), Ok(Command::Play(3)));
-        assert_eq!(Command::parse("PLAY 12"), Ok(Command::Play(12)));
+        assert_eq!(Command::parse("  list "), Ok(Command::List { all: false }));
+        assert_eq!(Command::parse("ls --all"), Ok(Command::List { all: true }));
+        assert_eq!(Command::parse("play 3"), Ok(Command::Play(Target::Id(3))));
+        assert_eq!(Command::parse("PLAY 12"), Ok(Command::Play(Target::Id(12))));
+        assert_eq!(
+            Command::parse("play small  hours"),
+            Ok(Command::Play(Target::Search("small hours".into())))
+        );
+        assert_eq!(
+            Command::parse("find blue --all"),
+            Ok(Command::Search {
+                words: "blue".into(),
+                all: true
+            })
+        );
+        assert_eq!(Command::parse("more"), Ok(Command::More));
         assert_eq!(Command::parse(""), Ok(Command::Nothing));
         assert_eq!(Command::parse("quit"), Ok(Command::Quit));
+        assert_eq!(Command::parse("Exit"), Ok(Command::Quit));
         assert!(Command::parse("play").is_err());
-        assert!(Command::parse("play x").is_err());
         assert!(Command::parse("play 0").is_err());
+        assert!(Command::parse("search").is_err());
+        assert!(Command::parse("search --all").is_err());
+        assert!(Command::parse("play \u{fffd} -").is_err());
         assert_eq!(
             Command::parse("play 9007199254740991"),
-            Ok(Command::Play(9_007_199_254_740_991))
+            Ok(Command::Play(Target::Id(9_007_199_254_740_991)))
         );
         assert!(Command::parse("play 9007199254740992").is_err());
         assert!(Command::parse("stop now").is_err());
+        assert!(Command::parse("list songs").is_err());
         assert!(Command::parse("dance").is_err());
+        assert!(Command::parse(&format!("search {}", "x".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn help_names_every_command_and_alias_in_80_columns() {
+        let help = help();
+        for line in help.lines() {
+            assert!(line.chars().count() < 80, "{line:?}");
+        }
+        for spec in COMMANDS {
+            assert!(help.contains(spec.name), "{}", spec.name);
+            for alias in spec.aliases {
+                assert!(help.contains(alias), "{alias}");
+            }
+        }
     }
 }

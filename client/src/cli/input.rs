@@ -1,28 +1,23 @@
-//! Reading command lines on a thread of their own, so the session can print song events while
-//! waiting for the next command.
+//! Where command lines come from: the terminal, or, when stdin or stdout is not a terminal,
+//! stdin read line by line on a thread of its own (no prompt, no editing, no control codes), or
+//! the one command given on the command line.
 
 use std::io::BufRead;
-use std::sync::Arc;
 
-use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
 use tokio::sync::mpsc;
 
-use super::command::Command;
-use super::printer::TerminalPrinter;
+use super::terminal::Terminal;
+pub use super::terminal::UiEvent;
 
-/// Command lines as they are entered; `None` at the end of input.
-pub struct Input {
-    lines: mpsc::UnboundedReceiver<String>,
+pub enum Ui {
+    Terminal(Box<Terminal>),
+    /// Lines from stdin or from the command line; `None` at their end.
+    Lines(mpsc::UnboundedReceiver<String>),
 }
 
-impl Input {
-    pub async fn next(&mut self) -> Option<String> {
-        self.lines.recv().await
-    }
-
-    /// Reads stdin line by line (not a terminal: no prompt, no editing).
-    pub fn plain() -> Input {
+impl Ui {
+    /// Reads stdin line by line.
+    pub fn stdin() -> Ui {
         let (tx, lines) = mpsc::unbounded_channel();
         let spawned = std::thread::Builder::new()
             .name("jukebox-stdin".into())
@@ -40,60 +35,44 @@ impl Input {
         if let Err(e) = spawned {
             tracing::error!("cannot read commands: {e}");
         }
-        Input { lines }
+        Ui::Lines(lines)
     }
 
-    /// Reads from the terminal with line editing and history. The prompt stays up while commands
-    /// run, so output goes through the returned printer. The thread stops prompting after `quit`,
-    /// Ctrl-C or Ctrl-D, so the terminal is back in its normal mode when the process exits.
-    pub fn terminal() -> rustyline::Result<(Input, Arc<TerminalPrinter>)> {
-        let mut editor = DefaultEditor::new()?;
-        let printer = Arc::new(TerminalPrinter::new(Box::new(
-            editor.create_external_printer()?,
-        )));
-        let (tx, lines) = mpsc::unbounded_channel();
-        let thread_printer = printer.clone();
-        std::thread::Builder::new()
-            .name("jukebox-prompt".into())
-            .spawn(move || loop {
-                let line = match editor.readline("jukebox> ") {
-                    Ok(line) => line,
-                    Err(ReadlineError::Interrupted) | Err(ReadlineError::Eof) => break,
-                    Err(e) => {
-                        tracing::error!("cannot read the terminal: {e}");
-                        break;
-                    }
-                };
-                thread_printer.bar_detached();
-                if !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
-                }
-                let quit = ends_input(&line);
-                if tx.send(line).is_err() || quit {
-                    break;
-                }
-            })?;
-        Ok((Input { lines }, printer))
-    }
-}
-
-/// True for the line that ends the session. The prompt thread must stop at exactly the lines the
-/// session quits on, or it would keep the terminal in raw mode after the process has exited.
-fn ends_input(line: &str) -> bool {
-    Command::parse(line) == Ok(Command::Quit)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_prompt_stops_on_every_spelling_of_quit() {
-        for line in ["quit", " QUIT ", "Exit", "q"] {
-            assert!(ends_input(line), "{line:?}");
+    /// These lines, then the end.
+    pub fn script(lines: Vec<String>) -> Ui {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for line in lines {
+            let _ = tx.send(line);
         }
-        for line in ["quit now", "list", ""] {
-            assert!(!ends_input(line), "{line:?}");
+        Ui::Lines(rx)
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Ui::Terminal(_))
+    }
+
+    /// The next event; see [`Terminal::next`].
+    pub async fn next(&mut self, busy: bool) -> UiEvent {
+        match self {
+            Ui::Terminal(terminal) => terminal.next(busy).await,
+            Ui::Lines(lines) => match lines.recv().await {
+                Some(line) => UiEvent::Line(line),
+                None => UiEvent::End,
+            },
+        }
+    }
+
+    /// The line being typed; empty when there is no prompt.
+    pub fn line(&self) -> &str {
+        match self {
+            Ui::Terminal(terminal) => terminal.line(),
+            Ui::Lines(_) => "",
+        }
+    }
+
+    pub fn set_line(&mut self, line: String) {
+        if let Ui::Terminal(terminal) = self {
+            terminal.set_line(line);
         }
     }
 }

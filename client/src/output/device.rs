@@ -13,7 +13,8 @@ use super::format::PcmFormat;
 use super::queue::PcmQueue;
 use super::quiet_stderr::QuietStderr;
 
-/// Frames taken off the queue at a time by the audio callback.
+/// Frames taken off the queue at a time by the audio callback, and frames of silence played when
+/// the queue is empty (about 11 ms: the longest a song's first sound waits for a refill).
 const REFILL_FRAMES: usize = 512;
 
 /// A thread that owns the open device (a rodio sink is not `Send` on every platform) until told
@@ -67,7 +68,9 @@ impl Device {
     }
 }
 
-/// An endless rodio source reading the queue; plays silence when the queue is empty.
+/// An endless rodio source reading the queue; plays silence when the queue is empty. rodio pulls
+/// one sample at a time and counts channels by position, so everything this source hands out is
+/// whole frames, silence included: one stray sample would swap left and right from then on.
 struct QueueSource {
     queue: Arc<PcmQueue>,
     channels: ChannelCount,
@@ -93,15 +96,24 @@ impl Iterator for QueueSource {
 
     fn next(&mut self) -> Option<f32> {
         if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            if self.queue.pop(REFILL_FRAMES, &mut self.buf) == 0 {
-                return Some(0.0);
-            }
+            self.refill();
         }
         let sample = self.buf[self.pos];
         self.pos += 1;
         Some(sample)
+    }
+}
+
+impl QueueSource {
+    /// Takes the next block of whole frames, with one lock of the queue: audio if there is some,
+    /// else silence.
+    fn refill(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+        if self.queue.pop(REFILL_FRAMES, &mut self.buf) == 0 {
+            let channels = usize::from(self.channels.get());
+            self.buf.resize(REFILL_FRAMES * channels, 0.0);
+        }
     }
 }
 
@@ -117,5 +129,50 @@ impl Source for QueueSource {
     }
     fn total_duration(&self) -> Option<Duration> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::player::read_ahead::ReadAhead;
+    use crate::player::request::PlayId;
+
+    const LEFT: f32 = 1.0;
+    const RIGHT: f32 = -1.0;
+
+    fn stereo(frames: usize) -> Vec<f32> {
+        [LEFT, RIGHT].repeat(frames)
+    }
+
+    #[test]
+    fn underruns_play_whole_silent_frames_so_left_stays_left() {
+        let (reports, _reports) = mpsc::unbounded_channel();
+        let queue = Arc::new(PcmQueue::new(&ReadAhead::default(), reports));
+        let format = PcmFormat {
+            sample_rate: 48_000,
+            channels: 2,
+        };
+        queue.fix_format(format);
+        let mut source = QueueSource::new(queue.clone(), format);
+        // The device asks before the song's first audio is queued, and for an odd number of
+        // samples; then the song runs dry (an underrun) and is refilled.
+        let mut heard: Vec<f32> = source.by_ref().take(3).collect();
+        queue.open(PlayId(1));
+        queue.push(PlayId(1), stereo(1_000));
+        heard.extend(source.by_ref().take(4_001));
+        queue.push(PlayId(1), stereo(10));
+        heard.extend(source.by_ref().take(3_000));
+        for (i, &sample) in heard.iter().enumerate() {
+            let channel = if i % 2 == 0 { LEFT } else { RIGHT };
+            assert!(
+                sample == 0.0 || sample == channel,
+                "sample {i} is {sample}: the channels are swapped"
+            );
+        }
+        let audible = heard.iter().filter(|&&s| s != 0.0).count();
+        assert_eq!(audible, stereo(1_010).len(), "every queued sample is heard");
     }
 }

@@ -20,12 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::mpsc;
-
 pub use format::PcmFormat;
-pub use queue::{PcmQueue, Played};
-
-use crate::player::signal::Signal;
+pub use queue::PcmQueue;
 
 /// Where audio goes, from `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +52,8 @@ impl FromStr for OutputSpec {
     }
 }
 
-/// An open output.
+/// An open output, playing what `queue` holds.
 pub struct Output {
-    queue: Arc<PcmQueue>,
     worker: Worker,
 }
 
@@ -72,11 +67,7 @@ enum Worker {
 
 impl Output {
     /// Opens the output; failures are one line fit to show the user.
-    pub fn open(
-        spec: &OutputSpec,
-        signals: mpsc::UnboundedSender<Signal>,
-    ) -> Result<Output, String> {
-        let queue = Arc::new(PcmQueue::new(signals));
+    pub fn open(spec: &OutputSpec, queue: Arc<PcmQueue>) -> Result<Output, String> {
         let paced = |sink: Box<dyn sink::PcmSink>| {
             let shutdown = Arc::new(AtomicBool::new(false));
             let thread = paced::spawn(
@@ -101,16 +92,11 @@ impl Output {
                 })?)
             }
         };
-        Ok(Output { queue, worker })
-    }
-
-    pub fn queue(&self) -> &Arc<PcmQueue> {
-        &self.queue
+        Ok(Output { worker })
     }
 
     /// Stops the output and completes it (a WAV file gets its final header).
     pub fn close(self) -> Result<(), String> {
-        self.queue.stop();
         match self.worker {
             Worker::Paced { shutdown, thread } => {
                 shutdown.store(true, Ordering::Release);

@@ -27,8 +27,8 @@ pub fn spawn(
             let mut pacer: Option<Pacer> = None;
             let mut buf = Vec::new();
             // Once the sink has failed it stays failed (a WAV writer cannot resume mid-file);
-            // every tick that plays audio reports it again, so a later song fails too instead of
-            // playing into nothing. The player ignores the repeats for a song it has stopped.
+            // every tick that plays audio fails the request playing, so a later song fails too
+            // instead of playing into nothing.
             let mut failed: Option<String> = None;
             while !shutdown.load(Ordering::Acquire) {
                 std::thread::sleep(TICK);
@@ -48,7 +48,7 @@ pub fn spawn(
                     failed = sink.write(format, &buf).err().map(|e| e.to_string());
                 }
                 if let Some(reason) = &failed {
-                    queue.fail(ClientError::Output(reason.clone()));
+                    queue.fail_playing(ClientError::Output(reason.clone()));
                 }
             }
             sink.finish(queue.format())
@@ -63,7 +63,8 @@ mod tests {
 
     use super::*;
     use crate::output::format::PcmFormat;
-    use crate::player::signal::Signal;
+    use crate::player::read_ahead::ReadAhead;
+    use crate::player::request::{PlayId, Report};
 
     /// A clock that moves 10 ms each time it is read, whatever the real time.
     struct SteppingClock(Mutex<Duration>);
@@ -101,21 +102,33 @@ mod tests {
         }
     }
 
-    /// The next signal that is not a repeat of a failure of `skip`.
-    fn next_signal(signals: &mut mpsc::UnboundedReceiver<Signal>, skip: u64) -> Signal {
+    /// The next report. The test holds the sender, so the channel never closes: the wait has a
+    /// bound instead, so that an output thread that never reports fails the test.
+    fn recv(reports: &mut mpsc::UnboundedReceiver<Report>) -> Report {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(60), reports.recv()).await })
+            .expect("the output thread reports within a minute")
+            .expect("the test holds the sender")
+    }
+
+    /// The next report that is not a repeat of a failure of `skip`.
+    fn next_report(reports: &mut mpsc::UnboundedReceiver<Report>, skip: PlayId) -> Report {
         loop {
-            match signals.blocking_recv() {
-                Some(Signal::Failed { generation, .. }) if generation == skip => continue,
-                Some(signal) => return signal,
-                None => panic!("the output thread is gone"),
+            match recv(reports) {
+                Report::Failed { id, .. } if id == skip => continue,
+                report => return report,
             }
         }
     }
 
     #[test]
     fn a_failed_output_fails_every_later_song_too() {
-        let (signals_tx, mut signals) = mpsc::unbounded_channel();
-        let queue = Arc::new(PcmQueue::new(signals_tx));
+        let (reports_tx, mut reports) = mpsc::unbounded_channel();
+        let queue = Arc::new(PcmQueue::new(&ReadAhead::default(), reports_tx));
         queue.fix_format(PcmFormat {
             sample_rate: 8_000,
             channels: 2,
@@ -128,19 +141,20 @@ mod tests {
             shutdown.clone(),
         )
         .unwrap();
-        queue.start(1);
-        queue.push(1, vec![0.0; 1_000]);
+        queue.open(PlayId(1));
+        queue.push(PlayId(1), vec![0.0; 1_000]);
         assert!(matches!(
-            next_signal(&mut signals, 0),
-            Signal::Failed { generation: 1, .. }
+            next_report(&mut reports, PlayId(0)),
+            Report::Failed { id: PlayId(1), .. }
         ));
         // The player stops the song and starts another: it must not play on in silence.
-        queue.start(2);
-        queue.push(2, vec![0.0; 1_000]);
-        queue.end(2);
+        queue.cancel(PlayId(1));
+        queue.open(PlayId(2));
+        queue.push(PlayId(2), vec![0.0; 1_000]);
+        queue.end(PlayId(2));
         assert!(matches!(
-            next_signal(&mut signals, 1),
-            Signal::Failed { generation: 2, .. }
+            next_report(&mut reports, PlayId(1)),
+            Report::Failed { id: PlayId(2), .. }
         ));
         shutdown.store(true, Ordering::Release);
         thread.join().unwrap().unwrap();
@@ -148,18 +162,18 @@ mod tests {
 
     #[test]
     fn plays_everything_queued_in_order_then_reports_the_end() {
-        let (signals_tx, mut signals) = mpsc::unbounded_channel();
-        let queue = Arc::new(PcmQueue::new(signals_tx));
+        let (reports_tx, mut reports) = mpsc::unbounded_channel();
+        let queue = Arc::new(PcmQueue::new(&ReadAhead::default(), reports_tx));
         let format = PcmFormat {
             sample_rate: 8_000,
             channels: 2,
         };
         queue.fix_format(format);
-        queue.start(7);
+        queue.open(PlayId(7));
         let samples: Vec<f32> = (0..4_000).map(|i| i as f32).collect();
-        queue.push(7, samples[..1_000].to_vec());
-        queue.push(7, samples[1_000..].to_vec());
-        queue.end(7);
+        queue.push(PlayId(7), samples[..1_000].to_vec());
+        queue.push(PlayId(7), samples[1_000..].to_vec());
+        queue.end(PlayId(7));
         let captured = Arc::new(Mutex::new((Vec::new(), None)));
         let shutdown = Arc::new(AtomicBool::new(false));
         let thread = spawn(
@@ -169,9 +183,9 @@ mod tests {
             shutdown.clone(),
         )
         .unwrap();
-        match signals.blocking_recv() {
-            Some(Signal::Finished { generation: 7 }) => {}
-            other => panic!("expected the end of generation 7, got {other:?}"),
+        match recv(&mut reports) {
+            Report::Finished { id: PlayId(7) } => {}
+            other => panic!("expected the end of request 7, got {other:?}"),
         }
         shutdown.store(true, Ordering::Release);
         thread.join().unwrap().unwrap();

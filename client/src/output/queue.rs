@@ -1,71 +1,142 @@
-//! The queue of decoded PCM between the decoder and whatever plays it at real-time speed.
+//! The queue of decoded PCM between the decoders and whatever plays it at real-time speed, and
+//! the record of which play requests are live (see [`crate::player::request`]).
 //!
-//! Samples are tagged with the generation (one per started song) that produced them, so a switch
-//! or stop empties the queue and late pushes from the old decoder are dropped.
+//! Audio is tagged with the play request that produced it. Forgetting a request drops its audio,
+//! refuses its later pushes, wakes its decoder and its fetcher, and stops its reports; all of that
+//! happens here, under one lock, so no stage can see a request half cancelled.
 //!
-//! The queue holds at most about [`QUEUED_SECONDS`] of audio: a push waits for room. That wait is
-//! what paces the decoder, and through the bounded segment channel the fetcher, by the audio
-//! actually played rather than by the durations a manifest claims.
+//! The queue holds about [`ReadAhead::queued`] of audio: a push waits for room. That wait is what
+//! paces the decoder, and through the bounded segment channel the fetcher, by the audio actually
+//! played rather than by the durations a manifest claims.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::format::PcmFormat;
-use crate::player::signal::Signal;
+use crate::error::ClientError;
+use crate::player::read_ahead::ReadAhead;
+use crate::player::request::{PlayId, Report};
 
-/// How far playback of the current generation has got, in output frames.
+/// How far playback has got: the request whose audio was played last, and its frames played.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Played {
-    pub generation: u64,
+    pub id: Option<PlayId>,
     pub frames: u64,
 }
 
-/// Audio the queue holds before a push waits: enough to cover the decoder's hiccups, small
-/// enough that the read-ahead stays a matter of seconds.
-pub const QUEUED_SECONDS: u32 = 2;
-
 pub struct PcmQueue {
     state: Mutex<State>,
-    /// Notified when audio leaves the queue or the generation changes.
+    /// [`ReadAhead::queued`].
+    queued: Duration,
+    /// Notified when audio leaves the queue or a request ends or is forgotten: wakes decoders
+    /// waiting to push.
     room: Condvar,
-    signals: mpsc::UnboundedSender<Signal>,
+    /// Bumped whenever a request is forgotten: wakes fetchers waiting in `cancelled`.
+    forgotten: watch::Sender<()>,
+    reports: mpsc::UnboundedSender<Report>,
 }
 
 #[derive(Default)]
 struct State {
-    /// 0 when nothing plays.
-    generation: u64,
+    /// The live requests in the order they play: the first is playing (or about to), the others
+    /// are prepared to follow it.
+    live: Vec<Live>,
     chunks: VecDeque<Chunk>,
     /// Samples of the front chunk already taken.
     front_taken: usize,
-    queued_samples: usize,
     played: Played,
     format: Option<PcmFormat>,
 }
 
-impl State {
-    /// Samples the queue takes before a push waits; no limit before the format is known.
-    fn capacity(&self) -> usize {
-        self.format.map_or(usize::MAX, |f| {
-            (QUEUED_SECONDS * f.sample_rate) as usize * usize::from(f.channels)
-        })
-    }
+struct Live {
+    id: PlayId,
+    /// Its end is queued: its decoder has finished.
+    ended: bool,
 }
 
 enum Chunk {
-    Samples(Vec<f32>),
-    /// The generation's last sample came before this.
-    End,
+    Samples(PlayId, Vec<f32>),
+    /// The request's last sample came before this.
+    End(PlayId),
+}
+
+impl Chunk {
+    fn id(&self) -> PlayId {
+        match self {
+            Chunk::Samples(id, _) | Chunk::End(id) => *id,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Samples(_, samples) => samples.len(),
+            Chunk::End(_) => 0,
+        }
+    }
+}
+
+impl State {
+    fn is_live(&self, id: PlayId) -> bool {
+        self.live.iter().any(|live| live.id == id)
+    }
+
+    /// The request whose audio the queue takes now: the first whose end is not yet queued.
+    fn writer(&self) -> Option<PlayId> {
+        self.live
+            .iter()
+            .find(|live| !live.ended)
+            .map(|live| live.id)
+    }
+
+    fn queued_samples(&self) -> usize {
+        self.chunks.iter().map(Chunk::len).sum::<usize>() - self.front_taken
+    }
+
+    /// True while `id` must wait to queue: it is prepared behind a request still queuing its
+    /// audio, or the queue holds `queued` of audio (it always takes a chunk when empty). False
+    /// at once if `id` is not live or has ended.
+    fn holds_back(&self, id: PlayId, queued: Duration) -> bool {
+        if !self.live.iter().any(|live| live.id == id && !live.ended) {
+            return false;
+        }
+        if self.writer() != Some(id) {
+            return true;
+        }
+        let queued_samples = self.queued_samples();
+        let capacity = self.format.map_or(usize::MAX, |f| {
+            let frames = queued.as_millis() * u128::from(f.sample_rate) / 1000;
+            usize::try_from(frames)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(usize::from(f.channels))
+        });
+        queued_samples > 0 && queued_samples >= capacity
+    }
+
+    /// Removes `id` and its audio; false if it was not live.
+    fn forget(&mut self, id: PlayId) -> bool {
+        let Some(at) = self.live.iter().position(|live| live.id == id) else {
+            return false;
+        };
+        self.live.remove(at);
+        if self.chunks.front().is_some_and(|chunk| chunk.id() == id) {
+            self.front_taken = 0;
+        }
+        self.chunks.retain(|chunk| chunk.id() != id);
+        true
+    }
 }
 
 impl PcmQueue {
-    pub fn new(signals: mpsc::UnboundedSender<Signal>) -> PcmQueue {
+    pub fn new(read_ahead: &ReadAhead, reports: mpsc::UnboundedSender<Report>) -> PcmQueue {
         PcmQueue {
             state: Mutex::new(State::default()),
+            queued: read_ahead.queued,
             room: Condvar::new(),
-            signals,
+            forgotten: watch::Sender::new(()),
+            reports,
         }
     }
 
@@ -83,58 +154,92 @@ impl PcmQueue {
         *self.state().format.get_or_insert(format)
     }
 
-    /// How far playback has got; it keeps the count of a finished generation until the next
-    /// `start`.
+    /// How far playback has got; the count of a request that has ended stays until the next
+    /// request's audio plays.
     pub fn played(&self) -> Played {
         self.state().played
     }
 
-    /// Drops all queued audio and starts accepting samples of `generation` (0: none).
-    pub fn start(&self, generation: u64) {
-        let mut state = self.state();
-        state.generation = generation;
-        state.chunks.clear();
-        state.front_taken = 0;
-        state.queued_samples = 0;
-        state.played = Played {
-            generation,
-            frames: 0,
+    /// Makes `id` live. Its audio plays after that of the requests already live.
+    pub fn open(&self, id: PlayId) {
+        self.state().live.push(Live { id, ended: false });
+    }
+
+    /// True from `open` until the request is cancelled, fails, or has played to its end.
+    pub fn is_live(&self, id: PlayId) -> bool {
+        self.state().is_live(id)
+    }
+
+    /// Forgets `id` at once: its audio is dropped and every stage sees that it is over. Does
+    /// nothing if it is not live.
+    pub fn cancel(&self, id: PlayId) {
+        let forgotten = self.state().forget(id);
+        if forgotten {
+            self.forgotten_now();
+        }
+    }
+
+    /// Resolves once `id` is not live.
+    pub async fn cancelled(&self, id: PlayId) {
+        // Subscribed before looking, so a cancel between the look and the wait is not missed.
+        let mut forgotten = self.forgotten.subscribe();
+        while self.is_live(id) {
+            if forgotten.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Queues decoded samples (whole frames) of `id`. Waits while the queue is full or while
+    /// requests before `id` still queue theirs. Returns false, queuing nothing, once `id` is not
+    /// live (or has ended): its decoder should stop.
+    pub fn push(&self, id: PlayId, samples: Vec<f32>) -> bool {
+        let mut state = self.wait_turn(id);
+        if state.writer() != Some(id) {
+            return false;
+        }
+        if !samples.is_empty() {
+            state.chunks.push_back(Chunk::Samples(id, samples));
+        }
+        true
+    }
+
+    /// Marks the end of `id`'s audio; the output reports it finished once it gets there, and the
+    /// request after it may queue its audio.
+    pub fn end(&self, id: PlayId) {
+        let mut state = self.wait_turn(id);
+        let Some(live) = state
+            .live
+            .iter_mut()
+            .find(|live| live.id == id && !live.ended)
+        else {
+            return;
         };
+        live.ended = true;
+        state.chunks.push_back(Chunk::End(id));
         drop(state);
         self.room.notify_all();
     }
 
-    /// Drops all queued audio: nothing plays until the next `start`.
-    pub fn stop(&self) {
-        self.start(0);
-    }
-
-    /// Queues decoded samples (whole frames); ignored unless `generation` is current. Waits while
-    /// the queue is full, until the output has taken some or the generation has ended.
-    pub fn push(&self, generation: u64, samples: Vec<f32>) {
-        let state = self.state();
-        let mut state = self
-            .room
-            .wait_while(state, |s| {
-                generation != 0 && s.generation == generation && s.queued_samples >= s.capacity()
-            })
-            .unwrap_or_else(|e| e.into_inner());
-        if generation != 0 && generation == state.generation && !samples.is_empty() {
-            state.queued_samples += samples.len();
-            state.chunks.push_back(Chunk::Samples(samples));
+    /// Fails `id`: forgets it and reports why, unless it was no longer live.
+    pub fn fail(&self, id: PlayId, error: ClientError) {
+        if self.state().forget(id) {
+            self.forgotten_now();
+            let _ = self.reports.send(Report::Failed { id, error });
         }
     }
 
-    /// Marks the end of `generation`'s audio; the output reports it finished once it gets there.
-    pub fn end(&self, generation: u64) {
-        let mut state = self.state();
-        if generation != 0 && generation == state.generation {
-            state.chunks.push_back(Chunk::End);
+    /// Fails the request playing now, if any: the output itself failed.
+    pub fn fail_playing(&self, error: ClientError) {
+        let playing = self.state().live.first().map(|live| live.id);
+        if let Some(id) = playing {
+            self.fail(id, error);
         }
     }
 
     /// Takes up to `max_frames` frames off the front, appending them to `out`; returns the number
-    /// of frames taken. Passing the end of a generation reports it finished.
+    /// of frames taken. Passing the end of a request reports it finished, and the next request's
+    /// audio follows without a gap.
     pub fn pop(&self, max_frames: usize, out: &mut Vec<f32>) -> usize {
         let mut state = self.state();
         let Some(format) = state.format else {
@@ -143,51 +248,67 @@ impl PcmQueue {
         let channels = usize::from(format.channels);
         let mut wanted = max_frames * channels;
         let mut taken = 0;
-        let mut finished = None;
+        let mut finished = Vec::new();
+        let State {
+            live,
+            chunks,
+            front_taken,
+            played,
+            ..
+        } = &mut *state;
         while wanted > 0 {
-            let front_taken = state.front_taken;
-            match state.chunks.front() {
+            match chunks.front() {
                 None => break,
-                Some(Chunk::End) => {
-                    state.chunks.pop_front();
-                    finished = Some(state.generation);
-                    break;
+                Some(&Chunk::End(id)) => {
+                    chunks.pop_front();
+                    live.retain(|live| live.id != id);
+                    finished.push(id);
                 }
-                Some(Chunk::Samples(samples)) => {
-                    let n = wanted.min(samples.len() - front_taken);
-                    out.extend_from_slice(&samples[front_taken..front_taken + n]);
-                    let done = front_taken + n == samples.len();
+                Some(Chunk::Samples(id, samples)) => {
+                    let n = wanted.min(samples.len() - *front_taken);
+                    out.extend_from_slice(&samples[*front_taken..*front_taken + n]);
+                    if played.id != Some(*id) {
+                        *played = Played {
+                            id: Some(*id),
+                            frames: 0,
+                        };
+                    }
+                    played.frames += (n / channels) as u64;
                     wanted -= n;
                     taken += n;
-                    if done {
-                        state.chunks.pop_front();
-                        state.front_taken = 0;
+                    if *front_taken + n == samples.len() {
+                        chunks.pop_front();
+                        *front_taken = 0;
                     } else {
-                        state.front_taken += n;
+                        *front_taken += n;
                     }
                 }
             }
         }
-        state.queued_samples -= taken;
-        let frames = taken / channels;
-        state.played.frames += frames as u64;
-        if finished.is_some() {
-            state.generation = 0;
-        }
         drop(state);
-        if frames > 0 {
+        if taken > 0 || !finished.is_empty() {
             self.room.notify_all();
         }
-        if let Some(generation) = finished {
-            let _ = self.signals.send(Signal::Finished { generation });
+        if !finished.is_empty() {
+            self.forgotten.send_replace(());
         }
-        frames
+        for id in finished {
+            let _ = self.reports.send(Report::Finished { id });
+        }
+        taken / channels
     }
 
-    /// Reports an output failure against the generation playing now.
-    pub fn fail(&self, error: crate::error::ClientError) {
-        let generation = self.state().generation;
-        let _ = self.signals.send(Signal::Failed { generation, error });
+    /// The state once `id` may queue (or is no longer live).
+    fn wait_turn(&self, id: PlayId) -> MutexGuard<'_, State> {
+        let state = self.state();
+        self.room
+            .wait_while(state, |state| state.holds_back(id, self.queued))
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forgotten_now(&self) {
+        self.room.notify_all();
+        self.forgotten.send_replace(());
     }
 }
 
@@ -195,9 +316,12 @@ impl PcmQueue {
 mod tests {
     use super::*;
 
-    fn queue() -> (PcmQueue, mpsc::UnboundedReceiver<Signal>) {
+    const ONE: PlayId = PlayId(1);
+    const TWO: PlayId = PlayId(2);
+
+    fn queue() -> (PcmQueue, mpsc::UnboundedReceiver<Report>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let queue = PcmQueue::new(tx);
+        let queue = PcmQueue::new(&ReadAhead::default(), tx);
         queue.fix_format(PcmFormat {
             sample_rate: 10,
             channels: 2,
@@ -205,65 +329,160 @@ mod tests {
         (queue, rx)
     }
 
+    /// Runs `work` on a thread of its own and hands its result over a channel, for the test to
+    /// wait for with a bound: a thread that stays blocked fails the test instead of hanging it.
+    fn on_a_thread<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> std::sync::mpsc::Receiver<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(work());
+        });
+        rx
+    }
+
+    const PATIENCE: Duration = Duration::from_secs(60);
+
     #[test]
     fn pops_whole_frames_across_chunks_and_reports_the_end() {
-        let (queue, mut signals) = queue();
-        queue.start(1);
-        queue.push(1, vec![1.0, 2.0, 3.0, 4.0]);
-        queue.push(1, vec![5.0, 6.0]);
-        queue.end(1);
+        let (queue, mut reports) = queue();
+        queue.open(ONE);
+        queue.push(ONE, vec![1.0, 2.0, 3.0, 4.0]);
+        queue.push(ONE, vec![5.0, 6.0]);
+        queue.end(ONE);
         let mut out = Vec::new();
         assert_eq!(queue.pop(1, &mut out), 1);
         assert_eq!(out, [1.0, 2.0]);
-        assert!(signals.try_recv().is_err());
+        assert!(reports.try_recv().is_err());
         assert_eq!(queue.pop(10, &mut out), 2);
         assert_eq!(out, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert!(matches!(
-            signals.try_recv(),
-            Ok(Signal::Finished { generation: 1 })
+            reports.try_recv(),
+            Ok(Report::Finished { id: ONE })
         ));
         assert_eq!(
             queue.played(),
             Played {
-                generation: 1,
+                id: Some(ONE),
                 frames: 3
             }
         );
+        assert!(!queue.is_live(ONE));
     }
 
     #[test]
     fn a_full_queue_holds_the_decoder_until_a_stop_releases_it() {
-        let (queue, _signals) = queue();
+        let (queue, _reports) = queue();
         let queue = std::sync::Arc::new(queue);
-        queue.start(1);
-        // Capacity at 10 Hz stereo: QUEUED_SECONDS * 20 samples.
-        let full = (QUEUED_SECONDS * 20) as usize;
-        queue.push(1, vec![0.5; full]);
-        let pusher = std::thread::spawn({
+        queue.open(ONE);
+        // Capacity at 10 Hz stereo: 20 samples a second.
+        let full = ReadAhead::default().queued.as_secs() as usize * 20;
+        assert!(queue.push(ONE, vec![0.5; full]));
+        let pusher = on_a_thread({
             let queue = queue.clone();
-            move || queue.push(1, vec![9.0, 9.0])
+            move || queue.push(ONE, vec![9.0, 9.0])
         });
-        queue.stop();
-        pusher.join().unwrap();
+        queue.cancel(ONE);
+        let pushed = pusher.recv_timeout(PATIENCE);
+        assert!(
+            !pushed.expect("the cancel releases the push"),
+            "the push was refused"
+        );
         let mut out = Vec::new();
         assert_eq!(queue.pop(100, &mut out), 0);
     }
 
     #[test]
-    fn a_new_generation_drops_old_audio_and_late_pushes() {
-        let (queue, mut signals) = queue();
-        queue.start(1);
-        queue.push(1, vec![1.0, 1.0]);
-        queue.start(2);
-        queue.push(1, vec![9.0, 9.0]);
-        queue.end(1);
-        queue.push(2, vec![2.0, 2.0]);
+    fn a_new_request_drops_old_audio_and_late_pushes() {
+        let (queue, mut reports) = queue();
+        queue.open(ONE);
+        queue.push(ONE, vec![1.0, 1.0]);
+        queue.cancel(ONE);
+        queue.open(TWO);
+        assert!(!queue.push(ONE, vec![9.0, 9.0]));
+        queue.end(ONE);
+        queue.fail(ONE, ClientError::Output("late".into()));
+        queue.push(TWO, vec![2.0, 2.0]);
         let mut out = Vec::new();
         assert_eq!(queue.pop(10, &mut out), 1);
         assert_eq!(out, [2.0, 2.0]);
-        assert!(signals.try_recv().is_err());
-        queue.stop();
-        queue.push(2, vec![3.0, 3.0]);
+        assert!(reports.try_recv().is_err());
+        queue.cancel(TWO);
+        queue.push(TWO, vec![3.0, 3.0]);
         assert_eq!(queue.pop(10, &mut out), 0);
+    }
+
+    #[test]
+    fn a_failure_is_reported_once_and_forgets_the_request() {
+        let (queue, mut reports) = queue();
+        queue.open(ONE);
+        queue.push(ONE, vec![1.0, 1.0]);
+        queue.fail_playing(ClientError::Output("disk full".into()));
+        queue.fail(ONE, ClientError::Output("again".into()));
+        assert!(matches!(
+            reports.try_recv(),
+            Ok(Report::Failed { id: ONE, .. })
+        ));
+        assert!(reports.try_recv().is_err());
+        assert!(!queue.is_live(ONE));
+        assert_eq!(queue.pop(10, &mut Vec::new()), 0);
+    }
+
+    #[test]
+    fn a_prepared_request_queues_its_audio_behind_the_playing_ones_end() {
+        let (queue, mut reports) = queue();
+        let queue = std::sync::Arc::new(queue);
+        queue.open(ONE);
+        queue.open(TWO);
+        assert_eq!(queue.state().writer(), Some(ONE));
+        let prepared = on_a_thread({
+            let queue = queue.clone();
+            move || {
+                assert!(queue.push(TWO, vec![2.0, 2.0]));
+                queue.end(TWO);
+            }
+        });
+        queue.push(ONE, vec![1.0, 1.0]);
+        queue.end(ONE);
+        prepared
+            .recv_timeout(PATIENCE)
+            .expect("the prepared request queues its audio");
+        let mut out = Vec::new();
+        assert_eq!(queue.pop(10, &mut out), 2);
+        assert_eq!(out, [1.0, 1.0, 2.0, 2.0]);
+        assert!(matches!(
+            reports.try_recv(),
+            Ok(Report::Finished { id: ONE })
+        ));
+        assert!(matches!(
+            reports.try_recv(),
+            Ok(Report::Finished { id: TWO })
+        ));
+        assert_eq!(
+            queue.played(),
+            Played {
+                id: Some(TWO),
+                frames: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn cancelled_resolves_when_the_request_is_forgotten() {
+        let (queue, _reports) = queue();
+        let queue = std::sync::Arc::new(queue);
+        // Never opened: not live.
+        queue.cancelled(TWO).await;
+        queue.open(ONE);
+        let waiter = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.cancelled(ONE).await }
+        });
+        tokio::task::yield_now().await;
+        queue.cancel(ONE);
+        tokio::time::timeout(Duration::from_secs(30), waiter)
+            .await
+            .expect("the waiter wakes")
+            .unwrap();
     }
 }

@@ -36,12 +36,6 @@ impl QuietStderr {
     }
 }
 
-impl Default for QuietStderr {
-    fn default() -> Self {
-        QuietStderr::new()
-    }
-}
-
 impl Drop for QuietStderr {
     fn drop(&mut self) {
         #[cfg(unix)]

@@ -3,7 +3,6 @@
 
 use std::num::NonZero;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -16,29 +15,28 @@ use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
-use tokio::sync::mpsc::{self, Receiver};
+use tokio::sync::mpsc::Receiver;
 
 use super::byte_stream::ByteStream;
-use super::signal::Signal;
+use super::request::PlayId;
 use crate::error::ClientError;
 use crate::output::{PcmFormat, PcmQueue};
 
-/// Frames queued per push: small enough that a stop leaves little behind, large enough to be cheap.
-const CHUNK_FRAMES: usize = 4096;
-
 pub struct DecodeJob {
     pub song: u64,
-    pub generation: u64,
+    pub id: PlayId,
     /// The song's format, from its manifest.
     pub source: PcmFormat,
     /// The output's format.
     pub target: PcmFormat,
+    /// Frames per push ([`ReadAhead::chunk_frames`](super::ReadAhead::chunk_frames)).
+    pub chunk_frames: usize,
     pub queue: Arc<PcmQueue>,
-    pub cancel: Arc<AtomicBool>,
-    pub signals: mpsc::UnboundedSender<Signal>,
 }
 
-/// Starts decoding the segments that arrive on `segments`.
+/// Starts decoding the segments that arrive on `segments`, until they end or the queue refuses
+/// the audio because the play request is over. The end or failure is reported through the queue,
+/// which ignores it once the request is over: a song cut short by a stop reports nothing.
 pub fn spawn(job: DecodeJob, segments: Receiver<Bytes>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("jukebox-decode-{}", job.song))
@@ -52,17 +50,9 @@ pub fn spawn(job: DecodeJob, segments: Receiver<Bytes>) -> std::io::Result<JoinH
                         reason: "the decoder crashed on this song's data".into(),
                     })
                 });
-            if job.cancel.load(Ordering::Acquire) {
-                return;
-            }
             match result {
-                Ok(()) => job.queue.end(job.generation),
-                Err(error) => {
-                    let _ = job.signals.send(Signal::Failed {
-                        generation: job.generation,
-                        error,
-                    });
-                }
+                Ok(()) => job.queue.end(job.id),
+                Err(error) => job.queue.fail(job.id, error),
             }
         })
 }
@@ -114,18 +104,16 @@ fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError>
         format: job.source,
         buf: None,
         pos: 0,
-        cancel: &job.cancel,
         error: &mut error,
     };
     let mut samples = convert(decoded, job.source, job.target);
-    let chunk = CHUNK_FRAMES * usize::from(job.target.channels);
+    let chunk = job.chunk_frames * usize::from(job.target.channels);
     loop {
         let mut pcm = Vec::with_capacity(chunk);
         pcm.extend(samples.by_ref().take(chunk));
-        if pcm.is_empty() || job.cancel.load(Ordering::Acquire) {
+        if pcm.is_empty() || !job.queue.push(job.id, pcm) {
             break;
         }
-        job.queue.push(job.generation, pcm);
     }
     drop(samples);
     match error {
@@ -158,8 +146,8 @@ fn convert<'a>(
     ))
 }
 
-/// The song's samples, interleaved, as one iterator; it ends at the end of the stream, on cancel,
-/// or on an error, which it leaves in `error`.
+/// The song's samples, interleaved, as one iterator; it ends at the end of the stream or on an
+/// error, which it leaves in `error`.
 struct Decoded<'a> {
     song: u64,
     reader: Box<dyn FormatReader>,
@@ -168,7 +156,6 @@ struct Decoded<'a> {
     format: PcmFormat,
     buf: Option<SampleBuffer<f32>>,
     pos: usize,
-    cancel: &'a AtomicBool,
     error: &'a mut Option<ClientError>,
 }
 
@@ -176,9 +163,6 @@ impl Decoded<'_> {
     /// Decodes the next packet into `buf`; false at the end.
     fn refill(&mut self) -> bool {
         loop {
-            if self.cancel.load(Ordering::Acquire) {
-                return false;
-            }
             let packet = match self.reader.next_packet() {
                 Ok(packet) => packet,
                 Err(SymphoniaError::IoError(e))

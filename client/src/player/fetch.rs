@@ -1,46 +1,70 @@
 //! The fetcher: pulls a song's segments one request at a time, verifies each and hands it to the
-//! decoder. The hand-over channel holds one segment and the decoder waits while the PCM queue is
-//! full, so the fetcher runs only a few seconds of real audio ahead of what has been played,
-//! whatever durations the manifest claims.
+//! decoder, as far ahead as [`ReadAhead`](super::ReadAhead) lets it. It ends when the song is
+//! handed over or its play request is no longer live.
+//!
+//! A segment's deadline is judged against the read-ahead: it is due when the audio fetched
+//! before it has played out (the status bar says "stalled" from then on), and it fails the song
+//! if it has not arrived the client's timeout after that. Until then a lost connection is
+//! replaced and the segment asked for again.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use jukebox_protocol::{Manifest, SegmentInfo};
 use tokio::sync::mpsc;
 
-use super::signal::Signal;
+use super::request::PlayId;
 use super::verify::segment_is_intact;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-
-/// Verified segments waiting for the decoder. With the one the decoder is reading and the one the
-/// fetcher holds while it waits, about three 2-second segments of read-ahead besides the PCM
-/// queue: enough to ride out a slow response, small enough that a switch or stop wastes little.
-pub const SEGMENTS_QUEUED: usize = 1;
+use crate::output::PcmQueue;
 
 pub struct FetchJob {
     /// Reconnects if the server closed the connection between two segments.
     pub client: Client,
     pub manifest: Arc<Manifest>,
-    pub generation: u64,
-    /// To the decoder; dropped when the song has been fetched.
+    pub id: PlayId,
+    pub queue: Arc<PcmQueue>,
+    /// To the decoder; dropped when the song has been fetched or the request is over.
     pub segments: mpsc::Sender<Bytes>,
     /// Samples per channel fetched so far (in the song's rate), for the progress display.
     pub fetched_samples: Arc<AtomicU64>,
-    /// Set on failure, so the decoder does not report the cut stream as the song's end.
-    pub cancel: Arc<AtomicBool>,
-    pub signals: mpsc::UnboundedSender<Signal>,
+    /// The output's sample rate, which the queue's count of frames played is in.
+    pub output_rate: u32,
+    /// Set while the segment asked for is late: the audio before it has played out.
+    pub late: Arc<AtomicBool>,
+}
+
+/// The pause before asking again after a failed reconnection.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+impl FetchJob {
+    /// How long the audio fetched so far lasts beyond what has been played.
+    fn ahead(&self) -> Duration {
+        let fetched = self.fetched_samples.load(Ordering::Relaxed) as f64
+            / f64::from(self.manifest.sample_rate.max(1));
+        let played = self.queue.played();
+        let played = if played.id == Some(self.id) {
+            played.frames as f64 / f64::from(self.output_rate.max(1))
+        } else {
+            0.0
+        };
+        Duration::try_from_secs_f64(fetched - played).unwrap_or(Duration::ZERO)
+    }
 }
 
 pub async fn run(job: FetchJob) {
-    if let Err(error) = fetch(&job).await {
-        job.cancel.store(true, Ordering::Release);
-        let _ = job.signals.send(Signal::Failed {
-            generation: job.generation,
-            error,
-        });
+    tokio::select! {
+        biased;
+        // Dropping the fetch drops the segment request in flight, which sends CANCEL.
+        () = job.queue.cancelled(job.id) => {}
+        result = fetch(&job) => {
+            if let Err(error) = result {
+                job.queue.fail(job.id, error);
+            }
+        }
     }
 }
 
@@ -48,7 +72,7 @@ async fn fetch(job: &FetchJob) -> Result<()> {
     let song = job.manifest.id;
     let mut fetched_samples = 0u64;
     for info in &job.manifest.segments {
-        let bytes = segment(&job.client, song, info).await?;
+        let bytes = fetch_segment(job, info).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
                 song,
@@ -60,22 +84,64 @@ async fn fetch(job: &FetchJob) -> Result<()> {
         job.fetched_samples
             .store(fetched_samples, Ordering::Relaxed);
         if job.segments.send(bytes).await.is_err() {
-            // The decoder has stopped; it reports why.
+            // The decoder has stopped: the request is over, or it failed and has said why.
             return Ok(());
         }
     }
     Ok(())
 }
 
-/// Fetches a segment; if the connection turns out to be closed (an idle timeout while the
-/// read-ahead was full), opens a new one and asks once more.
-async fn segment(client: &Client, song: u64, info: &SegmentInfo) -> Result<Bytes> {
-    let (index, bytes) = (info.index, info.bytes);
-    match client.connection().await?.segment(song, index, bytes).await {
-        Err(ClientError::Closed(reason)) => {
-            tracing::info!("connection lost ({reason}); fetching segment {index} again");
-            client.connection().await?.segment(song, index, bytes).await
+/// Fetches a segment by its deadline: the time the audio ahead of it lasts (after which it is
+/// late), plus the client's timeout. A connection that closes or fails is replaced and the
+/// segment asked for again; one that stays silent past the deadline is given up.
+async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
+    let (song, index, bytes) = (job.manifest.id, info.index, info.bytes);
+    let now = tokio::time::Instant::now();
+    let due = now + job.ahead();
+    let grace = due - now + job.client.timeout();
+    let deadline = now + grace;
+    let result = loop {
+        let mut used = None;
+        let outcome = {
+            let attempt = async {
+                let connection = job.client.connection().await?;
+                used = Some(connection.clone());
+                connection.get_segment(song, index, bytes).await
+            };
+            tokio::pin!(attempt);
+            loop {
+                tokio::select! {
+                    result = &mut attempt => break Some(result),
+                    () = tokio::time::sleep_until(due), if !job.late.load(Ordering::Relaxed) => {
+                        job.late.store(true, Ordering::Relaxed);
+                    }
+                    () = tokio::time::sleep_until(deadline) => break None,
+                }
+            }
+        };
+        let error = match outcome {
+            Some(Ok(bytes)) => break Ok(bytes),
+            Some(Err(error)) if error.is_connection_problem() => error,
+            Some(Err(error)) => break Err(error),
+            None => {
+                let error = ClientError::Timeout {
+                    what: format!("segment {index} of song {song}"),
+                    after: grace,
+                };
+                if let Some(connection) = used {
+                    job.client.unresponsive(&connection, &error);
+                }
+                break Err(error);
+            }
+        };
+        tracing::info!("segment {index} of song {song}: {error}; asking again");
+        if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+            break Err(error);
         }
-        result => result,
-    }
+        if !matches!(error, ClientError::Closed(_)) {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    };
+    job.late.store(false, Ordering::Relaxed);
+    result
 }

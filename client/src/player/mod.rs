@@ -1,13 +1,17 @@
-//! The playback pipeline: fetcher (async task) -> decoder (thread) -> output (real-time consumer).
+//! The playback pipeline: fetcher (async task) -> decoder (thread) -> PCM queue -> output
+//! (real-time consumer).
 //!
-//! Each started song is a new generation. Switching or stopping cancels the fetcher (dropping its
-//! in-flight segment request sends CANCEL), tells the decoder to quit and empties the PCM queue, so
-//! nothing of the old song is heard after the command returns.
+//! Each started song is a play request with a [`PlayId`] of its own (`request.rs`), and the PCM
+//! queue records which requests are live. Switching or stopping cancels the request there, and
+//! every stage sees it: the fetcher drops its in-flight segment request (which sends CANCEL), the
+//! decoder's next push is refused, the queue drops its audio, so nothing of the old song is heard
+//! after the command returns. How far ahead the pipeline runs is [`ReadAhead`].
 
 pub mod byte_stream;
 pub mod decode;
 pub mod fetch;
-pub mod signal;
+pub mod read_ahead;
+pub mod request;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,8 +22,10 @@ use tokio::sync::mpsc;
 
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::output::{Output, OutputSpec, PcmFormat};
-use signal::Signal;
+use crate::output::{Output, OutputSpec, PcmFormat, PcmQueue};
+pub use read_ahead::ReadAhead;
+pub use request::PlayId;
+use request::Report;
 
 /// Something that happened to the playing song on its own.
 #[derive(Debug)]
@@ -35,72 +41,77 @@ pub enum Event {
 pub struct Progress {
     pub song: u64,
     pub title: String,
+    /// Empty when unknown.
+    pub artist: String,
     pub elapsed: f64,
     pub total: f64,
     /// Seconds fetched beyond what has been played.
     pub buffered: f64,
+    /// The next segment is late: the audio fetched before it has played out.
+    pub stalled: bool,
 }
 
 pub struct Player {
+    queue: Arc<PcmQueue>,
     output: Output,
-    signals: mpsc::UnboundedReceiver<Signal>,
-    signal_tx: mpsc::UnboundedSender<Signal>,
-    last_generation: u64,
-    current: Option<Current>,
+    reports: mpsc::UnboundedReceiver<Report>,
+    read_ahead: ReadAhead,
+    last_id: u64,
+    current: Option<Playing>,
 }
 
-struct Current {
-    generation: u64,
+/// The play request of the song playing now.
+struct Playing {
+    id: PlayId,
     manifest: Arc<Manifest>,
-    fetch: tokio::task::JoinHandle<()>,
-    cancel: Arc<AtomicBool>,
     fetched_samples: Arc<AtomicU64>,
     output_rate: u32,
+    late: Arc<AtomicBool>,
 }
 
 impl Player {
     /// Opens the output; the error is one line fit to show the user.
-    pub fn new(output: &OutputSpec) -> Result<Player, String> {
-        let (signal_tx, signals) = mpsc::unbounded_channel();
-        let output = Output::open(output, signal_tx.clone())?;
+    pub fn new(output: &OutputSpec, read_ahead: ReadAhead) -> Result<Player, String> {
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let queue = Arc::new(PcmQueue::new(&read_ahead, reports_tx));
+        let output = Output::open(output, queue.clone())?;
         Ok(Player {
+            queue,
             output,
-            signals,
-            signal_tx,
-            last_generation: 0,
+            reports,
+            read_ahead,
+            last_id: 0,
             current: None,
         })
     }
 
     /// The song playing now.
     pub fn current(&self) -> Option<&Manifest> {
-        self.current.as_ref().map(|c| &*c.manifest)
+        self.current.as_ref().map(|playing| &*playing.manifest)
     }
 
     /// Starts playing a song whose manifest was just fetched, stopping the current one first.
     /// Returns the ID of the song that was stopped. On error the current song plays on.
     pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u64>, ClientError> {
-        self.last_generation += 1;
-        let generation = self.last_generation;
-        let queue = self.output.queue().clone();
+        self.last_id += 1;
+        let id = PlayId(self.last_id);
         let source = PcmFormat {
             sample_rate: manifest.sample_rate,
             channels: manifest.channels,
         };
-        let target = queue.fix_format(source);
+        let target = self.queue.fix_format(source);
         let manifest = Arc::new(manifest);
-        let cancel = Arc::new(AtomicBool::new(false));
         let fetched_samples = Arc::new(AtomicU64::new(0));
-        let (segments_tx, segments_rx) = mpsc::channel(fetch::SEGMENTS_QUEUED);
+        let late = Arc::new(AtomicBool::new(false));
+        let (segments_tx, segments_rx) = mpsc::channel(self.read_ahead.segments.get());
         decode::spawn(
             decode::DecodeJob {
                 song: manifest.id,
-                generation,
+                id,
                 source,
                 target,
-                queue: queue.clone(),
-                cancel: cancel.clone(),
-                signals: self.signal_tx.clone(),
+                chunk_frames: self.read_ahead.chunk_frames.get(),
+                queue: self.queue.clone(),
             },
             segments_rx,
         )
@@ -109,81 +120,75 @@ impl Player {
             reason: format!("cannot start the decoder: {e}"),
         })?;
         // The new decoder waits for its first segment, which only the fetcher started below
-        // sends, so nothing of it reaches the queue before the switch.
+        // sends, once the request is open (the queue would refuse its audio before).
         let stopped = self.stop();
-        queue.start(generation);
-        let fetch = tokio::spawn(fetch::run(fetch::FetchJob {
+        self.queue.open(id);
+        tokio::spawn(fetch::run(fetch::FetchJob {
             client,
             manifest: manifest.clone(),
-            generation,
+            id,
+            queue: self.queue.clone(),
             segments: segments_tx,
             fetched_samples: fetched_samples.clone(),
-            cancel: cancel.clone(),
-            signals: self.signal_tx.clone(),
+            output_rate: target.sample_rate,
+            late: late.clone(),
         }));
-        self.current = Some(Current {
-            generation,
+        self.current = Some(Playing {
+            id,
             manifest,
-            fetch,
-            cancel,
             fetched_samples,
             output_rate: target.sample_rate,
+            late,
         });
         Ok(stopped)
     }
 
     /// Stops sound and fetching at once. Returns the ID of the song that was playing.
     pub fn stop(&mut self) -> Option<u64> {
-        let current = self.current.take()?;
-        current.cancel.store(true, Ordering::Release);
-        current.fetch.abort();
-        self.output.queue().stop();
-        Some(current.manifest.id)
+        let playing = self.current.take()?;
+        self.queue.cancel(playing.id);
+        Some(playing.manifest.id)
     }
 
     /// Waits for the playing song to finish or fail. Pending forever while nothing plays.
     pub async fn next_event(&mut self) -> Event {
         loop {
-            let signal = self
-                .signals
+            let report = self
+                .reports
                 .recv()
                 .await
-                .expect("the player holds a sender");
-            let Some(current) = &self.current else {
+                .expect("the player's queue holds a sender");
+            // A report about a request stopped since it was sent is old news.
+            let Some(playing) = self.current.take_if(|p| p.id == report.id()) else {
                 continue;
             };
-            match signal {
-                Signal::Finished { generation } if generation == current.generation => {
-                    let song = current.manifest.id;
-                    self.current = None;
-                    return Event::Finished(song);
-                }
-                Signal::Failed { generation, error } if generation == current.generation => {
-                    let song = current.manifest.id;
-                    self.stop();
-                    return Event::Failed(song, error);
-                }
-                _ => {}
-            }
+            // The queue has already forgotten the request.
+            let song = playing.manifest.id;
+            return match report {
+                Report::Finished { .. } => Event::Finished(song),
+                Report::Failed { error, .. } => Event::Failed(song, error),
+            };
         }
     }
 
     pub fn progress(&self) -> Option<Progress> {
-        let current = self.current.as_ref()?;
-        let played = self.output.queue().played();
-        let elapsed = if played.generation == current.generation {
-            played.frames as f64 / f64::from(current.output_rate)
+        let playing = self.current.as_ref()?;
+        let played = self.queue.played();
+        let elapsed = if played.id == Some(playing.id) {
+            played.frames as f64 / f64::from(playing.output_rate)
         } else {
             0.0
         };
-        let fetched = current.fetched_samples.load(Ordering::Relaxed) as f64
-            / f64::from(current.manifest.sample_rate);
+        let fetched = playing.fetched_samples.load(Ordering::Relaxed) as f64
+            / f64::from(playing.manifest.sample_rate);
         Some(Progress {
-            song: current.manifest.id,
-            title: current.manifest.title.clone(),
+            song: playing.manifest.id,
+            title: playing.manifest.title.clone(),
+            artist: playing.manifest.artist.clone(),
             elapsed,
-            total: current.manifest.duration_ms as f64 / 1000.0,
+            total: playing.manifest.duration_ms as f64 / 1000.0,
             buffered: (fetched - elapsed).max(0.0),
+            stalled: playing.late.load(Ordering::Relaxed),
         })
     }
 

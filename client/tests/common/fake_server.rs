@@ -6,6 +6,8 @@ use jukebox_protocol::{decode_frame, encode_frame, Frame, Message, MAX_DATA_PAYL
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::within;
+
 pub struct Peer {
     stream: TcpStream,
     buf: BytesMut,
@@ -21,7 +23,7 @@ pub async fn listen() -> (TcpListener, String) {
 impl Peer {
     /// Accepts one connection without answering anything.
     pub async fn accept_raw(listener: &TcpListener) -> Peer {
-        let (stream, _) = listener.accept().await.unwrap();
+        let (stream, _) = within(listener.accept()).await.unwrap();
         Peer {
             stream,
             buf: BytesMut::new(),
@@ -53,14 +55,19 @@ impl Peer {
         peer
     }
 
-    /// The next frame from the client; `None` when it closed the connection.
+    /// The next frame from the client; `None` when it closed the connection. Like every wait of
+    /// the peer, fails the test after [`super::PATIENCE`].
     pub async fn recv(&mut self) -> Option<Frame> {
         loop {
             if let Some(frame) = decode_frame(&mut self.buf).expect("the client sends valid frames")
             {
                 return Some(frame);
             }
-            if self.stream.read_buf(&mut self.buf).await.unwrap_or(0) == 0 {
+            if within(self.stream.read_buf(&mut self.buf))
+                .await
+                .unwrap_or(0)
+                == 0
+            {
                 return None;
             }
         }
@@ -91,6 +98,6 @@ impl Peer {
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
+        within(self.stream.write_all(bytes)).await.unwrap();
     }
 }

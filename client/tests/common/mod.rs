@@ -3,10 +3,13 @@
 #![allow(dead_code)]
 
 pub mod fake_server;
+pub mod process;
 
-use std::io::Write;
+use std::future::Future;
+use std::panic::Location;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+use std::time::Duration;
 
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::DecoderOptions;
@@ -15,27 +18,31 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+/// Longest a test waits for anything (a process, a frame, a task) before failing, so that a bug
+/// shows up as a failure rather than a hung test: far more than what takes milliseconds when all
+/// is well, or the 12 s of a song played in real time. Never used to synchronise.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `future`'s output; fails the test, naming the caller's line, if that takes over [`PATIENCE`].
+#[track_caller]
+pub fn within<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    let caller = Location::caller();
+    async move {
+        tokio::time::timeout(PATIENCE, future)
+            .await
+            .unwrap_or_else(|_| panic!("waited over {PATIENCE:?} at {caller}"))
+    }
+}
+
 /// The bundled music folder.
 pub fn music_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../music")
 }
 
-/// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it.
+/// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it; bounded by [`PATIENCE`].
 pub fn run_jukebox(args: &[&str], commands: impl AsRef<[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jukebox starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(commands.as_ref())
-        .expect("commands are written");
-    child.wait_with_output().expect("jukebox runs")
+    let mut jukebox = process::command(env!("CARGO_BIN_EXE_jukebox"));
+    process::output_within(jukebox.args(args), commands.as_ref())
 }
 
 /// Runs `jukebox --server addr --output wav:wav` off the async runtime (the test's server runs
@@ -51,6 +58,13 @@ pub async fn run_jukebox_against(addr: String, wav: &Path, commands: &'static st
 
 pub fn stdout_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn stderr_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
         .lines()
         .map(str::to_string)
         .collect()
@@ -117,4 +131,15 @@ pub fn read_wav(path: &Path) -> (u32, u16, Vec<f32>) {
         .collect::<Result<Vec<_>, _>>()
         .expect("samples read");
     (spec.sample_rate, spec.channels, samples)
+}
+
+/// The ID of a bundled song, by file name: a song's ID comes from its audio.
+pub fn bundled_id(name: &str) -> u64 {
+    jukebox_segmenter::segment_file(
+        &music_dir().join(name),
+        jukebox_segmenter::DEFAULT_SEGMENT_DURATION,
+    )
+    .expect("a bundled song")
+    .manifest
+    .id
 }

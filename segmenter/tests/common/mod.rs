@@ -260,3 +260,59 @@ pub fn check_against_oracle(song: &Song, data: &[u8], what: &str) {
         assert_eq!(info.bytes as usize, bytes.len(), "{what}");
     }
 }
+
+/// What a catalog's index lists, songs in the byte order of their source paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub generation: i64,
+    pub digest: String,
+    pub songs: Vec<Listed>,
+}
+
+/// A song of a [`Listing`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: u64,
+    pub dir: String,
+    pub source: String,
+    pub source_bytes: Vec<u8>,
+    pub manifest: Vec<u8>,
+}
+
+impl Listed {
+    pub fn source_path(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(&self.source)
+    }
+}
+
+/// Reads the index of the catalog in `dir`.
+pub fn listing(dir: &Path) -> Listing {
+    let index = jukebox_segmenter::open_catalog(dir).expect("a catalog");
+    let meta = index.meta().unwrap();
+    let mut songs: Vec<Listed> = index
+        .entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| Listed {
+            id: e.id,
+            dir: e.dir.clone().unwrap(),
+            source: e.source_path().to_string_lossy().into_owned(),
+            source_bytes: e.source,
+            manifest: e.manifest,
+        })
+        .collect();
+    songs.sort_by(|a, b| a.source_bytes.cmp(&b.source_bytes));
+    Listing {
+        generation: meta.generation,
+        digest: meta.digest,
+        songs,
+    }
+}
+
+/// `data` with one byte of its audio changed by `n`: another song, as far as IDs go.
+pub fn audio_changed(data: &[u8], n: u8) -> Vec<u8> {
+    let mut changed = data.to_vec();
+    let at = changed.len() / 2 + 7;
+    changed[at] ^= n;
+    changed
+}

@@ -9,7 +9,7 @@ use jukebox_protocol::{ErrorCode, Frame, ListRequest, Message, MessageType, VERS
 use super::timers::{Timer, Timers, LINGER};
 use super::{Session, State};
 use crate::outgoing::OutFrame;
-use crate::store::{fits, Located, Lookup};
+use crate::store::{fits, Located};
 
 /// Control responses a session holds before it stops taking input: a client that sends requests
 /// without reading the answers is slowed down instead of growing the server's memory.
@@ -33,7 +33,7 @@ impl Session {
                         request_id: 0,
                         message: Message::Welcome {
                             version: VERSION,
-                            info: self.store.info_json().clone(),
+                            info: self.store.info_json(),
                         },
                     }));
                 }
@@ -67,16 +67,16 @@ impl Session {
             ),
             Message::List(json) => {
                 let page = ListRequest::from_json(&json)
-                    .map_err(|e| format!("LIST: {e}"))
-                    .and_then(|request| self.store.page(&request));
+                    .map_err(|e| (ErrorCode::BadRequest, format!("LIST: {e}")))
+                    .and_then(|request| self.store.page(&request).map_err(|e| (e.code, e.message)));
                 match page {
                     Ok(json) => self.respond_json(id, MessageType::Page, json),
-                    Err(message) => self.error(id, ErrorCode::BadRequest, message),
+                    Err((code, message)) => self.error(id, code, message),
                 }
             }
-            Message::GetManifest { song } => match self.store.manifest_json(song).cloned() {
-                Some(json) => self.respond_json(id, MessageType::Manifest, json),
-                None => self.error(id, ErrorCode::UnknownSong, format!("no song {song}")),
+            Message::GetManifest { song } => match self.store.manifest_json(song) {
+                Ok(json) => self.respond_json(id, MessageType::Manifest, json),
+                Err(refusal) => self.error(id, refusal.code, refusal.message),
             },
             Message::GetSegment { song, index } => self.queue_segment(id, song, index),
             Message::Cancel => self.transfers.cancel(id),
@@ -112,16 +112,7 @@ impl Session {
         let segment = match self.store.locate(song, index) {
             Ok(Located::Memory(segment)) => Some(segment.clone()),
             Ok(Located::Disk) => None,
-            Err(Lookup::UnknownSong) => {
-                return self.error(id, ErrorCode::UnknownSong, format!("no song {song}"))
-            }
-            Err(Lookup::OutOfRange | Lookup::OnDisk) => {
-                return self.error(
-                    id,
-                    ErrorCode::SegmentOutOfRange,
-                    format!("song {song} has no segment {index}"),
-                )
-            }
+            Err(refusal) => return self.error(id, refusal.code, refusal.message),
         };
         if segment.as_ref().is_some_and(Bytes::is_empty) {
             // A DATA frame cannot be empty, so an empty segment cannot be sent at all.

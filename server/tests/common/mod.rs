@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,7 @@ pub fn song(id: u64, segments: Vec<Bytes>) -> Song {
     let n = infos.len() as u64;
     Song {
         path: format!("song-{id}.mp3").into(),
+        audio_hash: id << 11,
         manifest: Manifest {
             id,
             title: format!("Song {id}"),
@@ -408,5 +411,13 @@ pub fn assert_error(frame: &Frame, request_id: u32, code: ErrorCode) {
             "expected ERROR {code}, got {other:?} for request {}",
             frame.request_id
         ),
+    }
+}
+
+/// Segment `index` of song `id`, as the store holds it in memory.
+pub fn held(store: &Store, id: u64, index: u32) -> Bytes {
+    match store.locate(id, index) {
+        Ok(jukebox_server::store::Located::Memory(bytes)) => bytes.clone(),
+        other => panic!("segment {index} of song {id} is not in memory: {other:?}"),
     }
 }

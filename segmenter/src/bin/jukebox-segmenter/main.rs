@@ -16,14 +16,15 @@ use progress::{Bar, Lines};
 
 const LAYOUT: &str = "\
 Catalog layout (docs/CATALOG.md):
-  OUT_DIR/index.json                   songs in ID order: id, folder, source path, size, mtime, hash
-  OUT_DIR/songs/<folder>/manifest.json the song's manifest (its id is 0: IDs come from the index)
+  OUT_DIR/index.sqlite                 the index (SQLite): every song's ID, tags, manifest and folder
   OUT_DIR/songs/<folder>/000000.seg    segment 0, 1, 2...: whole MPEG frames, concatenated = the audio
 
-A song folder is written under a temporary name and renamed when complete, then a new index replaces
-the old one, so an interrupted run leaves the previous catalog in place. Re-running on the same input
-rewrites only songs whose content changed and removes songs whose source is gone. Song IDs are 1, 2,
-3... in the byte order of the source paths, as `jukebox-server --music IN_DIR` numbers them.";
+A song folder is written under a temporary name and renamed when complete, then the index changes in
+one transaction, so an interrupted run leaves the previous catalog in place. Re-running on the same
+input rewrites only songs that changed and removes songs whose source is gone. A song's ID comes from
+its audio: renaming, moving or retagging a file keeps it, as does adding or removing other files, and
+`jukebox-server --music IN_DIR` gives the same IDs. A catalog of an earlier version (index.json) is
+rebuilt.";
 
 /// Cuts every *.mp3 below IN_DIR (recursively) into a pre-chunked catalog in OUT_DIR, for
 /// `jukebox-server --catalog OUT_DIR`.

@@ -6,13 +6,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use jukebox_protocol::{Manifest, SegmentInfo};
 use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
-use crate::plan::{plan, PlanFrame};
-use crate::{scan, tags, xing, SegmentError, Song};
+use crate::mp3::plan::{plan, PlanFrame};
+use crate::mp3::{scan, tags, xing};
+use crate::{SegmentError, Song};
 
-/// Segments `data`; see [`crate::segment_bytes`]. The song's `path` is left empty for the caller.
-pub fn segment(
-    id: u64,
+/// Segments an mp3 held in memory. `fallback_title` is used when the tags carry no title.
+/// The segments are slices of `data` (no copies); the song's `path` is left empty for the caller.
+/// The manifest's ID is the song's [`audio_id`].
+pub fn segment_bytes(
     fallback_title: &str,
     data: Bytes,
     target: Duration,
@@ -24,6 +27,7 @@ pub fn segment(
 
     // The first frame may be an info frame; one later on (concatenated files) is carried, uncounted.
     let mut info = xing::InfoFrame::default();
+    let mut audio = Xxh3::new();
     let (mut audio_bytes, mut frames) = (0u64, Vec::with_capacity(stream.frames.len()));
     for (i, range) in stream.frames.into_iter().enumerate() {
         let samples = match xing::parse(&data[range.clone()], &header) {
@@ -34,6 +38,7 @@ pub fn segment(
                 0
             }
             None => {
+                audio.update(&data[range.clone()]);
                 audio_bytes += range.len() as u64;
                 header.samples()
             }
@@ -71,8 +76,9 @@ pub fn segment(
         .collect();
 
     let meta = tags::read_metadata(&data, &layout);
+    let audio_hash = audio.digest();
     let manifest = Manifest {
-        id,
+        id: audio_id(audio_hash),
         title: meta.title.unwrap_or_else(|| fallback_title.to_owned()),
         artist: meta.artist.unwrap_or_default(),
         album: meta.album.unwrap_or_default(),
@@ -97,7 +103,32 @@ pub fn segment(
     Ok(Song {
         path: PathBuf::new(),
         manifest,
+        audio_hash,
         segments,
         files: None,
     })
+}
+
+/// A song's ID from the XXH3-64 hash of its audio frames in order, the Xing, Info or VBRI frame
+/// left out: the audio alone names the song, so its ID survives renames, moves, retagging (tags,
+/// and the LAME tag that mp3gain rewrites, are outside the audio) and any other file added or
+/// removed, and is the same in every catalog made from the file. The top 53 bits, so that the ID
+/// is exact in every JSON implementation (below [`jukebox_protocol::MAX_SONG_ID`]); 0 is no ID,
+/// so it becomes 1. See docs/CATALOG.md for what happens when two files give one ID.
+pub fn audio_id(audio_hash: u64) -> u64 {
+    (audio_hash >> 11).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_53_bits_and_never_0() {
+        assert_eq!(audio_id(0), 1);
+        assert_eq!(audio_id(2047), 1);
+        assert_eq!(audio_id(2048), 1);
+        assert_eq!(audio_id(4096), 2);
+        assert_eq!(audio_id(u64::MAX), jukebox_protocol::MAX_SONG_ID);
+    }
 }

@@ -1,7 +1,7 @@
 //! A song folder of a catalog on disk: the names of its files, and reading its segments on demand.
 //!
-//! A server loading a catalog keeps only manifests in memory and reads a segment when a client asks
-//! for it. Reading everything at startup would take as long as the catalog is large, and mapping
+//! A server serving a catalog reads a segment when a client asks for it. Reading everything at
+//! startup would take as long as the catalog is large, and mapping
 //! each segment file instead would need one mapping per segment, beyond the kernel's default limit
 //! of 65530 mappings per process for a few hundred songs. One `read` of a ~32 KB file that the page
 //! cache usually holds costs tens of microseconds.
@@ -11,9 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-
-/// File name of a song's manifest inside its folder.
-pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// File name of segment `index` inside a song folder: six digits or more, so names sort in order up
 /// to a million segments.
@@ -82,8 +79,7 @@ impl SegmentFiles {
     }
 
     /// Reads segment `index` from disk (blocking), checking that it has the size the manifest says.
-    /// The content is not hashed here: the server's store checks every segment it reads against
-    /// the manifest's SHA-256 before sending it (and clients check again).
+    /// The content is not hashed here: the server checks it against the manifest's SHA-256.
     pub fn read(&self, index: u32) -> Result<Bytes, SegmentReadError> {
         let expected = *self
             .inner

@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// Length of a frame header in bytes.
-pub const HEADER_LEN: usize = 4;
+pub const MPEG_HEADER_LEN: usize = 4;
 
 /// MPEG audio version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl fmt::Display for HeaderError {
 
 /// A parsed frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameHeader {
+pub struct MpegHeader {
     pub version: Version,
     pub layer: Layer,
     /// Bits per second.
@@ -106,11 +106,11 @@ const BITRATES_V2_L1: [u16; 14] = [
 ];
 const BITRATES_V2_L23: [u16; 14] = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
 
-impl FrameHeader {
+impl MpegHeader {
     /// Parses the first four bytes of `bytes`; fewer than four bytes is `NoSync`.
     #[inline]
-    pub fn parse(bytes: &[u8]) -> Result<Self, HeaderError> {
-        let [b0, b1, b2, b3] = match bytes.get(..HEADER_LEN) {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, HeaderError> {
+        let [b0, b1, b2, b3] = match bytes.get(..MPEG_HEADER_LEN) {
             Some(&[b0, b1, b2, b3]) => [b0, b1, b2, b3],
             _ => return Err(HeaderError::NoSync),
         };
@@ -164,7 +164,7 @@ impl FrameHeader {
             0b10 => ChannelMode::DualChannel,
             _ => ChannelMode::Mono,
         };
-        Ok(FrameHeader {
+        Ok(MpegHeader {
             version,
             layer,
             bitrate: u32::from(bitrate_kbps) * 1000,
@@ -217,7 +217,7 @@ impl FrameHeader {
     /// Whether `other` belongs to the same stream: same version, layer, sample rate and channel
     /// count. Bitrate and padding change from frame to frame in VBR streams, so they are not compared.
     #[inline]
-    pub fn same_stream(&self, other: &FrameHeader) -> bool {
+    pub fn same_stream(&self, other: &MpegHeader) -> bool {
         self.version == other.version
             && self.layer == other.layer
             && self.sample_rate == other.sample_rate
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn mpeg1_layer3_128k_44100() {
-        let h = FrameHeader::parse(&[0xFF, 0xFB, 0x90, 0x64]).unwrap();
+        let h = MpegHeader::from_bytes(&[0xFF, 0xFB, 0x90, 0x64]).unwrap();
         assert_eq!(h.version, Version::V1);
         assert_eq!(h.layer, Layer::III);
         assert_eq!(h.bitrate, 128_000);
@@ -240,14 +240,14 @@ mod tests {
         assert_eq!(h.channel_mode, ChannelMode::JointStereo);
         assert_eq!(h.frame_len(), 417);
         assert_eq!(h.samples(), 1152);
-        let padded = FrameHeader::parse(&[0xFF, 0xFB, 0x92, 0x64]).unwrap();
+        let padded = MpegHeader::from_bytes(&[0xFF, 0xFB, 0x92, 0x64]).unwrap();
         assert_eq!(padded.frame_len(), 418);
     }
 
     #[test]
     fn mpeg2_and_25_mono() {
         // MPEG-2, Layer III, CRC, 48 kbit/s, 22.05 kHz, mono.
-        let h = FrameHeader::parse(&[0xFF, 0xF2, 0x60, 0xC0]).unwrap();
+        let h = MpegHeader::from_bytes(&[0xFF, 0xF2, 0x60, 0xC0]).unwrap();
         assert_eq!(
             (h.version, h.bitrate, h.sample_rate),
             (Version::V2, 48_000, 22_050)
@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(h.samples(), 576);
         assert_eq!(h.side_info_len(), 9);
         // MPEG-2.5, 8 kbit/s, 8 kHz.
-        let h = FrameHeader::parse(&[0xFF, 0xE3, 0x18, 0x00]).unwrap();
+        let h = MpegHeader::from_bytes(&[0xFF, 0xE3, 0x18, 0x00]).unwrap();
         assert_eq!(
             (h.version, h.bitrate, h.sample_rate),
             (Version::V25, 8_000, 8_000)
@@ -268,10 +268,10 @@ mod tests {
 
     #[test]
     fn layers_1_and_2() {
-        let l2 = FrameHeader::parse(&[0xFF, 0xFD, 0x90, 0x00]).unwrap();
+        let l2 = MpegHeader::from_bytes(&[0xFF, 0xFD, 0x90, 0x00]).unwrap();
         assert_eq!((l2.layer, l2.bitrate), (Layer::II, 160_000));
         assert_eq!(l2.frame_len(), 144 * 160_000 / 44_100);
-        let l1 = FrameHeader::parse(&[0xFF, 0xFF, 0x90, 0x00]).unwrap();
+        let l1 = MpegHeader::from_bytes(&[0xFF, 0xFF, 0x90, 0x00]).unwrap();
         assert_eq!(
             (l1.layer, l1.bitrate, l1.samples()),
             (Layer::I, 288_000, 384)
@@ -282,31 +282,31 @@ mod tests {
     #[test]
     fn rejects_bad_headers() {
         assert_eq!(
-            FrameHeader::parse(&[0xFF, 0xFB, 0x90]),
+            MpegHeader::from_bytes(&[0xFF, 0xFB, 0x90]),
             Err(HeaderError::NoSync)
         );
         assert_eq!(
-            FrameHeader::parse(&[0xFE, 0xFB, 0x90, 0]),
+            MpegHeader::from_bytes(&[0xFE, 0xFB, 0x90, 0]),
             Err(HeaderError::NoSync)
         );
         assert_eq!(
-            FrameHeader::parse(&[0xFF, 0xEB, 0x90, 0]),
+            MpegHeader::from_bytes(&[0xFF, 0xEB, 0x90, 0]),
             Err(HeaderError::Reserved)
         ); // version 01
         assert_eq!(
-            FrameHeader::parse(&[0xFF, 0xF9, 0x90, 0]),
+            MpegHeader::from_bytes(&[0xFF, 0xF9, 0x90, 0]),
             Err(HeaderError::Reserved)
         ); // layer 00
         assert_eq!(
-            FrameHeader::parse(&[0xFF, 0xFB, 0xF0, 0]),
+            MpegHeader::from_bytes(&[0xFF, 0xFB, 0xF0, 0]),
             Err(HeaderError::Reserved)
         ); // bitrate 15
         assert_eq!(
-            FrameHeader::parse(&[0xFF, 0xFB, 0x9C, 0]),
+            MpegHeader::from_bytes(&[0xFF, 0xFB, 0x9C, 0]),
             Err(HeaderError::Reserved)
         ); // rate 11
         assert_eq!(
-            FrameHeader::parse(&[0xFF, 0xFB, 0x00, 0]),
+            MpegHeader::from_bytes(&[0xFF, 0xFB, 0x00, 0]),
             Err(HeaderError::FreeFormat)
         );
     }

@@ -5,9 +5,9 @@
 //! sits right after the side information (Xing/Info) or 32 bytes after the header (VBRI), and the
 //! bytes before it are zero; except that a CRC is allowed before a Xing/Info tag, as ffmpeg does.
 
-use crate::header::{FrameHeader, Layer, HEADER_LEN};
+use crate::mp3::header::{Layer, MpegHeader, MPEG_HEADER_LEN};
 
-const VBRI_OFFSET: usize = HEADER_LEN + 32;
+const VBRI_OFFSET: usize = MPEG_HEADER_LEN + 32;
 
 /// What an info frame tells.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -19,20 +19,21 @@ pub struct InfoFrame {
 }
 
 /// Reads `frame` (a whole frame, header included) as a Xing, Info or VBRI frame, if it is one.
-pub fn parse(frame: &[u8], header: &FrameHeader) -> Option<InfoFrame> {
+pub fn parse(frame: &[u8], header: &MpegHeader) -> Option<InfoFrame> {
     if header.layer != Layer::III {
         return None;
     }
-    let at = HEADER_LEN + header.side_info_len();
+    let at = MPEG_HEADER_LEN + header.side_info_len();
     let id = frame.get(at..at + 4)?;
     // LAME puts the tag at the same place when the frame has a CRC, whose two bytes then take the
     // start of the (otherwise zero) side information. ffmpeg and mpg123 find the tag there too;
     // symphonia 0.5 expects zeros and decodes such a frame as audio.
-    let side = HEADER_LEN + if header.crc { 2 } else { 0 };
+    let side = MPEG_HEADER_LEN + if header.crc { 2 } else { 0 };
     if (id == b"Xing" || id == b"Info") && zeros(&frame[side..at]) {
         return Some(lame_tag(frame, at).unwrap_or_default());
     }
-    if frame.get(VBRI_OFFSET..VBRI_OFFSET + 4)? == b"VBRI" && zeros(&frame[HEADER_LEN..VBRI_OFFSET])
+    if frame.get(VBRI_OFFSET..VBRI_OFFSET + 4)? == b"VBRI"
+        && zeros(&frame[MPEG_HEADER_LEN..VBRI_OFFSET])
     {
         return Some(InfoFrame::default());
     }
@@ -73,8 +74,8 @@ fn zeros(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn header() -> FrameHeader {
-        FrameHeader::parse(&[0xFF, 0xFB, 0x90, 0x64]).unwrap()
+    fn header() -> MpegHeader {
+        MpegHeader::from_bytes(&[0xFF, 0xFB, 0x90, 0x64]).unwrap()
     }
 
     fn frame() -> Vec<u8> {
@@ -120,7 +121,7 @@ mod tests {
         f[1] = 0xFA;
         f[4..6].copy_from_slice(&[0x86, 0x1F]);
         f[36..40].copy_from_slice(b"Info");
-        let h = FrameHeader::parse(&f).unwrap();
+        let h = MpegHeader::from_bytes(&f).unwrap();
         assert!(h.crc);
         assert_eq!(parse(&f, &h), Some(InfoFrame::default()));
         f[6] = 1;

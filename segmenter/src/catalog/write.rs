@@ -2,30 +2,31 @@
 //! per song, and an index (layout in docs/CATALOG.md).
 //!
 //! Crash safety: a song folder is written under a temporary name (`songs/.tmp-*`) and renamed when
-//! complete; a new index is written to a temporary file and renamed over the old one; folders the
-//! new index no longer lists are removed only after that. A server reads only folders the index
-//! lists, so whenever a run is interrupted the catalog on disk is the old one or the new one.
+//! complete; the index changes in one SQLite transaction; folders the new index no longer lists are
+//! removed only after it committed. A server reads only folders the index lists, so whenever a run
+//! is interrupted the catalog on disk is the old one or the new one.
 //!
-//! Incremental runs: a song folder is named after the source path, the file's content hash and the
-//! segment duration, so an unchanged file maps to the folder that already holds it, which is checked
-//! and kept, not rewritten. The content hash is SHA-256 over the file with each segment's bytes
-//! replaced by that segment's SHA-256 (the one the manifest holds anyway): every byte is hashed
-//! once, which keeps a run close to the speed of hashing the input.
+//! Incremental runs: every file is read, segmented and hashed again (its size, modification time
+//! and content hash are recorded), but a song folder is named after the song's segments, so an
+//! unchanged song maps to the folder that already holds it, which is checked and kept, not
+//! rewritten; and the index rewrites only the rows that changed. The content hash is SHA-256 over
+//! the file with each segment's bytes replaced by that segment's SHA-256 (the one the manifest
+//! holds anyway): every byte is hashed once, which keeps a run close to the speed of hashing the
+//! input.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rayon::prelude::*;
 
-use crate::dir::{find, Found};
-use crate::index::{Entry, Index, INDEX_FILE, SONGS_DIR};
-use crate::song_dir::{
-    folder_is_current, folder_name, manifest_file, remove_any, remove_leftovers, write_folder,
-    TMP_PREFIX,
+use crate::catalog::dir::{find, Found, Ids};
+use crate::catalog::index::{self, Row, Stored, INDEX_FILE, OLD_INDEX_FILE, SONGS_DIR};
+use crate::catalog::song_dir::{
+    folder_is_current, folder_name, remove_any, remove_leftovers, write_folder, TMP_PREFIX,
 };
-use crate::source::{content_hash, read_source};
+use crate::catalog::source::{content_hash, read_source};
 use crate::{segment_bytes, Skipped};
 
 /// The lock file that keeps two runs from writing one catalog at once.
@@ -98,6 +99,11 @@ pub enum WriteError {
     Locked(PathBuf),
     #[error("{0} is not empty and holds no catalog: refusing to write a catalog there")]
     Foreign(PathBuf),
+    #[error("cannot write the catalog index {path}: {source}")]
+    Index {
+        path: PathBuf,
+        source: index::IndexError,
+    },
 }
 
 /// Reads, segments and hashes every `*.mp3` below `input` exactly as [`write_catalog`] does, using
@@ -107,12 +113,13 @@ pub fn segment_all(
     target: Duration,
     progress: &dyn Progress,
 ) -> Result<Summary, WriteError> {
-    let (summary, _) = segment_files(input, None, target, progress)?;
+    let (summary, _) = segment_files(input, None, &HashMap::new(), target, progress)?;
     Ok(summary)
 }
 
 /// Segments every `*.mp3` below `input` into the catalog in `output` (created if needed), using
 /// all cores; see the module documentation. Files that fail are skipped and listed in the summary.
+/// A catalog written by an earlier version (`index.json`) is rebuilt.
 pub fn write_catalog(
     input: &Path,
     output: &Path,
@@ -138,20 +145,22 @@ pub fn write_catalog(
         return Err(WriteError::Locked(output.to_path_buf()));
     }
     remove_leftovers(&songs_dir).map_err(out_err)?;
-    // An unreadable index is replaced: every song is then checked against its folder.
-    let old = Index::read(output).ok().flatten();
+    let index_path = output.join(INDEX_FILE);
+    let index_err = |source| WriteError::Index {
+        path: index_path.clone(),
+        source,
+    };
+    let stored = index::stored(&index_path).map_err(index_err)?;
 
-    let (mut summary, index) = segment_files(input, Some(output), target, progress)?;
-    index.write(output).map_err(out_err)?;
-    // Only now may folders the new index does not list go.
-    let kept: HashSet<&str> = index.songs.iter().map(|e| e.dir.as_str()).collect();
-    let sources: HashSet<&str> = index.songs.iter().map(|e| e.source.as_str()).collect();
-    summary.removed = old.as_ref().map_or(0, |old| {
-        old.songs
-            .iter()
-            .filter(|e| !sources.contains(e.source.as_str()))
-            .count()
-    });
+    let (mut summary, rows) = segment_files(input, Some(output), &stored, target, progress)?;
+    let changes = index::write(&index_path, target.as_secs_f64(), rows).map_err(index_err)?;
+    summary.removed = changes.removed;
+    // Only now may what the new index does not list go: folders, and an earlier version's index.
+    let kept: HashSet<String> = index::stored(&index_path)
+        .map_err(index_err)?
+        .into_values()
+        .filter_map(|s| s.dir)
+        .collect();
     for entry in std::fs::read_dir(&songs_dir).map_err(out_err)? {
         let entry = entry.map_err(out_err)?;
         let name = entry.file_name();
@@ -159,26 +168,28 @@ pub fn write_catalog(
             remove_any(&entry.path()).map_err(out_err)?;
         }
     }
+    remove_any(&output.join(OLD_INDEX_FILE)).map_err(out_err)?;
     Ok(summary)
 }
 
 /// Whether `output` may be written: missing, empty, or holding nothing but a catalog's files (an
-/// index, or song folders and leftovers of a first run that was interrupted). A run removes song
-/// folders the index does not list, so it must never take over a folder holding other things.
+/// index of this version or an earlier one, or song folders and leftovers of a first run that was
+/// interrupted). A run removes song folders the index does not list, so it must never take over a
+/// folder holding other things.
 fn is_ours(output: &Path) -> std::io::Result<bool> {
     let entries = match std::fs::read_dir(output) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
         Err(e) => return Err(e),
     };
-    if output.join(INDEX_FILE).is_file() {
+    if output.join(INDEX_FILE).is_file() || output.join(OLD_INDEX_FILE).is_file() {
         return Ok(true);
     }
-    let tmp_index = format!(".{INDEX_FILE}.tmp-");
     for entry in entries {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if name == LOCK_FILE || name.starts_with(&tmp_index) {
+        // SQLite's own files beside an index being created.
+        if name == LOCK_FILE || name.starts_with(&format!("{INDEX_FILE}-")) {
             continue;
         }
         if name != SONGS_DIR {
@@ -196,14 +207,16 @@ fn is_ours(output: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Segments every file below `input`; with a catalog folder, writes what is not current in it.
-/// Returns the summary so far and the new index (not yet written).
+/// Segments every file below `input`; with a catalog folder, writes the song folders that are not
+/// current in it. Returns the summary so far and the rows of the new index (not yet written).
+/// `stored` is what the index held: a manifest it already has is not kept in memory.
 fn segment_files(
     input: &Path,
     output: Option<&Path>,
+    stored: &HashMap<u64, Stored>,
     target: Duration,
     progress: &dyn Progress,
-) -> Result<(Summary, Index), WriteError> {
+) -> Result<(Summary, Vec<Row>), WriteError> {
     let songs_dir = output.map(|o| o.join(SONGS_DIR));
     let Found { files, mut skipped } = find(input, output).map_err(|source| WriteError::Input {
         path: input.to_path_buf(),
@@ -219,7 +232,7 @@ fn segment_files(
         .into_par_iter()
         .zip(sizes)
         .map(|(rel, size)| {
-            let result = process(input, songs_dir.as_deref(), &rel, target);
+            let result = process(input, songs_dir.as_deref(), stored, &rel, target);
             let outcome = match &result {
                 Ok(done) => done.outcome.clone(),
                 Err(reason) => Outcome::Skipped(reason.clone()),
@@ -229,34 +242,39 @@ fn segment_files(
         })
         .collect();
 
-    let mut index = Index::new(target.as_secs_f64());
+    let mut rows = Vec::new();
     let mut summary = Summary::default();
+    let mut ids = Ids::default();
     for (rel, result) in results {
+        let result = result.and_then(|done| {
+            ids.claim(done.row.id, done.audio_hash, &rel)?;
+            Ok(done)
+        });
         match result {
-            Ok(mut done) => {
-                done.entry.id = index.songs.len() as u64 + 1;
-                summary.source_bytes += done.entry.size;
-                summary.bytes += done.entry.bytes;
-                summary.duration_ms += done.entry.duration_ms;
+            Ok(done) => {
+                summary.source_bytes += done.row.size;
+                summary.bytes += done.row.bytes;
+                summary.duration_ms += done.row.duration_ms;
                 match done.outcome {
                     Outcome::Written => summary.written += 1,
                     Outcome::Unchanged => summary.unchanged += 1,
                     _ => {}
                 }
-                index.songs.push(done.entry);
+                rows.push(done.row);
             }
             Err(reason) => skipped.push(Skipped { path: rel, reason }),
         }
     }
-    skipped.sort_by(|a, b| crate::dir::path_order(&a.path, &b.path));
-    summary.songs = index.songs.len();
+    skipped.sort_by(|a, b| crate::catalog::dir::path_order(&a.path, &b.path));
+    summary.songs = rows.len();
     summary.skipped = skipped;
-    Ok((summary, index))
+    Ok((summary, rows))
 }
 
-/// A song ready for the index (its ID still to be given), and whether it was written.
+/// A song ready for the index, and whether its folder was written.
 struct Done {
-    entry: Entry,
+    row: Row,
+    audio_hash: u64,
     outcome: Outcome,
 }
 
@@ -265,6 +283,7 @@ struct Done {
 fn process(
     input: &Path,
     songs_dir: Option<&Path>,
+    stored: &HashMap<u64, Stored>,
     rel: &Path,
     target: Duration,
 ) -> Result<Done, String> {
@@ -274,37 +293,36 @@ fn process(
         .file_stem()
         .map(|s| s.to_string_lossy())
         .unwrap_or_default();
-    let song = segment_bytes(0, &title, source.data.clone(), target).map_err(|e| e.to_string())?;
+    let mut song = segment_bytes(&title, source.data.clone(), target).map_err(|e| e.to_string())?;
+    song.path = rel.to_path_buf();
     let content = content_hash(&source.data, &song);
-    let dir_name = folder_name(rel, &content, target);
+    let dir_name = folder_name(&song);
     let outcome = match songs_dir {
         None => Outcome::Segmented,
         Some(songs_dir) => {
-            let manifest_json = manifest_file(&song);
-            if folder_is_current(&songs_dir.join(&dir_name), &song, &manifest_json) {
+            if folder_is_current(&songs_dir.join(&dir_name), &song) {
                 Outcome::Unchanged
             } else {
-                write_folder(songs_dir, &dir_name, &song, &manifest_json)
+                write_folder(songs_dir, &dir_name, &song)
                     .map_err(|e| format!("cannot write its song folder: {e}"))?;
                 Outcome::Written
             }
         }
     };
-    let (source_str, source_hex) = Entry::source_fields(rel);
-    let m = &song.manifest;
+    let mut row = Row::of(&song);
+    if stored
+        .get(&row.id)
+        .is_some_and(|s| s.manifest_sha256 == row.manifest_sha256)
+    {
+        row.manifest = None;
+    }
+    row.dir = Some(dir_name);
+    row.size = source.size;
+    row.mtime_ns = source.mtime_ns;
+    row.content_sha256 = content;
     Ok(Done {
-        entry: Entry {
-            id: 0,
-            dir: dir_name,
-            source: source_str,
-            source_hex,
-            size: source.size,
-            mtime_ns: source.mtime_ns,
-            sha256: hex::encode(content),
-            segments: m.segments.len() as u32,
-            bytes: m.segments.iter().map(|s| u64::from(s.bytes)).sum(),
-            duration_ms: m.duration_ms,
-        },
+        row,
+        audio_hash: song.audio_hash,
         outcome,
     })
 }

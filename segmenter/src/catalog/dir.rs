@@ -16,27 +16,58 @@ pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
     let results: Vec<_> = files
         .into_par_iter()
         .map(|rel| {
-            let result = segment_file(&dir.join(&rel), 0, target);
+            let result = segment_file(&dir.join(&rel), target);
             (rel, result)
         })
         .collect();
 
     let mut songs: Vec<Song> = Vec::new();
+    let mut ids = Ids::default();
     for (rel, result) in results {
+        let result = result.map_err(|e| e.to_string()).and_then(|song| {
+            ids.claim(song.manifest.id, song.audio_hash, &rel)?;
+            Ok(song)
+        });
         match result {
             Ok(mut song) => {
-                song.manifest.id = songs.len() as u64 + 1;
                 song.path = rel;
                 songs.push(song);
             }
-            Err(err) => skipped.push(Skipped {
-                path: rel,
-                reason: err.to_string(),
-            }),
+            Err(reason) => skipped.push(Skipped { path: rel, reason }),
         }
     }
     skipped.sort_by(|a, b| path_order(&a.path, &b.path));
     Ok(LoadedDir { songs, skipped })
+}
+
+/// The song IDs given so far, to files in path order: one file per ID.
+#[derive(Default)]
+pub(crate) struct Ids(std::collections::HashMap<u64, (u64, PathBuf)>);
+
+impl Ids {
+    /// Gives `id` to the file at `path` (relative) whose audio hashes to `audio_hash`, unless an
+    /// earlier file has it: then the reason to skip this one, naming the earlier file.
+    pub(crate) fn claim(&mut self, id: u64, audio_hash: u64, path: &Path) -> Result<(), String> {
+        use std::collections::hash_map::Entry;
+        match self.0.entry(id) {
+            Entry::Vacant(free) => {
+                free.insert((audio_hash, path.to_path_buf()));
+                Ok(())
+            }
+            Entry::Occupied(taken) => {
+                let (hash, first) = taken.get();
+                Err(if *hash == audio_hash {
+                    format!("the same audio as {} (song {id})", first.display())
+                } else {
+                    format!(
+                        "its song ID {id} is that of {}, whose audio differs (a hash collision): \
+                         change either file's audio, or leave one out",
+                        first.display()
+                    )
+                })
+            }
+        }
+    }
 }
 
 /// The songs below a folder, before reading them.

@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use crate::header::{FrameHeader, HeaderError, Layer, HEADER_LEN};
+use crate::mp3::header::{HeaderError, Layer, MpegHeader, MPEG_HEADER_LEN};
 
 /// How many following frames must chain on before a sync word found by searching is believed.
 pub const CONFIRM_FRAMES: usize = 3;
@@ -22,7 +22,7 @@ pub const CONFIRM_FRAMES: usize = 3;
 #[derive(Debug, Clone)]
 pub struct Stream {
     /// The header of the first frame: version, layer, sample rate and channels hold for all frames.
-    pub header: FrameHeader,
+    pub header: MpegHeader,
     /// Each frame's byte range in the scanned buffer.
     pub frames: Vec<Range<usize>>,
 }
@@ -47,21 +47,21 @@ pub fn scan(data: &[u8], audio: Range<usize>) -> Result<Stream, ScanError> {
     let Some(first) = find_confirmed(data, start, None) else {
         return Err(first_sync_error(data, start).unwrap_or(ScanError::NoFrames));
     };
-    let stream_header = FrameHeader::parse(&data[first..]).map_err(|_| ScanError::NoFrames)?;
+    let stream_header = MpegHeader::from_bytes(&data[first..]).map_err(|_| ScanError::NoFrames)?;
     if stream_header.layer != Layer::III {
         return Err(ScanError::UnsupportedLayer(stream_header.layer));
     }
 
     // A rough capacity guess avoids most reallocations for CBR and VBR alike.
     let mut frames = Vec::with_capacity((end - first) / stream_header.frame_len().max(1) + 1);
-    let same = |h: &FrameHeader| h.same_stream(&stream_header);
+    let same = |h: &MpegHeader| h.same_stream(&stream_header);
     let mut pos = first;
     // The header at `pos` when already parsed (while checking what follows the previous frame).
     let mut known = Some(stream_header);
     loop {
         let here = known
             .take()
-            .or_else(|| FrameHeader::parse(&data[pos..]).ok().filter(same));
+            .or_else(|| MpegHeader::from_bytes(&data[pos..]).ok().filter(same));
         let Some(next) = here
             .map(|h| pos + h.frame_len())
             .filter(|&next| next <= end)
@@ -75,12 +75,12 @@ pub fn scan(data: &[u8], audio: Range<usize>) -> Result<Stream, ScanError> {
                 None => break,
             }
         };
-        if next + HEADER_LEN > end {
+        if next + MPEG_HEADER_LEN > end {
             // The frame reaches the end of the audio, give or take a few stray bytes.
             frames.push(pos..next);
             break;
         }
-        if let Some(following) = FrameHeader::parse(&data[next..]).ok().filter(same) {
+        if let Some(following) = MpegHeader::from_bytes(&data[next..]).ok().filter(same) {
             frames.push(pos..next);
             pos = next;
             known = Some(following);
@@ -108,11 +108,11 @@ pub fn scan(data: &[u8], audio: Range<usize>) -> Result<Stream, ScanError> {
 
 /// The first offset at or after `from` where a confirmed run of frames starts (of the same stream
 /// as `stream`, when given).
-fn find_confirmed(data: &[u8], from: usize, stream: Option<&FrameHeader>) -> Option<usize> {
+fn find_confirmed(data: &[u8], from: usize, stream: Option<&MpegHeader>) -> Option<usize> {
     let mut pos = from;
-    while pos + HEADER_LEN <= data.len() {
-        pos += memchr::memchr(0xFF, &data[pos..data.len() - HEADER_LEN + 1])?;
-        if let Ok(h) = FrameHeader::parse(&data[pos..]) {
+    while pos + MPEG_HEADER_LEN <= data.len() {
+        pos += memchr::memchr(0xFF, &data[pos..data.len() - MPEG_HEADER_LEN + 1])?;
+        if let Ok(h) = MpegHeader::from_bytes(&data[pos..]) {
             if stream.is_none_or(|s| s.same_stream(&h)) && confirms(data, pos, &h) {
                 return Some(pos);
             }
@@ -123,7 +123,7 @@ fn find_confirmed(data: &[u8], from: usize, stream: Option<&FrameHeader>) -> Opt
 }
 
 /// Whether the frame with header `first` at `pos` is complete and the frames after it chain on.
-fn confirms(data: &[u8], pos: usize, first: &FrameHeader) -> bool {
+fn confirms(data: &[u8], pos: usize, first: &MpegHeader) -> bool {
     let mut at = pos;
     let mut header = *first;
     for checked in 0..CONFIRM_FRAMES {
@@ -132,11 +132,11 @@ fn confirms(data: &[u8], pos: usize, first: &FrameHeader) -> bool {
             // A truncated frame is only believable as the last one after a complete frame.
             return checked > 0;
         }
-        if data.len() - next < HEADER_LEN {
+        if data.len() - next < MPEG_HEADER_LEN {
             // The frame reaches the end of the audio (give or take a few stray bytes).
             return true;
         }
-        match FrameHeader::parse(&data[next..]) {
+        match MpegHeader::from_bytes(&data[next..]) {
             Ok(h) if h.same_stream(first) => header = h,
             _ => return false,
         }
@@ -148,9 +148,9 @@ fn confirms(data: &[u8], pos: usize, first: &FrameHeader) -> bool {
 /// When no frames were found: whether the first sync word tells why (an unsupported bitrate).
 fn first_sync_error(data: &[u8], from: usize) -> Option<ScanError> {
     let mut pos = from;
-    while pos + HEADER_LEN <= data.len() {
-        pos += memchr::memchr(0xFF, &data[pos..data.len() - HEADER_LEN + 1])?;
-        match FrameHeader::parse(&data[pos..]) {
+    while pos + MPEG_HEADER_LEN <= data.len() {
+        pos += memchr::memchr(0xFF, &data[pos..data.len() - MPEG_HEADER_LEN + 1])?;
+        match MpegHeader::from_bytes(&data[pos..]) {
             Err(HeaderError::FreeFormat) => return Some(ScanError::FreeFormat),
             Ok(_) => return None,
             Err(_) => pos += 1,

@@ -117,7 +117,7 @@ mod tests {
         .unwrap();
         let hash = |data: &[u8]| {
             let bytes = Bytes::copy_from_slice(data);
-            let song = segment_bytes(1, "t", bytes.clone(), Duration::from_secs(2)).unwrap();
+            let song = segment_bytes("t", bytes.clone(), Duration::from_secs(2)).unwrap();
             content_hash(&bytes, &song)
         };
         let original = hash(&data);

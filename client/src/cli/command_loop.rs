@@ -1,0 +1,537 @@
+//! The command loop: a small state machine that owns the session. One task selects over what
+//! the person (or the script) does, the answer of the command in flight, the playing song's
+//! events, a tick for the status bar and the stop signals, and acts on each in turn.
+//!
+//! A command that asks the server is started as a job: a future that owns what it needs (a
+//! `Client` handle, a `Printer`) and borrows nothing from the loop, so the loop keeps handling
+//! keys and song events while it runs, Ctrl-C drops it, and `quit` never waits for it. What the
+//! job brings back (a manifest to play, the place reached in a listing) is applied by the loop.
+//!
+//! Piped, commands run one after the other as the lines come, and `wait` holds the next line
+//! until the song ends. At a terminal, lines entered while a job runs wait their turn (except
+//! `quit`, at once), and a line entered during `wait` ends the wait and runs at once.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jukebox_protocol::{ListRequest, Manifest, SongSummary};
+
+use super::command::{help, Command, Target};
+use super::complete::{self, Completion, KnownSongs};
+use super::display::{count, id_width, playing_line, song_line};
+use super::input::{Ui, UiEvent};
+use super::printer::Printer;
+use super::signals::{Shutdown, Signal};
+use super::status::StatusBar;
+use crate::client::Client;
+use crate::error::ClientError;
+use crate::player::{Event, Player};
+
+/// How often the status bar moves.
+const STATUS_TICK: Duration = Duration::from_millis(250);
+
+/// Rows kept free below a page of songs at a terminal: the footer, the prompt, the status bar.
+const PAGE_MARGIN: u16 = 4;
+/// The fewest songs a page has at a terminal, however short it is.
+const MIN_PAGE: u16 = 5;
+
+/// How the session ended, which the exit status says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// A command, or a song, failed.
+    pub failed: bool,
+    pub signal: Option<Signal>,
+}
+
+/// Why a job failed: one line, maybe followed by details (the songs a search matched).
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    details: Option<String>,
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        Failure {
+            message: error.to_string(),
+            details: None,
+        }
+    }
+}
+
+impl Failure {
+    fn new(message: String) -> Failure {
+        Failure {
+            message,
+            details: None,
+        }
+    }
+}
+
+/// What a job brings back for the loop to apply.
+enum Effect {
+    /// Where a listing stopped, for `more`.
+    Listed(Listing),
+    Play(Manifest),
+    Completion(Completion),
+}
+
+type Job = Pin<Box<dyn Future<Output = Result<Effect, Failure>> + Send>>;
+
+struct Pending {
+    /// For the status bar: "list", "play".
+    what: &'static str,
+    job: Job,
+}
+
+/// A completion that waits for a search: applied only if the line has not changed meanwhile.
+struct PendingCompletion {
+    line: String,
+    job: Job,
+}
+
+/// The last `list` or `search`, for `more`.
+#[derive(Debug, Clone)]
+struct Listing {
+    query: String,
+    /// Where the next page starts; `None` after the last page.
+    next: Option<String>,
+    /// Songs shown so far.
+    shown: u64,
+}
+
+/// What to do after starting a line.
+enum Step {
+    Done,
+    Job(Pending),
+    Wait,
+    Quit,
+}
+
+pub struct CommandLoop {
+    client: Client,
+    player: Player,
+    printer: Printer,
+    known: Arc<Mutex<KnownSongs>>,
+    listing: Option<Listing>,
+    failed: bool,
+}
+
+impl CommandLoop {
+    pub fn new(client: Client, player: Player, printer: Printer) -> CommandLoop {
+        CommandLoop {
+            client,
+            player,
+            printer,
+            known: Arc::default(),
+            listing: None,
+            failed: false,
+        }
+    }
+
+    /// Runs commands until `quit`, the end of input or a stop signal, then stops playback and
+    /// closes the output (a WAV file gets its final header).
+    pub async fn run(mut self, mut ui: Ui, mut shutdown: Shutdown) -> Exit {
+        let terminal = ui.is_terminal();
+        let mut pending: Option<Pending> = None;
+        let mut completion: Option<PendingCompletion> = None;
+        let mut queued: VecDeque<String> = VecDeque::new();
+        let mut waiting = false;
+        let mut tick = tokio::time::interval(STATUS_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut signal = None;
+        'session: loop {
+            while pending.is_none() && !waiting {
+                let Some(line) = queued.pop_front() else {
+                    break;
+                };
+                match self.start(&line, terminal) {
+                    Step::Done => {}
+                    Step::Job(job) => pending = Some(job),
+                    Step::Wait => waiting = true,
+                    Step::Quit => break 'session,
+                }
+            }
+            if terminal {
+                self.show_status(pending.as_ref().map(|p| p.what), waiting);
+            }
+            let busy = pending.is_some() || waiting;
+            tokio::select! {
+                event = ui.next(busy || completion.is_some()), if terminal || !busy => match event {
+                    UiEvent::Line(line) => {
+                        if Command::parse(&line) == Ok(Command::Quit) {
+                            break;
+                        }
+                        // At a terminal, a command typed during `wait` is acted on at once.
+                        waiting = false;
+                        queued.push_back(line);
+                    }
+                    UiEvent::Interrupt => {
+                        completion = None;
+                        if pending.take().is_some() {
+                            self.printer.note("interrupted");
+                        } else if waiting {
+                            waiting = false;
+                            self.printer.note("stopped waiting");
+                        }
+                    }
+                    UiEvent::Complete(line) => completion = self.complete(&mut ui, line),
+                    UiEvent::End => break,
+                },
+                result = run_job(&mut pending) => {
+                    pending = None;
+                    self.apply(result, &mut ui);
+                }
+                result = run_completion(&mut completion) => {
+                    let line = completion.take().map(|c| c.line).unwrap_or_default();
+                    match result {
+                        // The person typed on meanwhile: the answer is about another line.
+                        _ if ui.line() != line => {}
+                        Ok(Effect::Completion(done)) => self.show_completion(&mut ui, done),
+                        Ok(_) => {}
+                        Err(failure) => self.printer.note(&failure.message),
+                    }
+                }
+                event = self.player.next_event() => {
+                    waiting = false;
+                    self.report(event);
+                }
+                _ = tick.tick(), if terminal => {}
+                received = shutdown.recv() => {
+                    signal = Some(received);
+                    break;
+                }
+            }
+        }
+        // The terminal is handed back first: what follows is printed plainly below the last line.
+        drop(ui);
+        if let Some(song) = self.player.stop() {
+            self.printer.line(&format!("stopped {song}"));
+        }
+        if let Some(stale) = self.client.stale_frames() {
+            tracing::info!("discarded {stale} stale frames on the last connection");
+        }
+        if let Err(e) = self.player.close() {
+            self.printer.error(&e);
+            self.failed = true;
+        }
+        Exit {
+            failed: self.failed,
+            signal,
+        }
+    }
+
+    fn fail(&mut self, failure: Failure) {
+        self.printer.error(&failure.message);
+        if let Some(details) = &failure.details {
+            self.printer.note(details);
+        }
+        self.failed = true;
+    }
+
+    /// Acts on one line: at once, or by starting a job.
+    fn start(&mut self, line: &str, terminal: bool) -> Step {
+        let command = match Command::parse(line) {
+            Ok(command) => command,
+            Err(e) => {
+                self.fail(Failure::new(e));
+                return Step::Done;
+            }
+        };
+        match command {
+            Command::Nothing => Step::Done,
+            Command::Quit => Step::Quit,
+            Command::Help => {
+                self.printer.line(&help());
+                Step::Done
+            }
+            Command::Stop => {
+                match self.player.stop() {
+                    Some(song) => self.printer.line(&format!("stopped {song}")),
+                    None => self.printer.note("nothing is playing"),
+                }
+                Step::Done
+            }
+            Command::Wait if self.player.current().is_some() => Step::Wait,
+            Command::Wait => Step::Done,
+            Command::List { all } => self.list(String::new(), None, 0, all, terminal),
+            Command::Search { words, all } => self.list(words, None, 0, all, terminal),
+            Command::More => match self.listing.take() {
+                Some(listing) if listing.next.is_some() => {
+                    let Listing { query, next, shown } = listing;
+                    self.list(query, next, shown, false, terminal)
+                }
+                Some(listing) => {
+                    self.printer.note("that was the last page");
+                    self.listing = Some(listing);
+                    Step::Done
+                }
+                None => {
+                    self.fail(Failure::new(
+                        "nothing to show more of: list or search first".into(),
+                    ));
+                    Step::Done
+                }
+            },
+            Command::Play(target) => Step::Job(Pending {
+                what: "play",
+                job: Box::pin(play_job(self.client.clone(), self.known.clone(), target)),
+            }),
+        }
+    }
+
+    /// Starts listing `query` (every song if empty) from `cursor`.
+    fn list(
+        &mut self,
+        query: String,
+        cursor: Option<String>,
+        shown: u64,
+        all: bool,
+        terminal: bool,
+    ) -> Step {
+        // At a terminal a page fills the screen; piped, the server's page size is as good.
+        let limit = match crossterm::terminal::size() {
+            Ok((_, rows)) if terminal && !all => {
+                Some(u32::from(rows.saturating_sub(PAGE_MARGIN).max(MIN_PAGE)))
+            }
+            _ => None,
+        };
+        let what = if query.is_empty() { "list" } else { "search" };
+        let request = ListRequest {
+            query,
+            cursor,
+            limit,
+        };
+        Step::Job(Pending {
+            what,
+            job: Box::pin(list_job(
+                self.client.clone(),
+                self.printer.clone(),
+                self.known.clone(),
+                request,
+                shown,
+                all,
+            )),
+        })
+    }
+
+    fn apply(&mut self, result: Result<Effect, Failure>, ui: &mut Ui) {
+        match result {
+            Ok(Effect::Listed(listing)) => self.listing = Some(listing),
+            Ok(Effect::Play(manifest)) => self.play(manifest),
+            Ok(Effect::Completion(done)) => self.show_completion(ui, done),
+            Err(failure) => self.fail(failure),
+        }
+    }
+
+    /// Switches to a song whose manifest just came; on error the current song goes on.
+    fn play(&mut self, manifest: Manifest) {
+        let line = playing_line(&manifest);
+        lock(&self.known).remember(&summary(&manifest));
+        match self.player.play(self.client.clone(), manifest) {
+            Ok(stopped) => {
+                if let Some(old) = stopped {
+                    self.printer.line(&format!("stopped {old}"));
+                }
+                self.printer.line(&line);
+            }
+            Err(e) => self.fail(e.into()),
+        }
+    }
+
+    fn report(&mut self, event: Event) {
+        match event {
+            Event::Finished(song) => self.printer.line(&format!("finished {song}")),
+            Event::Failed(song, error) => {
+                self.fail(Failure::new(format!("song {song}: {error}")));
+                self.printer.line(&format!("stopped {song}"));
+            }
+        }
+    }
+
+    /// Tab: completes from what is known, or starts a search to complete from.
+    fn complete(&mut self, ui: &mut Ui, line: String) -> Option<PendingCompletion> {
+        let completion = complete::complete(&line, &lock(&self.known));
+        match completion {
+            Completion::Search { line: head, query } => {
+                let client = self.client.clone();
+                let known = self.known.clone();
+                Some(PendingCompletion {
+                    line,
+                    job: Box::pin(async move {
+                        let request = ListRequest {
+                            query: query.clone(),
+                            cursor: None,
+                            limit: Some(complete::MAX_SHOWN as u32),
+                        };
+                        let page = client.list(&request).await?;
+                        remember(&known, &page.songs);
+                        Ok(Effect::Completion(complete::after_search(
+                            &head, &query, &page,
+                        )))
+                    }),
+                })
+            }
+            other => {
+                self.show_completion(ui, other);
+                None
+            }
+        }
+    }
+
+    fn show_completion(&mut self, ui: &mut Ui, completion: Completion) {
+        match completion {
+            Completion::Nothing | Completion::Search { .. } => {}
+            Completion::Line(line) => ui.set_line(line),
+            Completion::Choices { line, shown } => {
+                self.printer.line(&shown);
+                if !line.is_empty() && line != ui.line() {
+                    ui.set_line(line);
+                }
+            }
+        }
+    }
+
+    fn show_status(&self, pending: Option<&str>, waiting: bool) {
+        let mut bar = StatusBar::default();
+        if let Some(problem) = self.client.health() {
+            bar.link(&problem);
+        }
+        if let Some(what) = pending {
+            bar.activity(&format!("{what}… (Ctrl-C interrupts)"));
+        } else if waiting {
+            bar.activity("waiting for the song to end (Ctrl-C stops)");
+        }
+        if let Some(progress) = self.player.progress() {
+            bar.song(&progress);
+        }
+        self.printer.with_screen(|screen| screen.set_status(bar));
+    }
+}
+
+/// The pending job's result; never resolves while there is none.
+async fn run_job(pending: &mut Option<Pending>) -> Result<Effect, Failure> {
+    match pending {
+        Some(pending) => pending.job.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_completion(completion: &mut Option<PendingCompletion>) -> Result<Effect, Failure> {
+    match completion {
+        Some(completion) => completion.job.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn lock(known: &Mutex<KnownSongs>) -> std::sync::MutexGuard<'_, KnownSongs> {
+    known.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remember(known: &Mutex<KnownSongs>, songs: &[SongSummary]) {
+    let mut known = lock(known);
+    for song in songs {
+        known.remember(song);
+    }
+}
+
+fn summary(manifest: &Manifest) -> SongSummary {
+    SongSummary {
+        id: manifest.id,
+        title: manifest.title.clone(),
+        artist: manifest.artist.clone(),
+        album: manifest.album.clone(),
+        duration_ms: manifest.duration_ms,
+        segments: manifest.segments.len() as u32,
+    }
+}
+
+/// Prints one page of `request`, or with `all` every page as it comes.
+async fn list_job(
+    client: Client,
+    printer: Printer,
+    known: Arc<Mutex<KnownSongs>>,
+    mut request: ListRequest,
+    mut shown: u64,
+    all: bool,
+) -> Result<Effect, Failure> {
+    loop {
+        let page = client.list(&request).await?;
+        remember(&known, &page.songs);
+        if page.total == 0 {
+            printer.note(&if request.query.is_empty() {
+                "the server has no songs".to_string()
+            } else {
+                format!("no song matches {:?}", request.query)
+            });
+        } else if !page.songs.is_empty() {
+            // One print for the page: each print redraws the prompt.
+            let width = id_width(&page.songs);
+            let lines: Vec<String> = page.songs.iter().map(|s| song_line(s, width)).collect();
+            printer.line(&lines.join("\n"));
+        }
+        let first = shown + 1;
+        shown += page.songs.len() as u64;
+        match page.next {
+            Some(next) if all => request.cursor = Some(next),
+            Some(next) => {
+                printer.note(&format!(
+                    "songs {first}-{shown} of {}; type more for the next page",
+                    page.total
+                ));
+                return Ok(Effect::Listed(Listing {
+                    query: request.query,
+                    next: Some(next),
+                    shown,
+                }));
+            }
+            None => {
+                if first > 1 && page.total > 0 {
+                    printer.note(&format!("{} in all", count(page.total, "song")));
+                }
+                return Ok(Effect::Listed(Listing {
+                    query: request.query,
+                    next: None,
+                    shown,
+                }));
+            }
+        }
+    }
+}
+
+/// Finds the song (an ID, or a search that must match exactly one) and fetches its manifest.
+async fn play_job(
+    client: Client,
+    known: Arc<Mutex<KnownSongs>>,
+    target: Target,
+) -> Result<Effect, Failure> {
+    let id = match target {
+        Target::Id(id) => id,
+        Target::Search(query) => {
+            let request = ListRequest {
+                query: query.clone(),
+                cursor: None,
+                limit: Some(complete::MAX_SHOWN as u32),
+            };
+            let page = client.list(&request).await?;
+            remember(&known, &page.songs);
+            match (page.total, page.songs.as_slice()) {
+                (1, [song]) => song.id,
+                (0, _) | (_, []) => return Err(Failure::new(format!("no song matches {query:?}"))),
+                (total, songs) => {
+                    return Err(Failure {
+                        message: format!(
+                            "{} match {query:?}; play one by its ID:",
+                            count(total, "song")
+                        ),
+                        details: Some(complete::shown(&songs.iter().collect::<Vec<_>>(), total)),
+                    })
+                }
+            }
+        }
+    };
+    Ok(Effect::Play(client.manifest(id).await?))
+}
