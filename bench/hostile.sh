@@ -35,7 +35,7 @@ if [ -z "${JUKEBOX_BIN:-}" ]; then
 fi
 export JUKEBOX_BIN
 case " $modes " in *" catalog "*)
-    [ -f "$catalog/index.json" ] || "$root/bench/make-catalog.sh" "$catalog" 230 >&2 ;;
+    [ -f "$catalog/index.sqlite" ] || "$root/bench/make-catalog.sh" "$catalog" 230 >&2 ;;
 esac
 # The server, the players, the attacker: a descriptor per connection each.
 ulimit -n "$(ulimit -Hn)"
