@@ -26,7 +26,7 @@ mod test_songs;
 
 pub use cache::DEFAULT_CACHE_BYTES;
 pub use connection::HELLO_TIMEOUT;
-pub use server::Server;
+pub use server::{Listener, Server};
 pub use store::Store;
 
 /// Default [`Config::notsent_lowat`]: one small DATA frame. See docs/BENCHMARKS.md for the measurements

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use jukebox_server::{Config, Server, Store};
+use jukebox_server::{Config, Listener, Store};
 use tracing_subscriber::EnvFilter;
 
 /// Serves the mp3 files of a folder, or a catalog written by jukebox-segmenter, to Jukebox
@@ -100,7 +100,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    // Segmenting uses every core through its own thread pool, so it runs before the async runtime.
+    let config = Config {
+        listen: args.listen,
+        max_connections: args.max_connections,
+        idle_timeout: args.idle_timeout,
+        notsent_lowat: (args.notsent_lowat > 0).then_some(args.notsent_lowat),
+        data_frames_per_write: args.data_frames_per_write,
+        ..Config::default()
+    };
+    let (runtime, listener) = bind(config)?;
+    // Segmenting uses every core through its own thread pool, so it runs before the async runtime
+    // does.
     let store = Arc::new(match (&args.music, &args.catalog) {
         (_, Some(catalog)) => {
             let cache = args.cache_mib.saturating_mul(1 << 20);
@@ -127,23 +137,8 @@ fn run(args: Args) -> Result<(), String> {
         // clap requires one of the two.
         (None, None) => return Err("give --music DIR or --catalog DIR".into()),
     });
-    let config = Config {
-        listen: args.listen,
-        max_connections: args.max_connections,
-        idle_timeout: args.idle_timeout,
-        notsent_lowat: (args.notsent_lowat > 0).then_some(args.notsent_lowat),
-        data_frames_per_write: args.data_frames_per_write,
-        ..Config::default()
-    };
-    // This runtime only accepts connections and waits for signals.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start: {e}"))?;
     runtime.block_on(async {
-        let server = Server::bind(config, store)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let server = listener.serve(store);
         tracing::info!("listening on {}", server.local_addr());
         // Connections are served on one single-threaded runtime per core (see run_on_threads).
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -157,16 +152,39 @@ fn run(args: Args) -> Result<(), String> {
     })
 }
 
+/// Binds the port before the songs are loaded, which can take minutes, so that a port in use
+/// fails at once. The runtime returned, which holds the listener, only accepts connections and
+/// waits for signals.
+fn bind(config: Config) -> Result<(tokio::runtime::Runtime, Listener), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let addr = config.listen;
+    let listener = runtime
+        .block_on(Listener::bind(config))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    Ok((runtime, listener))
+}
+
 /// Logs what is served.
 fn report(store: &Store, from: &str) -> Result<(), String> {
     let meta = store.meta()?;
     tracing::info!(
-        "loaded {} songs ({} segments, {:.1} MB of audio) from {from}",
-        meta.songs,
+        "loaded {} ({} segments, {:.1} MB of audio) from {from}",
+        count(meta.songs, "song", "songs"),
         meta.segments,
         meta.bytes as f64 / 1e6,
     );
+    if meta.songs == 0 {
+        tracing::warn!("no song to serve in {from}");
+    }
     Ok(())
+}
+
+/// `1 song`, `2 songs`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM where there is such a thing.

@@ -28,17 +28,47 @@ pub struct Server {
     store: Arc<Store>,
 }
 
-impl Server {
+/// A listener bound to the configured address that serves no songs yet. Binding before the songs
+/// are loaded, which can take minutes, makes a port in use fail at once.
+pub struct Listener {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    config: Config,
+}
+
+impl Listener {
     /// Binds the listener.
-    pub async fn bind(config: Config, store: Arc<Store>) -> io::Result<Server> {
+    pub async fn bind(config: Config) -> io::Result<Listener> {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
-        Ok(Server {
+        Ok(Listener {
             listener,
             local_addr,
             config,
-            store,
         })
+    }
+
+    /// The address actually bound (with the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The server of `store` on this listener. Connections that arrived meanwhile wait in the
+    /// kernel's backlog.
+    pub fn serve(self, store: Arc<Store>) -> Server {
+        Server {
+            listener: self.listener,
+            local_addr: self.local_addr,
+            config: self.config,
+            store,
+        }
+    }
+}
+
+impl Server {
+    /// Binds the listener (see [`Listener`] to bind before the store is ready).
+    pub async fn bind(config: Config, store: Arc<Store>) -> io::Result<Server> {
+        Ok(Listener::bind(config).await?.serve(store))
     }
 
     /// The address actually bound (with the real port when the config asked for port 0).
