@@ -1,22 +1,48 @@
 //! `jukebox-server`: serves every mp3 below a folder, or a catalog pre-chunked by
 //! `jukebox-segmenter`, over the Jukebox protocol.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgGroup, Parser};
+use clap::{ArgGroup, CommandFactory, Parser};
 use jukebox_server::{Config, Listener, Store};
 use tracing_subscriber::EnvFilter;
+
+/// Examples, logs and exit status; shown by --help and in the man page.
+const AFTER_HELP: &str = "\
+Examples:
+  jukebox-server --music ~/Music
+      serves every mp3 below ~/Music on 127.0.0.1:5853
+  jukebox-server --catalog /srv/catalog --listen 0.0.0.0:5853
+      serves a catalog written by `jukebox-segmenter ~/Music /srv/catalog` to other machines
+  jukebox-server --completions bash > ~/.local/share/bash-completion/completions/jukebox-server
+  jukebox-server --man > ~/.local/share/man/man1/jukebox-server.1
+
+Environment:
+  RUST_LOG  what is logged to stderr, as tracing directives, e.g. jukebox_server=debug
+            (default: info)
+
+Exit status:
+  0  stopped by SIGINT or SIGTERM
+  1  cannot start (the port is in use, the folder or catalog cannot be read)
+  2  the command line is wrong";
 
 /// Serves the mp3 files of a folder, or a catalog written by jukebox-segmenter, to Jukebox
 /// clients over TCP.
 #[derive(Debug, Parser)]
-#[command(name = "jukebox-server", version)]
-#[command(group(ArgGroup::new("songs").required(true).args(["music", "catalog"])))]
+#[command(name = "jukebox-server", version, after_help = AFTER_HELP)]
+#[command(
+    override_usage = "jukebox-server [OPTIONS] <--music <DIR>|--catalog <DIR>>
+       jukebox-server --completions <SHELL>
+       jukebox-server --man"
+)]
+// --completions and --man are in the group so that they need neither --music nor --catalog.
+#[command(group(ArgGroup::new("songs").required(true)
+    .args(["music", "catalog", "completions", "man"])))]
 struct Args {
     /// Folder whose *.mp3 files (searched recursively) are segmented at startup and served.
     #[arg(long, value_name = "DIR")]
@@ -64,6 +90,14 @@ struct Args {
     /// already).
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     segment_duration: Duration,
+
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
@@ -85,6 +119,9 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(exit) = print_docs(&args) {
+        return exit;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -149,6 +186,26 @@ fn run(args: Args) -> Result<(), String> {
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())
+    })
+}
+
+/// With --completions or --man, prints what they ask for and gives the exit status.
+fn print_docs(args: &Args) -> Option<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let written = if let Some(shell) = args.completions {
+        clap_complete::generate(shell, &mut Args::command(), "jukebox-server", &mut out);
+        Ok(())
+    } else if args.man {
+        clap_mangen::Man::new(Args::command()).render(&mut out)
+    } else {
+        return None;
+    };
+    Some(match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jukebox-server: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
     })
 }
 

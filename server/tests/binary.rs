@@ -107,6 +107,43 @@ fn an_empty_folder_is_served_with_a_warning() {
 }
 
 #[test]
+fn completions_and_the_man_page_come_from_the_flags() {
+    for (shell, marker) in [
+        ("bash", "-o default jukebox-server"),
+        ("zsh", "#compdef jukebox-server"),
+        ("fish", "complete -c jukebox-server"),
+    ] {
+        let output = output_within(server_command().args(["--completions", shell]));
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {script}");
+        for flag in ["catalog", "listen", "max-connections"] {
+            assert!(script.contains(flag), "{shell} completes --{flag}");
+        }
+    }
+    let man = output_within(server_command().arg("--man"));
+    assert!(man.status.success(), "{man:?}");
+    let man = String::from_utf8(man.stdout).unwrap();
+    assert!(man.contains(".TH jukebox-server 1"), "{man}");
+    for text in [
+        "\\-\\-music",
+        "\\-\\-catalog",
+        "\\-\\-listen",
+        "RUST_LOG",
+        "Exit status",
+    ] {
+        assert!(man.contains(text), "the man page lacks {text:?}");
+    }
+    // They need no songs, and take no other flag.
+    let both = output_within(server_command().args(["--man", "--music", "m"]));
+    assert_eq!(both.status.code(), Some(2));
+    let none = output_within(&mut server_command());
+    assert_eq!(none.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(stderr.contains("--music <DIR>|--catalog <DIR>"), "{stderr}");
+}
+
+#[test]
 fn files_that_are_not_mp3_are_skipped_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("broken.mp3"), b"this is not audio").unwrap();
