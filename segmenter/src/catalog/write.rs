@@ -97,6 +97,9 @@ pub enum WriteError {
     },
     #[error("no mp3 file below {0}: nothing to segment")]
     NoMp3(PathBuf),
+    /// Every file was skipped: the catalog is left as it was, as with [`WriteError::NoMp3`].
+    #[error("no mp3 file below {path} could be segmented ({skipped} skipped)")]
+    NoSong { path: PathBuf, skipped: usize },
     #[error("catalog folder {0} is being written by another run")]
     Locked(PathBuf),
     #[error("{0} is not empty and holds no catalog: refusing to write a catalog there")]
@@ -275,6 +278,12 @@ fn segment_files(
             }
             Err(reason) => skipped.push(Skipped { path: rel, reason }),
         }
+    }
+    if rows.is_empty() {
+        return Err(WriteError::NoSong {
+            path: input.to_path_buf(),
+            skipped: skipped.len(),
+        });
     }
     skipped.sort_by(|a, b| crate::catalog::dir::path_order(&a.path, &b.path));
     summary.songs = rows.len();
