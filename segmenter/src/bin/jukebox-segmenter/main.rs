@@ -2,6 +2,7 @@
 //! `jukebox-server --catalog` serves without reading audio at startup.
 
 mod progress;
+mod text;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use clap::Parser;
 use jukebox_segmenter::{segment_all, write_catalog, Progress, Summary};
 
 use progress::{Bar, Lines};
+use text::{count, printable, shown};
 
 const LAYOUT: &str = "\
 Catalog layout (docs/CATALOG.md):
@@ -80,7 +82,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("jukebox-segmenter: {message}");
+            eprintln!("jukebox-segmenter: {}", printable(&message));
             ExitCode::FAILURE
         }
     }
@@ -126,16 +128,20 @@ fn run(args: Args) -> Result<(), String> {
 
 fn print_summary(s: &Summary, output: &std::path::Path, elapsed: Duration) {
     println!(
-        "{} songs in {} ({} written, {} unchanged, {} removed), {} skipped",
-        s.songs,
-        output.display(),
+        "{} in {} ({} written, {} unchanged, {} removed), {} skipped",
+        count(s.songs as u64, "song", "songs"),
+        shown(output.display()),
         s.written,
         s.unchanged,
         s.removed,
         s.skipped.len()
     );
     for skipped in &s.skipped {
-        println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
+        println!(
+            "  skipped {}: {}",
+            shown(skipped.path.display()),
+            printable(&skipped.reason)
+        );
     }
     println!(
         "total duration {}, {} bytes of segments from {} bytes of mp3, in {:.2} s",
@@ -149,15 +155,15 @@ fn print_summary(s: &Summary, output: &std::path::Path, elapsed: Duration) {
 fn print_bench(s: &Summary, dir: &std::path::Path, elapsed: Duration) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!(
-        "bench {}: {} songs, {} skipped, {} bytes read, {} bytes of segments hashed, {:.3} s, {:.1} MB/s, {} threads",
-        dir.display(),
-        s.songs,
+        "bench {}: {}, {} skipped, {} bytes read, {} bytes of segments hashed, {:.3} s, {:.1} MB/s, {}",
+        shown(dir.display()),
+        count(s.songs as u64, "song", "songs"),
         s.skipped.len(),
         s.source_bytes,
         s.bytes,
         secs,
         s.source_bytes as f64 / 1e6 / secs,
-        rayon::current_num_threads()
+        count(rayon::current_num_threads() as u64, "thread", "threads")
     );
 }
 
