@@ -221,37 +221,33 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
 }
 
 #[test]
-fn wrong_arguments_and_unreadable_folders_are_one_line_errors() {
-    let out = tempfile::tempdir().unwrap();
-    let missing = out.path().join("missing");
-    let file = out.path().join("file.txt");
-    std::fs::write(&file, b"x").unwrap();
+fn a_wrong_command_line_gets_clap_s_whole_message() {
+    const USAGE: &str = "Usage: jukebox-segmenter ";
     let music = music_dir();
-    let music = music.as_path();
-    let cases: Vec<(Vec<&Path>, &str)> = vec![
-        (vec![], "required"),
+    let zero = [
+        Path::new("--segment-duration"),
+        Path::new("0"),
+        &music,
+        &music,
+    ];
+    let cases: Vec<(Vec<&Path>, &[&str])> = vec![
         (
-            vec![
-                Path::new("--segment-duration"),
-                Path::new("0"),
-                music,
-                out.path(),
-            ],
-            "more than 0",
+            vec![],
+            &["required arguments", "<IN_DIR>", "<OUT_DIR>", USAGE],
         ),
-        (vec![Path::new("--frobnicate")], "--frobnicate"),
-        (vec![&missing, out.path()], "cannot read source folder"),
-        (vec![&file, out.path()], "cannot read source folder"),
-        (vec![music, &file], "cannot write catalog folder"),
-        (vec![music, music], "refusing"),
+        (vec![&music], &["required arguments", "<OUT_DIR>", USAGE]),
+        (zero.to_vec(), &["more than 0", "--segment-duration"]),
+        (vec![Path::new("--frobnicate")], &["'--frobnicate'", USAGE]),
     ];
     for (args, expected) in cases {
         let output = segmenter(&args);
         let stderr = text(&output.stderr);
-        assert!(!output.status.success(), "{args:?}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("jukebox-segmenter: "), "{stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        for word in expected {
+            assert!(stderr.contains(word), "{args:?} lacks {word}: {stderr}");
+        }
+        assert!(stderr.contains("--help"), "{stderr}");
         assert!(output.stdout.is_empty());
     }
 }

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::error::ErrorKind;
 use clap::Parser;
 use jukebox_segmenter::{segment_all, write_catalog, Progress, Summary};
 
@@ -65,20 +64,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            e.exit()
-        }
-        Err(e) => {
-            // clap's first line says what is wrong; usage and hints follow on other lines.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("jukebox-segmenter: {first} (see --help)");
-            return ExitCode::from(2);
-        }
-    };
+    // clap's own message for a wrong command line (what is wrong, the usage line), exit status 2.
+    let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
