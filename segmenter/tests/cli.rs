@@ -1,5 +1,5 @@
 //! The `jukebox-segmenter` binary on temporary folders: layout, summary, incremental re-runs,
-//! leftovers of an interrupted run, and one-line errors.
+//! leftovers of an interrupted run, errors, what it prints of file names, its documentation.
 
 mod common;
 
@@ -222,7 +222,7 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
 
 #[test]
 fn a_wrong_command_line_gets_clap_s_whole_message() {
-    const USAGE: &str = "Usage: jukebox-segmenter ";
+    const USAGE: &str = "Usage: jukebox-segmenter [OPTIONS] <IN_DIR> <OUT_DIR>";
     let music = music_dir();
     let zero = [
         Path::new("--segment-duration"),
@@ -238,6 +238,10 @@ fn a_wrong_command_line_gets_clap_s_whole_message() {
         (vec![&music], &["required arguments", "<OUT_DIR>", USAGE]),
         (zero.to_vec(), &["more than 0", "--segment-duration"]),
         (vec![Path::new("--frobnicate")], &["'--frobnicate'", USAGE]),
+        (
+            vec![Path::new("--man"), &music],
+            &["--man", "cannot be used", USAGE],
+        ),
     ];
     for (args, expected) in cases {
         let output = segmenter(&args);
@@ -358,6 +362,30 @@ fn one_song_is_counted_in_the_singular() {
 }
 
 #[test]
+fn completions_and_the_man_page_come_from_the_flags() {
+    for (shell, marker) in [
+        ("bash", "-o default jukebox-segmenter"),
+        ("zsh", "#compdef jukebox-segmenter"),
+        ("fish", "complete -c jukebox-segmenter"),
+    ] {
+        let output = segmenter(&[Path::new("--completions"), Path::new(shell)]);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = text(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for flag in ["segment-duration", "bench", "jobs"] {
+            assert!(script.contains(flag), "{shell} completes --{flag}");
+        }
+    }
+    let man = segmenter(&[Path::new("--man")]);
+    assert!(man.status.success(), "{man:?}");
+    let man = text(&man.stdout);
+    assert!(man.contains(".TH jukebox-segmenter 1"), "{man}");
+    for word in ["IN_DIR", "\\-\\-bench", "index.sqlite", "Exit status"] {
+        assert!(man.contains(word), "the man page lacks {word:?}");
+    }
+}
+
+#[test]
 fn help_documents_the_layout_and_bench_reports_a_rate() {
     let help = segmenter(&[Path::new("--help")]);
     assert!(help.status.success());
@@ -367,6 +395,8 @@ fn help_documents_the_layout_and_bench_reports_a_rate() {
         "000000.seg",
         "--segment-duration",
         "--bench",
+        "Examples:",
+        "Exit status:",
     ] {
         assert!(help.contains(word), "{word}: {help}");
     }

@@ -4,18 +4,34 @@
 mod progress;
 mod text;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use jukebox_segmenter::{segment_all, write_catalog, Progress, Summary};
 
 use progress::{Bar, Lines};
 use text::{count, printable, shown};
 
-const LAYOUT: &str = "\
+const AFTER_HELP: &str = "\
+Examples:
+  jukebox-segmenter ~/Music /srv/catalog
+      cuts every mp3 below ~/Music into the catalog /srv/catalog; run it again after changes
+  jukebox-server --catalog /srv/catalog
+      serves it
+  jukebox-segmenter --bench ~/Music --jobs 1
+      measures segmenting on one core, writing nothing
+  jukebox-segmenter --completions bash > ~/.local/share/bash-completion/completions/jukebox-segmenter
+  jukebox-segmenter --man > ~/.local/share/man/man1/jukebox-segmenter.1
+
+Exit status:
+  0  the catalog was written (files that are not playable mp3 are skipped and listed)
+  1  the run failed, and the previous catalog is left in place: IN_DIR holds no playable mp3,
+     or a folder cannot be read or written
+  2  the command line is wrong
+
 Catalog layout (docs/CATALOG.md):
   OUT_DIR/index.sqlite                 the index (SQLite): every song's ID, tags, manifest and folder
   OUT_DIR/songs/<folder>/000000.seg    segment 0, 1, 2...: whole MPEG frames, concatenated = the audio
@@ -30,7 +46,11 @@ rebuilt.";
 /// Cuts every *.mp3 below IN_DIR (recursively) into a pre-chunked catalog in OUT_DIR, for
 /// `jukebox-server --catalog OUT_DIR`.
 #[derive(Debug, Parser)]
-#[command(name = "jukebox-segmenter", version, after_help = LAYOUT)]
+#[command(name = "jukebox-segmenter", version, after_help = AFTER_HELP)]
+#[command(override_usage = "jukebox-segmenter [OPTIONS] <IN_DIR> <OUT_DIR>
+       jukebox-segmenter --bench <DIR> [--jobs <N>] [--segment-duration <SECONDS>]
+       jukebox-segmenter --completions <SHELL>
+       jukebox-segmenter --man")]
 struct Args {
     /// Folder of mp3 files to segment.
     #[arg(value_name = "IN_DIR", required_unless_present = "bench")]
@@ -51,6 +71,14 @@ struct Args {
     /// Threads to use (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -66,6 +94,9 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     // clap's own message for a wrong command line (what is wrong, the usage line), exit status 2.
     let args = Args::parse();
+    if let Some(exit) = print_docs(&args) {
+        return exit;
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -73,6 +104,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// With --completions or --man, prints what they ask for and gives the exit status.
+fn print_docs(args: &Args) -> Option<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let written = if let Some(shell) = args.completions {
+        clap_complete::generate(shell, &mut Args::command(), "jukebox-segmenter", &mut out);
+        Ok(())
+    } else if args.man {
+        clap_mangen::Man::new(Args::command()).render(&mut out)
+    } else {
+        return None;
+    };
+    Some(match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jukebox-segmenter: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 fn run(args: Args) -> Result<(), String> {
