@@ -35,7 +35,15 @@ pub fn binary(name: &str) -> PathBuf {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
             cmd.args(["build", "-p", "jukebox-client", "-p", "jukebox-server"]);
-            cmd.args(["--bin", "jukebox", "--bin", "jukebox-server"]);
+            cmd.args([
+                "-p",
+                "jukebox-segmenter",
+                "--bin",
+                "jukebox",
+                "--bin",
+                "jukebox-server",
+            ]);
+            cmd.args(["--bin", "jukebox-segmenter"]);
             if !cfg!(debug_assertions) {
                 cmd.arg("--release");
             }

@@ -35,7 +35,7 @@ pub mod store;
 mod test_songs;
 
 pub use cache::DEFAULT_CACHE_BYTES;
-pub use server::{Server, MAX_REJECTING};
+pub use server::{Listener, Server, MAX_REJECTING};
 pub use session::HELLO_TIMEOUT;
 pub use store::Store;
 

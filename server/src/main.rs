@@ -1,22 +1,48 @@
 //! `jukebox-server`: serves every mp3 below a folder, or a catalog pre-chunked by
 //! `jukebox-segmenter`, over the Jukebox protocol.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgGroup, Parser};
-use jukebox_server::{Config, Server, Store};
+use clap::{ArgGroup, CommandFactory, Parser};
+use jukebox_server::{Config, Listener, Store};
 use tracing_subscriber::EnvFilter;
+
+/// Examples, logs and exit status; shown by --help and in the man page.
+const AFTER_HELP: &str = "\
+Examples:
+  jukebox-server --music ~/Music
+      serves every mp3 below ~/Music on 127.0.0.1:5853
+  jukebox-server --catalog /srv/catalog --listen 0.0.0.0:5853
+      serves a catalog written by `jukebox-segmenter ~/Music /srv/catalog` to other machines
+  jukebox-server --completions bash > ~/.local/share/bash-completion/completions/jukebox-server
+  jukebox-server --man > ~/.local/share/man/man1/jukebox-server.1
+
+Environment:
+  RUST_LOG  what is logged to stderr, as tracing directives, e.g. jukebox_server=debug
+            (default: info)
+
+Exit status:
+  0  stopped by SIGINT or SIGTERM
+  1  cannot start (the port is in use, the folder or catalog cannot be read)
+  2  the command line is wrong";
 
 /// Serves the mp3 files of a folder, or a catalog written by jukebox-segmenter, to Jukebox
 /// clients over TCP.
 #[derive(Debug, Parser)]
-#[command(name = "jukebox-server", version)]
-#[command(group(ArgGroup::new("songs").required(true).args(["music", "catalog"])))]
+#[command(name = "jukebox-server", version, after_help = AFTER_HELP)]
+#[command(
+    override_usage = "jukebox-server [OPTIONS] <--music <DIR>|--catalog <DIR>>
+       jukebox-server --completions <SHELL>
+       jukebox-server --man"
+)]
+// --completions and --man are in the group so that they need neither --music nor --catalog.
+#[command(group(ArgGroup::new("songs").required(true)
+    .args(["music", "catalog", "completions", "man"])))]
 struct Args {
     /// Folder whose *.mp3 files (searched recursively) are segmented at startup and served.
     #[arg(long, value_name = "DIR")]
@@ -101,6 +127,14 @@ struct Args {
     /// already).
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     segment_duration: Duration,
+
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
@@ -122,6 +156,9 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(exit) = print_docs(&args) {
+        return exit;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -137,7 +174,23 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    // Segmenting uses every core through its own thread pool, so it runs before the async runtime.
+    let config = Config {
+        listen: args.listen,
+        max_connections: fit_descriptors(args.max_connections)?,
+        max_per_source: args.max_per_source,
+        source_rate: args.source_rate,
+        backlog: args.backlog,
+        idle_timeout: args.idle_timeout,
+        frame_timeout: args.frame_timeout,
+        send_timeout: args.send_timeout,
+        fin_timeout: args.fin_timeout,
+        notsent_lowat: (args.notsent_lowat > 0).then_some(args.notsent_lowat),
+        data_frames_per_write: args.data_frames_per_write,
+        ..Config::default()
+    };
+    let (runtime, listener) = bind(config)?;
+    // Segmenting uses every core through its own thread pool, so it runs before the async runtime
+    // does.
     let store = Arc::new(match (&args.music, &args.catalog) {
         (_, Some(catalog)) => {
             let cache = args.cache_mib.saturating_mul(1 << 20);
@@ -168,29 +221,8 @@ fn run(args: Args) -> Result<(), String> {
         // clap requires one of the two.
         (None, None) => return Err("give --music DIR or --catalog DIR".into()),
     });
-    let config = Config {
-        listen: args.listen,
-        max_connections: fit_descriptors(args.max_connections)?,
-        max_per_source: args.max_per_source,
-        source_rate: args.source_rate,
-        backlog: args.backlog,
-        idle_timeout: args.idle_timeout,
-        frame_timeout: args.frame_timeout,
-        send_timeout: args.send_timeout,
-        fin_timeout: args.fin_timeout,
-        notsent_lowat: (args.notsent_lowat > 0).then_some(args.notsent_lowat),
-        data_frames_per_write: args.data_frames_per_write,
-        ..Config::default()
-    };
-    // This runtime only accepts connections and waits for signals.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start: {e}"))?;
     runtime.block_on(async {
-        let server = Server::bind(config, store)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let server = listener.serve(store);
         tracing::info!("listening on {}", server.local_addr());
         // Connections are served on one single-threaded runtime per core (see run_on_threads).
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -258,16 +290,59 @@ fn fit_descriptors(max_connections: usize) -> Result<usize, String> {
     Ok(fits)
 }
 
+/// With --completions or --man, prints what they ask for and gives the exit status.
+fn print_docs(args: &Args) -> Option<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let written = if let Some(shell) = args.completions {
+        clap_complete::generate(shell, &mut Args::command(), "jukebox-server", &mut out);
+        Ok(())
+    } else if args.man {
+        clap_mangen::Man::new(Args::command()).render(&mut out)
+    } else {
+        return None;
+    };
+    Some(match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jukebox-server: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// Binds the port before the songs are loaded, which can take minutes, so that a port in use
+/// fails at once. The runtime returned, which holds the listener, only accepts connections and
+/// waits for signals.
+fn bind(config: Config) -> Result<(tokio::runtime::Runtime, Listener), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let addr = config.listen;
+    let listener = runtime
+        .block_on(Listener::bind(config))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    Ok((runtime, listener))
+}
+
 /// Logs what is served.
 fn report(store: &Store, from: &str) -> Result<(), String> {
     let meta = store.meta()?;
     tracing::info!(
-        "loaded {} songs ({} segments, {:.1} MB of audio) from {from}",
-        meta.songs,
+        "loaded {} ({} segments, {:.1} MB of audio) from {from}",
+        count(meta.songs, "song", "songs"),
         meta.segments,
         meta.bytes as f64 / 1e6,
     );
+    if meta.songs == 0 {
+        tracing::warn!("no song to serve in {from}");
+    }
     Ok(())
+}
+
+/// `1 song`, `2 songs`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -45,9 +45,17 @@ struct Admission {
     _source: SourceSlot,
 }
 
-impl Server {
+/// A listener bound to the configured address that serves no songs yet. Binding before the songs
+/// are loaded, which can take minutes, makes a port in use fail at once.
+pub struct Listener {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    config: Config,
+}
+
+impl Listener {
     /// Binds the listener, with the configured backlog.
-    pub async fn bind(config: Config, store: Arc<Store>) -> io::Result<Server> {
+    pub async fn bind(config: Config) -> io::Result<Listener> {
         let socket = match config.listen {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
             SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -57,12 +65,34 @@ impl Server {
         socket.bind(config.listen)?;
         let listener = socket.listen(config.backlog)?;
         let local_addr = listener.local_addr()?;
-        Ok(Server {
+        Ok(Listener {
             listener,
             local_addr,
             config,
-            store,
         })
+    }
+
+    /// The address actually bound (with the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The server of `store` on this listener. Connections that arrived meanwhile wait in the
+    /// kernel's backlog.
+    pub fn serve(self, store: Arc<Store>) -> Server {
+        Server {
+            listener: self.listener,
+            local_addr: self.local_addr,
+            config: self.config,
+            store,
+        }
+    }
+}
+
+impl Server {
+    /// Binds the listener (see [`Listener`] to bind before the store is ready).
+    pub async fn bind(config: Config, store: Arc<Store>) -> io::Result<Server> {
+        Ok(Listener::bind(config).await?.serve(store))
     }
 
     /// The address actually bound (with the real port when the config asked for port 0).
