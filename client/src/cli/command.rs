@@ -2,6 +2,7 @@
 //! [`COMMANDS`], so `help`, completion and parsing cannot disagree. A new command is one entry
 //! here, one variant of [`Command`] and its handler in the command loop.
 
+use super::playlist::Repeat;
 use jukebox_protocol::page::MAX_QUERY_BYTES;
 use jukebox_protocol::MAX_SONG_ID;
 
@@ -20,6 +21,20 @@ pub enum Command {
     /// The next page of the last `list` or `search`.
     More,
     Play(Target),
+    /// `play` alone: start the queue where it is.
+    PlayQueue,
+    /// Append songs to the queue: an ID, or every song matching the words.
+    Add(Target),
+    /// Show the queue.
+    Queue,
+    Next,
+    Prev,
+    Clear,
+    /// Remove the entry at this position (1-based, as `queue` shows it).
+    Remove(usize),
+    Shuffle,
+    /// Set the repeat mode, or show it.
+    Repeat(Option<Repeat>),
     Stop,
     Wait,
     Help,
@@ -45,6 +60,12 @@ pub enum Arguments {
     Words,
     /// A song: an ID or search words.
     Song,
+    /// A song, or nothing.
+    MaybeSong,
+    /// A queue position.
+    Position,
+    /// off, one or all, or nothing.
+    Mode,
 }
 
 pub struct Spec {
@@ -81,9 +102,65 @@ pub const COMMANDS: &[Spec] = &[
     Spec {
         name: "play",
         aliases: &["p"],
+        usage: "[ID|WORDS]",
+        help: "play a song now; alone: start the queue",
+        arguments: Arguments::MaybeSong,
+    },
+    Spec {
+        name: "add",
+        aliases: &["a"],
         usage: "ID|WORDS",
-        help: "play a song by ID or by words matching only it",
+        help: "queue a song, or all songs the words match",
         arguments: Arguments::Song,
+    },
+    Spec {
+        name: "queue",
+        aliases: &["playlist"],
+        usage: "",
+        help: "show the queue; > marks the song playing",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "next",
+        aliases: &["n"],
+        usage: "",
+        help: "play the next song in the queue",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "prev",
+        aliases: &["previous"],
+        usage: "",
+        help: "play the previous song in the queue",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "remove",
+        aliases: &["rm"],
+        usage: "N",
+        help: "remove the Nth song from the queue",
+        arguments: Arguments::Position,
+    },
+    Spec {
+        name: "clear",
+        aliases: &[],
+        usage: "",
+        help: "empty the queue (the song playing plays on)",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "shuffle",
+        aliases: &[],
+        usage: "",
+        help: "put the queue in random order, the song playing first",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "repeat",
+        aliases: &[],
+        usage: "[off|one|all]",
+        help: "what follows the last song (one: the same song again)",
+        arguments: Arguments::Mode,
     },
     Spec {
         name: "stop",
@@ -96,7 +173,7 @@ pub const COMMANDS: &[Spec] = &[
         name: "wait",
         aliases: &[],
         usage: "",
-        help: "wait for the song to end (at a terminal: Ctrl-C stops)",
+        help: "wait for the queue to end (at a terminal: Ctrl-C stops)",
         arguments: Arguments::None,
     },
     Spec {
@@ -199,6 +276,11 @@ impl Command {
                 }
                 match spec.name {
                     "more" => Command::More,
+                    "queue" => Command::Queue,
+                    "next" => Command::Next,
+                    "prev" => Command::Prev,
+                    "clear" => Command::Clear,
+                    "shuffle" => Command::Shuffle,
                     "stop" => Command::Stop,
                     "wait" => Command::Wait,
                     "help" => Command::Help,
@@ -219,15 +301,40 @@ impl Command {
                     all,
                 }
             }
-            Arguments::Song => match rest.as_slice() {
+            Arguments::MaybeSong if rest.is_empty() => Command::PlayQueue,
+            Arguments::Song | Arguments::MaybeSong => {
+                let target = match rest.as_slice() {
+                    [] => {
+                        return Err(format!(
+                            "{} needs a song ID or search words, as in: {} 3",
+                            spec.name, spec.name
+                        ))
+                    }
+                    [word] if is_id(word) => Target::Id(parse_id(word)?),
+                    words => Target::Search(search_words(spec.name, words)?),
+                };
+                match spec.name {
+                    "add" => Command::Add(target),
+                    _ => Command::Play(target),
+                }
+            }
+            Arguments::Position => match rest.as_slice() {
+                [word] => match word.parse::<usize>() {
+                    Ok(n) if n > 0 => Command::Remove(n),
+                    _ => return Err(format!("not a queue position: {word:?} (1 is the first)")),
+                },
                 [] => {
                     return Err(format!(
-                        "{} needs a song ID or search words, as in: {} 3",
+                        "{} needs a queue position, as in: {} 2",
                         spec.name, spec.name
                     ))
                 }
-                [word] if is_id(word) => Command::Play(Target::Id(parse_id(word)?)),
-                words => Command::Play(Target::Search(search_words(spec.name, words)?)),
+                [_, extra, ..] => return Err(unexpected(extra)),
+            },
+            Arguments::Mode => match rest.as_slice() {
+                [] => Command::Repeat(None),
+                [mode] => Command::Repeat(Some(mode.parse()?)),
+                [_, extra, ..] => return Err(unexpected(extra)),
             },
         };
         Ok(command)
@@ -259,7 +366,28 @@ mod tests {
         assert_eq!(Command::parse(""), Ok(Command::Nothing));
         assert_eq!(Command::parse("quit"), Ok(Command::Quit));
         assert_eq!(Command::parse("Exit"), Ok(Command::Quit));
-        assert!(Command::parse("play").is_err());
+        assert_eq!(Command::parse("play"), Ok(Command::PlayQueue));
+        assert!(Command::parse("add").is_err());
+        assert_eq!(Command::parse("a 7"), Ok(Command::Add(Target::Id(7))));
+        assert_eq!(
+            Command::parse("add blue tide"),
+            Ok(Command::Add(Target::Search("blue tide".into())))
+        );
+        assert_eq!(Command::parse("rm 2"), Ok(Command::Remove(2)));
+        assert!(Command::parse("remove 0").is_err());
+        assert!(Command::parse("remove").is_err());
+        assert!(Command::parse("remove 1 2").is_err());
+        assert_eq!(Command::parse("repeat"), Ok(Command::Repeat(None)));
+        assert_eq!(
+            Command::parse("repeat ALL"),
+            Ok(Command::Repeat(Some(Repeat::All)))
+        );
+        assert!(Command::parse("repeat twice").is_err());
+        assert_eq!(Command::parse("next"), Ok(Command::Next));
+        assert_eq!(Command::parse("previous"), Ok(Command::Prev));
+        assert_eq!(Command::parse("shuffle"), Ok(Command::Shuffle));
+        assert_eq!(Command::parse("clear"), Ok(Command::Clear));
+        assert_eq!(Command::parse("queue"), Ok(Command::Queue));
         assert!(Command::parse("play 0").is_err());
         assert!(Command::parse("search").is_err());
         assert!(Command::parse("search --all").is_err());

@@ -71,7 +71,18 @@ pub fn complete(line: &str, known: &KnownSongs) -> Completion {
     let rest_trimmed = rest.trim_start();
     let last_word = rest.rsplit(' ').next().unwrap_or("");
     match spec.arguments {
-        Arguments::None => Completion::Nothing,
+        Arguments::None | Arguments::Position => Completion::Nothing,
+        Arguments::Mode => {
+            let word = rest_trimmed.to_ascii_lowercase();
+            let modes: Vec<&str> = ["off", "one", "all"]
+                .into_iter()
+                .filter(|mode| mode.starts_with(&word))
+                .collect();
+            match modes.as_slice() {
+                [mode] => Completion::Line(format!("{head}{mode}")),
+                _ => Completion::Nothing,
+            }
+        }
         Arguments::All | Arguments::Words if !last_word.is_empty() => {
             if ALL_FLAG.starts_with(last_word) && last_word.starts_with('-') {
                 Completion::Line(format!(
@@ -83,13 +94,15 @@ pub fn complete(line: &str, known: &KnownSongs) -> Completion {
             }
         }
         Arguments::All | Arguments::Words => Completion::Nothing,
-        Arguments::Song if command::is_id(rest_trimmed) => complete_id(
+        Arguments::Song | Arguments::MaybeSong if command::is_id(rest_trimmed) => complete_id(
             &format!("{head}{}", &rest[..rest.len() - rest_trimmed.len()]),
             rest_trimmed,
             known,
         ),
-        Arguments::Song if rest_trimmed.trim().is_empty() => complete_id(line, "", known),
-        Arguments::Song => Completion::Search {
+        Arguments::Song | Arguments::MaybeSong if rest_trimmed.trim().is_empty() => {
+            complete_id(line, "", known)
+        }
+        Arguments::Song | Arguments::MaybeSong => Completion::Search {
             line: head.to_string(),
             query: rest_trimmed.trim().to_string(),
         },
@@ -202,7 +215,7 @@ mod tests {
             complete("s", &known),
             Completion::Choices {
                 line: "s".into(),
-                shown: "search  stop".into()
+                shown: "search  shuffle  stop".into()
             }
         );
         assert_eq!(complete("x", &known), Completion::Nothing);

@@ -49,6 +49,13 @@ struct State {
     front_taken: usize,
     played: Played,
     format: Option<PcmFormat>,
+    /// Frames the output asked for and did not get since it last played audio; they count as
+    /// starved once more audio follows without a cancel in between.
+    unmet: u64,
+    /// Frames of silence between two samples played, within a song or from one song to the
+    /// next, that no stop asked for (at a sound card each is silence; a paced output writes
+    /// nothing then).
+    starved: u64,
 }
 
 struct Live {
@@ -121,6 +128,7 @@ impl State {
             return false;
         };
         self.live.remove(at);
+        self.unmet = 0;
         if self.chunks.front().is_some_and(|chunk| chunk.id() == id) {
             self.front_taken = 0;
         }
@@ -158,6 +166,13 @@ impl PcmQueue {
     /// request's audio plays.
     pub fn played(&self) -> Played {
         self.state().played
+    }
+
+    /// Frames of silence between two samples played that no stop asked for: within a song, or
+    /// from one song to the one that follows it (at a sound card each is silence; a paced output
+    /// writes nothing then).
+    pub fn starved_frames(&self) -> u64 {
+        self.state().starved
     }
 
     /// Makes `id` live. Its audio plays after that of the requests already live.
@@ -219,6 +234,7 @@ impl PcmQueue {
         state.chunks.push_back(Chunk::End(id));
         drop(state);
         self.room.notify_all();
+        let _ = self.reports.send(Report::Ending { id });
     }
 
     /// Fails `id`: forgets it and reports why, unless it was no longer live.
@@ -254,6 +270,8 @@ impl PcmQueue {
             chunks,
             front_taken,
             played,
+            unmet,
+            starved,
             ..
         } = &mut *state;
         while wanted > 0 {
@@ -267,6 +285,7 @@ impl PcmQueue {
                 Some(Chunk::Samples(id, samples)) => {
                     let n = wanted.min(samples.len() - *front_taken);
                     out.extend_from_slice(&samples[*front_taken..*front_taken + n]);
+                    *starved += std::mem::take(unmet);
                     if played.id != Some(*id) {
                         *played = Played {
                             id: Some(*id),
@@ -284,6 +303,9 @@ impl PcmQueue {
                     }
                 }
             }
+        }
+        if played.id.is_some() {
+            *unmet += (wanted / channels) as u64;
         }
         drop(state);
         if taken > 0 || !finished.is_empty() {
@@ -341,6 +363,18 @@ mod tests {
         rx
     }
 
+    /// The next report that is not an `Ending`, which every `end` sends.
+    fn not_ending(
+        reports: &mut mpsc::UnboundedReceiver<Report>,
+    ) -> Result<Report, mpsc::error::TryRecvError> {
+        loop {
+            match reports.try_recv() {
+                Ok(Report::Ending { .. }) => continue,
+                other => return other,
+            }
+        }
+    }
+
     const PATIENCE: Duration = Duration::from_secs(60);
 
     #[test]
@@ -353,11 +387,11 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(queue.pop(1, &mut out), 1);
         assert_eq!(out, [1.0, 2.0]);
-        assert!(reports.try_recv().is_err());
+        assert!(not_ending(&mut reports).is_err());
         assert_eq!(queue.pop(10, &mut out), 2);
         assert_eq!(out, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Finished { id: ONE })
         ));
         assert_eq!(
@@ -368,6 +402,37 @@ mod tests {
             }
         );
         assert!(!queue.is_live(ONE));
+    }
+
+    #[test]
+    fn the_output_is_starved_only_mid_stream() {
+        let (queue, _reports) = queue();
+        let mut out = Vec::new();
+        // Nothing played yet: buffering, not a gap.
+        queue.open(ONE);
+        queue.open(TWO);
+        assert_eq!(queue.pop(4, &mut out), 0);
+        assert_eq!(queue.starved_frames(), 0);
+        queue.push(ONE, vec![1.0; 4]);
+        queue.end(ONE);
+        // Two frames of ONE, then its end with no audio of TWO yet: three frames of silence,
+        // starved once TWO's audio follows.
+        assert_eq!(queue.pop(5, &mut out), 2);
+        queue.push(TWO, vec![2.0; 2]);
+        queue.end(TWO);
+        assert_eq!(queue.pop(1, &mut out), 1);
+        assert_eq!(queue.starved_frames(), 3);
+        // After the last song: idle, not starved.
+        assert_eq!(queue.pop(10, &mut out), 0);
+        assert_eq!(queue.starved_frames(), 3);
+        // Silence ended by a stop is not starving either.
+        let three = PlayId(3);
+        queue.open(three);
+        queue.cancel(three);
+        queue.open(PlayId(4));
+        queue.push(PlayId(4), vec![4.0; 2]);
+        assert_eq!(queue.pop(1, &mut out), 1);
+        assert_eq!(queue.starved_frames(), 3);
     }
 
     #[test]
@@ -406,7 +471,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(queue.pop(10, &mut out), 1);
         assert_eq!(out, [2.0, 2.0]);
-        assert!(reports.try_recv().is_err());
+        assert!(not_ending(&mut reports).is_err());
         queue.cancel(TWO);
         queue.push(TWO, vec![3.0, 3.0]);
         assert_eq!(queue.pop(10, &mut out), 0);
@@ -420,10 +485,10 @@ mod tests {
         queue.fail_playing(ClientError::Output("disk full".into()));
         queue.fail(ONE, ClientError::Output("again".into()));
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Failed { id: ONE, .. })
         ));
-        assert!(reports.try_recv().is_err());
+        assert!(not_ending(&mut reports).is_err());
         assert!(!queue.is_live(ONE));
         assert_eq!(queue.pop(10, &mut Vec::new()), 0);
     }
@@ -451,11 +516,11 @@ mod tests {
         assert_eq!(queue.pop(10, &mut out), 2);
         assert_eq!(out, [1.0, 1.0, 2.0, 2.0]);
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Finished { id: ONE })
         ));
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Finished { id: TWO })
         ));
         assert_eq!(

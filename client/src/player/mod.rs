@@ -30,10 +30,15 @@ use request::Report;
 /// Something that happened to the playing song on its own.
 #[derive(Debug)]
 pub enum Event {
-    /// The song played to its end.
+    /// The song's last sample is decoded and queued: it ends within [`ReadAhead::queued`], and
+    /// what follows it can be prepared now ([`Player::prepare`]).
+    Ending(u64),
+    /// The song played to its end. A song prepared to follow it is playing now.
     Finished(u64),
-    /// The song stopped because of an error.
+    /// The song stopped because of an error. A song prepared to follow it is playing now.
     Failed(u64, ClientError),
+    /// The song prepared to follow the playing one failed before it began; it is dropped.
+    NextFailed(u64, ClientError),
 }
 
 /// Where the playing song is, for the progress display.
@@ -58,9 +63,18 @@ pub struct Player {
     read_ahead: ReadAhead,
     last_id: u64,
     current: Option<Playing>,
+    /// Prepared to follow `current` without a gap: its audio waits in the queue behind it.
+    next: Option<Playing>,
 }
 
-/// The play request of the song playing now.
+/// A play request whose decoder is started and whose fetcher is not yet.
+struct Start {
+    manifest: Arc<Manifest>,
+    segments: mpsc::Sender<bytes::Bytes>,
+    output_rate: u32,
+}
+
+/// A play request: the song playing now, or the one prepared to follow it.
 struct Playing {
     id: PlayId,
     manifest: Arc<Manifest>,
@@ -82,6 +96,7 @@ impl Player {
             read_ahead,
             last_id: 0,
             current: None,
+            next: None,
         })
     }
 
@@ -90,9 +105,45 @@ impl Player {
         self.current.as_ref().map(|playing| &*playing.manifest)
     }
 
-    /// Starts playing a song whose manifest was just fetched, stopping the current one first.
-    /// Returns the ID of the song that was stopped. On error the current song plays on.
+    /// The song prepared to follow the playing one.
+    pub fn next(&self) -> Option<&Manifest> {
+        self.next.as_ref().map(|playing| &*playing.manifest)
+    }
+
+    /// Starts playing a song whose manifest was just fetched, stopping the current one (and any
+    /// prepared to follow it) first. Returns the ID of the song that was stopped. On error the
+    /// current song plays on.
     pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u64>, ClientError> {
+        let (id, start) = self.spawn(manifest)?;
+        // The new decoder waits for its first segment, which only the fetcher started below
+        // sends, once the request is open (the queue would refuse its audio before).
+        let stopped = self.stop();
+        self.current = Some(self.open(client, id, start));
+        Ok(stopped)
+    }
+
+    /// Prepares a song to follow the playing one without a gap: it is fetched and decoded now,
+    /// as far as the read-ahead allows, and its first sample follows the current song's last.
+    /// Replaces a song prepared before. Without a song playing, plays it at once.
+    pub fn prepare(&mut self, client: Client, manifest: Manifest) -> Result<(), ClientError> {
+        if self.current.is_none() {
+            return self.play(client, manifest).map(|_| ());
+        }
+        let (id, start) = self.spawn(manifest)?;
+        self.unprepare();
+        self.next = Some(self.open(client, id, start));
+        Ok(())
+    }
+
+    /// Forgets the song prepared to follow the playing one.
+    pub fn unprepare(&mut self) {
+        if let Some(next) = self.next.take() {
+            self.queue.cancel(next.id);
+        }
+    }
+
+    /// Starts a decoder for a new play request of `manifest`, waiting for its first segment.
+    fn spawn(&mut self, manifest: Manifest) -> Result<(PlayId, Start), ClientError> {
         self.last_id += 1;
         let id = PlayId(self.last_id);
         let source = PcmFormat {
@@ -101,8 +152,6 @@ impl Player {
         };
         let target = self.queue.fix_format(source);
         let manifest = Arc::new(manifest);
-        let fetched_samples = Arc::new(AtomicU64::new(0));
-        let late = Arc::new(AtomicBool::new(false));
         let (segments_tx, segments_rx) = mpsc::channel(self.read_ahead.segments.get());
         decode::spawn(
             decode::DecodeJob {
@@ -119,38 +168,50 @@ impl Player {
             song: manifest.id,
             reason: format!("cannot start the decoder: {e}"),
         })?;
-        // The new decoder waits for its first segment, which only the fetcher started below
-        // sends, once the request is open (the queue would refuse its audio before).
-        let stopped = self.stop();
+        Ok((
+            id,
+            Start {
+                manifest,
+                segments: segments_tx,
+                output_rate: target.sample_rate,
+            },
+        ))
+    }
+
+    /// Makes the request live, behind those already live, and starts its fetcher.
+    fn open(&mut self, client: Client, id: PlayId, start: Start) -> Playing {
+        let fetched_samples = Arc::new(AtomicU64::new(0));
+        let late = Arc::new(AtomicBool::new(false));
         self.queue.open(id);
         tokio::spawn(fetch::run(fetch::FetchJob {
             client,
-            manifest: manifest.clone(),
+            manifest: start.manifest.clone(),
             id,
             queue: self.queue.clone(),
-            segments: segments_tx,
+            segments: start.segments,
             fetched_samples: fetched_samples.clone(),
-            output_rate: target.sample_rate,
+            output_rate: start.output_rate,
             late: late.clone(),
         }));
-        self.current = Some(Playing {
+        Playing {
             id,
-            manifest,
+            manifest: start.manifest,
             fetched_samples,
-            output_rate: target.sample_rate,
+            output_rate: start.output_rate,
             late,
-        });
-        Ok(stopped)
+        }
     }
 
     /// Stops sound and fetching at once. Returns the ID of the song that was playing.
     pub fn stop(&mut self) -> Option<u64> {
+        self.unprepare();
         let playing = self.current.take()?;
         self.queue.cancel(playing.id);
         Some(playing.manifest.id)
     }
 
-    /// Waits for the playing song to finish or fail. Pending forever while nothing plays.
+    /// Waits for something to happen to the playing song or the one prepared to follow it.
+    /// Pending forever while nothing plays.
     pub async fn next_event(&mut self) -> Event {
         loop {
             let report = self
@@ -158,15 +219,37 @@ impl Player {
                 .recv()
                 .await
                 .expect("the player's queue holds a sender");
+            let id = report.id();
+            if self.next.as_ref().is_some_and(|next| next.id == id) {
+                match report {
+                    // Its audio is queued behind the current song's; nothing to say yet.
+                    Report::Ending { .. } => continue,
+                    Report::Failed { error, .. } => {
+                        let next = self.next.take().expect("just looked");
+                        return Event::NextFailed(next.manifest.id, error);
+                    }
+                    // The current song's end, reported first, promoted it.
+                    Report::Finished { .. } => continue,
+                }
+            }
             // A report about a request stopped since it was sent is old news.
-            let Some(playing) = self.current.take_if(|p| p.id == report.id()) else {
+            let Some(song) = self
+                .current
+                .as_ref()
+                .filter(|playing| playing.id == id)
+                .map(|playing| playing.manifest.id)
+            else {
                 continue;
             };
-            // The queue has already forgotten the request.
-            let song = playing.manifest.id;
+            if let Report::Ending { .. } = report {
+                return Event::Ending(song);
+            }
+            // The queue has already forgotten the request; the one prepared behind it plays.
+            self.current = self.next.take();
             return match report {
                 Report::Finished { .. } => Event::Finished(song),
                 Report::Failed { error, .. } => Event::Failed(song, error),
+                Report::Ending { .. } => unreachable!("handled above"),
             };
         }
     }
@@ -190,6 +273,12 @@ impl Player {
             buffered: (fetched - elapsed).max(0.0),
             stalled: playing.late.load(Ordering::Relaxed),
         })
+    }
+
+    /// Frames of silence between two samples played that no stop asked for: what a listener
+    /// hears as gaps (see [`PcmQueue::starved_frames`]).
+    pub fn starved_frames(&self) -> u64 {
+        self.queue.starved_frames()
     }
 
     /// Stops playback and completes the output (a WAV file gets its final header).
