@@ -243,3 +243,43 @@ fn next_prev_remove_and_clear_edit_the_queue() {
         "{stderr:?}"
     );
 }
+
+#[test]
+fn a_pause_long_enough_for_the_server_to_hang_up_resumes_at_the_next_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir(&music).unwrap();
+    make_song(&music, "a", "Alpha", 5.0, 440, &["-b", "128"]);
+    // Longer than the client's pauses between segment requests while it plays (a 2-second
+    // segment at a time), shorter than the pause below.
+    let server = ServerProcess::start_with(&music, &["--idle-timeout", "3"]);
+    let id = ids(&server, dir.path())["Alpha"];
+    let wav = dir.path().join("out.wav");
+    let mut client = ClientProcess::start(server.addr, &wav);
+    client.send(&format!("play {id}"));
+    client.expect_prefix(&format!("playing {id}:"));
+    client.send("pause");
+    client.expect_prefix(&format!("paused {id} at 0:0"));
+    // The read-ahead fills and stops; the server closes the idle connection.
+    client.expect_stderr("the server closing the idle connection", |l| {
+        l.contains("connection closed") && l.contains("IDLE_TIMEOUT")
+    });
+    client.send("pause");
+    client.send("toggle");
+    client.expect_prefix(&format!("resumed {id} at 0:0"));
+    client.send("wait");
+    client.expect_prefix(&format!("finished {id}"));
+    let (status, stdout, stderr) = client.finish();
+    assert!(status.success(), "{stdout:?} {stderr:?}");
+    assert!(stderr.contains(&"already paused".to_string()), "{stderr:?}");
+    // Reconnected quietly: nothing but logs on stderr.
+    assert!(
+        !stderr
+            .iter()
+            .any(|l| l.starts_with("error") || l.contains(" WARN ") || l.contains(" ERROR ")),
+        "{stderr:?}"
+    );
+    let played = read_wav(&wav);
+    let reference = decode_file(&music.join("a.mp3"));
+    assert_same_samples("paused and resumed", &played.samples, &reference.samples);
+}

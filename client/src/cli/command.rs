@@ -35,6 +35,10 @@ pub enum Command {
     Shuffle,
     /// Set the repeat mode, or show it.
     Repeat(Option<Repeat>),
+    Pause,
+    Resume,
+    /// Pause if playing, resume if paused.
+    Toggle,
     Stop,
     Wait,
     Help,
@@ -163,6 +167,27 @@ pub const COMMANDS: &[Spec] = &[
         arguments: Arguments::Mode,
     },
     Spec {
+        name: "pause",
+        aliases: &[],
+        usage: "",
+        help: "pause; resume goes on at the very next sample",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "resume",
+        aliases: &[],
+        usage: "",
+        help: "go on after a pause",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "toggle",
+        aliases: &["t"],
+        usage: "",
+        help: "pause, or go on if paused",
+        arguments: Arguments::None,
+    },
+    Spec {
         name: "stop",
         aliases: &[],
         usage: "",
@@ -282,6 +307,9 @@ impl Command {
                     "clear" => Command::Clear,
                     "shuffle" => Command::Shuffle,
                     "stop" => Command::Stop,
+                    "pause" => Command::Pause,
+                    "resume" => Command::Resume,
+                    "toggle" => Command::Toggle,
                     "wait" => Command::Wait,
                     "help" => Command::Help,
                     "quit" => Command::Quit,

@@ -21,7 +21,7 @@ use jukebox_protocol::{ListRequest, Manifest, SongSummary};
 
 use super::command::{help, Command, Target};
 use super::complete::{self, Completion, KnownSongs};
-use super::display::{count, id_width, playing_line, song_line};
+use super::display::{count, id_width, minutes, playing_line, song_line};
 use super::input::{Ui, UiEvent};
 use super::playlist::{Advance, Playlist};
 use super::printer::Printer;
@@ -305,7 +305,24 @@ impl CommandLoop {
                 }
                 Step::Done
             }
-            Command::Wait if self.is_playing() => Step::Wait,
+            Command::Pause => {
+                self.pause();
+                Step::Done
+            }
+            Command::Resume => {
+                self.resume();
+                Step::Done
+            }
+            Command::Toggle => {
+                if self.player.is_paused() {
+                    self.resume();
+                } else {
+                    self.pause();
+                }
+                Step::Done
+            }
+            // Paused, a piped `wait` would never end.
+            Command::Wait if self.is_playing() && !self.player.is_paused() => Step::Wait,
             Command::Wait => Step::Done,
             Command::List { all } => self.list(String::new(), None, 0, all, terminal),
             Command::Search { words, all } => self.list(words, None, 0, all, terminal),
@@ -335,6 +352,10 @@ impl CommandLoop {
                 job: Box::pin(add_job(self.client.clone(), self.known.clone(), target)),
             }),
             Command::PlayQueue => {
+                if self.player.is_paused() {
+                    self.resume();
+                    return Step::Done;
+                }
                 if self.player.current().is_some() {
                     self.printer.note("already playing");
                     return Step::Done;
@@ -430,6 +451,36 @@ impl CommandLoop {
                 Step::Done
             }
         }
+    }
+
+    fn pause(&mut self) {
+        if self.player.is_paused() {
+            self.printer.note("already paused");
+            return;
+        }
+        match self.player.pause() {
+            Some(song) => self
+                .printer
+                .line(&format!("paused {song} at {}", self.position())),
+            None => self.printer.note("nothing is playing"),
+        }
+    }
+
+    fn resume(&mut self) {
+        if !self.player.is_paused() {
+            self.printer.note("not paused");
+            return;
+        }
+        if let Some(song) = self.player.resume() {
+            self.printer
+                .line(&format!("resumed {song} at {}", self.position()));
+        }
+    }
+
+    /// Where the playing song is, as m:ss.
+    fn position(&self) -> String {
+        let elapsed = self.player.progress().map_or(0.0, |p| p.elapsed);
+        minutes((elapsed * 1000.0) as u64)
     }
 
     /// True while a song plays or the queue is about to start the next one.

@@ -43,13 +43,16 @@ pub enum StreamState {
     Playing,
     /// Everything fetched has been played: the next segment is late.
     Stalled,
+    Paused,
 }
 
 impl StreamState {
     /// Stalled is judged against the read-ahead, by the fetcher: the segment it waits for is
     /// late once the audio fetched before it has played out.
     pub fn of(progress: &Progress) -> StreamState {
-        if progress.stalled {
+        if progress.paused {
+            StreamState::Paused
+        } else if progress.stalled {
             StreamState::Stalled
         } else if progress.elapsed == 0.0 && progress.buffered == 0.0 {
             StreamState::Buffering
@@ -63,6 +66,7 @@ impl StreamState {
             StreamState::Buffering => "buffering",
             StreamState::Playing => "playing",
             StreamState::Stalled => "stalled",
+            StreamState::Paused => "paused",
         }
     }
 }
@@ -171,6 +175,7 @@ mod tests {
     fn progress(title: &str, elapsed: f64, buffered: f64) -> Progress {
         Progress {
             stalled: false,
+            paused: false,
             song: 3,
             title: title.into(),
             artist: "Jukebox Ensemble".into(),

@@ -52,6 +52,9 @@ struct State {
     /// Frames the output asked for and did not get since it last played audio; they count as
     /// starved once more audio follows without a cancel in between.
     unmet: u64,
+    /// The output takes nothing while paused: it stops within one of its buffers, and the
+    /// decoders wait at the queue's bound.
+    paused: bool,
     /// Frames of silence between two samples played, within a song or from one song to the
     /// next, that no stop asked for (at a sound card each is silence; a paced output writes
     /// nothing then).
@@ -175,6 +178,16 @@ impl PcmQueue {
         self.state().starved
     }
 
+    /// Pauses or resumes the output: while paused it gets no audio, and nothing queued is lost,
+    /// so playing resumes at the very next sample.
+    pub fn set_paused(&self, paused: bool) {
+        self.state().paused = paused;
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.state().paused
+    }
+
     /// Makes `id` live. Its audio plays after that of the requests already live.
     pub fn open(&self, id: PlayId) {
         self.state().live.push(Live { id, ended: false });
@@ -261,6 +274,9 @@ impl PcmQueue {
         let Some(format) = state.format else {
             return 0;
         };
+        if state.paused {
+            return 0;
+        }
         let channels = usize::from(format.channels);
         let mut wanted = max_frames * channels;
         let mut taken = 0;
@@ -433,6 +449,23 @@ mod tests {
         queue.push(PlayId(4), vec![4.0; 2]);
         assert_eq!(queue.pop(1, &mut out), 1);
         assert_eq!(queue.starved_frames(), 3);
+    }
+
+    #[test]
+    fn a_pause_takes_nothing_and_loses_nothing() {
+        let (queue, _reports) = queue();
+        queue.open(ONE);
+        queue.push(ONE, vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        let mut out = Vec::new();
+        assert_eq!(queue.pop(1, &mut out), 1);
+        queue.set_paused(true);
+        assert_eq!(queue.pop(2, &mut out), 0);
+        assert_eq!(queue.played().frames, 1);
+        queue.set_paused(false);
+        assert_eq!(queue.pop(2, &mut out), 2);
+        assert_eq!(out, [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        // A pause is not starving.
+        assert_eq!(queue.starved_frames(), 0);
     }
 
     #[test]

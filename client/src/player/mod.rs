@@ -54,6 +54,7 @@ pub struct Progress {
     pub buffered: f64,
     /// The next segment is late: the audio fetched before it has played out.
     pub stalled: bool,
+    pub paused: bool,
 }
 
 pub struct Player {
@@ -119,6 +120,7 @@ impl Player {
         // sends, once the request is open (the queue would refuse its audio before).
         let stopped = self.stop();
         self.current = Some(self.open(client, id, start));
+        self.queue.set_paused(false);
         Ok(stopped)
     }
 
@@ -205,6 +207,7 @@ impl Player {
     /// Stops sound and fetching at once. Returns the ID of the song that was playing.
     pub fn stop(&mut self) -> Option<u64> {
         self.unprepare();
+        self.queue.set_paused(false);
         let playing = self.current.take()?;
         self.queue.cancel(playing.id);
         Some(playing.manifest.id)
@@ -272,7 +275,26 @@ impl Player {
             total: playing.manifest.duration_ms as f64 / 1000.0,
             buffered: (fetched - elapsed).max(0.0),
             stalled: playing.late.load(Ordering::Relaxed),
+            paused: self.queue.is_paused(),
         })
+    }
+
+    /// Pauses the output: sound stops within one output buffer, the read-ahead fills up to its
+    /// bounds and waits. Returns the song paused, if one plays.
+    pub fn pause(&mut self) -> Option<u64> {
+        let song = self.current()?.id;
+        self.queue.set_paused(true);
+        Some(song)
+    }
+
+    /// Resumes at the next sample. Returns the song resumed, if one plays.
+    pub fn resume(&mut self) -> Option<u64> {
+        self.queue.set_paused(false);
+        self.current().map(|manifest| manifest.id)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.queue.is_paused()
     }
 
     /// Frames of silence between two samples played that no stop asked for: what a listener
