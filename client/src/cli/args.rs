@@ -31,7 +31,8 @@ Environment:
 ///
 /// Without a command, reads commands from the prompt (or, when stdin or stdout is not a
 /// terminal, one per line from stdin): list, search WORDS, more, play [ID|WORDS], add ID|WORDS,
-/// queue, next, prev, remove N, clear, shuffle, repeat off|one|all, pause, resume, toggle, stop,
+/// queue, next, prev, remove N, clear, shuffle, repeat off|one|all, seek TIME|+S|-S|P%, pause,
+/// resume, toggle, stop,
 /// wait, help, quit.
 /// `help` says what each does. Songs in the queue follow one another without a gap. With a command, runs just that one and exits: `jukebox play 3` plays song 3 to
 /// its end.

@@ -35,6 +35,7 @@ pub enum Command {
     Shuffle,
     /// Set the repeat mode, or show it.
     Repeat(Option<Repeat>),
+    Seek(SeekTo),
     Pause,
     Resume,
     /// Pause if playing, resume if paused.
@@ -45,6 +46,60 @@ pub enum Command {
     Quit,
     /// A blank line.
     Nothing,
+}
+
+/// Where `seek` goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SeekTo {
+    /// Seconds from the start.
+    At(f64),
+    /// Seconds from where the song is (negative: back).
+    By(f64),
+    /// A percentage of the song.
+    Percent(f64),
+}
+
+impl Eq for SeekTo {}
+
+/// Parses seconds written as `90`, `1.5`, `1:30`, `1:30.25` or `1:02:03`.
+pub fn parse_time(text: &str) -> Option<f64> {
+    let mut seconds = 0.0;
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let value: f64 = if last {
+            part.parse().ok()?
+        } else {
+            f64::from(part.parse::<u32>().ok()?)
+        };
+        if !value.is_finite() || value < 0.0 || (i > 0 && value >= 60.0) || part.starts_with('+') {
+            return None;
+        }
+        seconds = seconds * 60.0 + value;
+    }
+    Some(seconds)
+}
+
+impl SeekTo {
+    pub fn parse(word: &str) -> Result<SeekTo, String> {
+        let bad = || format!("not a place in a song: {word:?} (as in 1:30, 90, +10, -10 or 50%)");
+        if let Some(percent) = word.strip_suffix('%') {
+            return match percent.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(SeekTo::Percent(p)),
+                _ => Err(bad()),
+            };
+        }
+        if let Some(rest) = word.strip_prefix('+') {
+            return parse_time(rest).map(SeekTo::By).ok_or_else(bad);
+        }
+        if let Some(rest) = word.strip_prefix('-') {
+            return parse_time(rest).map(|s| SeekTo::By(-s)).ok_or_else(bad);
+        }
+        parse_time(word).map(SeekTo::At).ok_or_else(bad)
+    }
 }
 
 /// Which song a command means: an ID, or words that must match exactly one song.
@@ -70,6 +125,8 @@ pub enum Arguments {
     Position,
     /// off, one or all, or nothing.
     Mode,
+    /// A place in the song.
+    Place,
 }
 
 pub struct Spec {
@@ -165,6 +222,13 @@ pub const COMMANDS: &[Spec] = &[
         usage: "[off|one|all]",
         help: "what follows the last song (one: the same song again)",
         arguments: Arguments::Mode,
+    },
+    Spec {
+        name: "seek",
+        aliases: &[],
+        usage: "TIME|+S|-S|P%",
+        help: "go to 1:30, 10 s on (+10) or back (-10), or 50% in",
+        arguments: Arguments::Place,
     },
     Spec {
         name: "pause",
@@ -359,6 +423,16 @@ impl Command {
                 }
                 [_, extra, ..] => return Err(unexpected(extra)),
             },
+            Arguments::Place => match rest.as_slice() {
+                [word] => Command::Seek(SeekTo::parse(word)?),
+                [] => {
+                    return Err(format!(
+                        "{} needs a place, as in: {} 1:30",
+                        spec.name, spec.name
+                    ))
+                }
+                [_, extra, ..] => return Err(unexpected(extra)),
+            },
             Arguments::Mode => match rest.as_slice() {
                 [] => Command::Repeat(None),
                 [mode] => Command::Repeat(Some(mode.parse()?)),
@@ -416,6 +490,43 @@ mod tests {
         assert_eq!(Command::parse("shuffle"), Ok(Command::Shuffle));
         assert_eq!(Command::parse("clear"), Ok(Command::Clear));
         assert_eq!(Command::parse("queue"), Ok(Command::Queue));
+        assert_eq!(
+            Command::parse("seek 1:30"),
+            Ok(Command::Seek(SeekTo::At(90.0)))
+        );
+        assert_eq!(
+            Command::parse("seek 1:02:03.5"),
+            Ok(Command::Seek(SeekTo::At(3723.5)))
+        );
+        assert_eq!(
+            Command::parse("seek 2.25"),
+            Ok(Command::Seek(SeekTo::At(2.25)))
+        );
+        assert_eq!(
+            Command::parse("seek +10"),
+            Ok(Command::Seek(SeekTo::By(10.0)))
+        );
+        assert_eq!(
+            Command::parse("seek -0:10"),
+            Ok(Command::Seek(SeekTo::By(-10.0)))
+        );
+        assert_eq!(
+            Command::parse("seek 50%"),
+            Ok(Command::Seek(SeekTo::Percent(50.0)))
+        );
+        for bad in [
+            "seek",
+            "seek 1:60",
+            "seek 101%",
+            "seek x",
+            "seek --1",
+            "seek 1 2",
+            "seek 1::2",
+            "seek nan",
+            "seek inf",
+        ] {
+            assert!(Command::parse(bad).is_err(), "{bad}");
+        }
         assert!(Command::parse("play 0").is_err());
         assert!(Command::parse("search").is_err());
         assert!(Command::parse("search --all").is_err());

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use jukebox_protocol::{ListRequest, Manifest, SongSummary};
 
-use super::command::{help, Command, Target};
+use super::command::{help, Command, SeekTo, Target};
 use super::complete::{self, Completion, KnownSongs};
 use super::display::{count, id_width, minutes, playing_line, song_line};
 use super::input::{Ui, UiEvent};
@@ -305,6 +305,10 @@ impl CommandLoop {
                 }
                 Step::Done
             }
+            Command::Seek(to) => {
+                self.seek(to);
+                Step::Done
+            }
             Command::Pause => {
                 self.pause();
                 Step::Done
@@ -450,6 +454,43 @@ impl CommandLoop {
                     .line(&format!("repeat {}", self.playlist.repeat));
                 Step::Done
             }
+        }
+    }
+
+    fn seek(&mut self, to: SeekTo) {
+        let Some((now, length, rate)) = self.player.position() else {
+            self.printer.note("nothing is playing");
+            return;
+        };
+        let rate_f = f64::from(rate);
+        let target = match to {
+            SeekTo::At(seconds) => {
+                let target = (seconds * rate_f).round();
+                if target >= length as f64 && length > 0 {
+                    self.fail(Failure::new(format!(
+                        "the song is only {} long",
+                        minutes(length * 1000 / u64::from(rate.max(1)))
+                    )));
+                    return;
+                }
+                target as u64
+            }
+            SeekTo::By(seconds) => {
+                (now as f64 + (seconds * rate_f).round()).clamp(0.0, length as f64) as u64
+            }
+            SeekTo::Percent(p) => (length as f64 * p / 100.0).round() as u64,
+        };
+        let song = self.player.current().map_or(0, |m| m.id);
+        // What followed was prepared for the old position's end.
+        self.follow = None;
+        self.prepared = None;
+        self.ending = false;
+        match self.player.seek(self.client.clone(), target) {
+            Ok(()) => self.printer.line(&format!(
+                "moved {song} to {}",
+                minutes(target * 1000 / u64::from(rate.max(1)))
+            )),
+            Err(e) => self.fail(e.into()),
         }
     }
 

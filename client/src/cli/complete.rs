@@ -71,7 +71,7 @@ pub fn complete(line: &str, known: &KnownSongs) -> Completion {
     let rest_trimmed = rest.trim_start();
     let last_word = rest.rsplit(' ').next().unwrap_or("");
     match spec.arguments {
-        Arguments::None | Arguments::Position => Completion::Nothing,
+        Arguments::None | Arguments::Position | Arguments::Place => Completion::Nothing,
         Arguments::Mode => {
             let word = rest_trimmed.to_ascii_lowercase();
             let modes: Vec<&str> = ["off", "one", "all"]
@@ -210,12 +210,12 @@ mod tests {
     fn commands_complete_by_prefix() {
         let known = KnownSongs::default();
         assert_eq!(complete("pl", &known), Completion::Line("play ".into()));
-        assert_eq!(complete("se", &known), Completion::Line("search ".into()));
+        assert_eq!(complete("sea", &known), Completion::Line("search ".into()));
         assert_eq!(
             complete("s", &known),
             Completion::Choices {
                 line: "s".into(),
-                shown: "search  shuffle  stop".into()
+                shown: "search  shuffle  seek  stop".into()
             }
         );
         assert_eq!(complete("x", &known), Completion::Nothing);

@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod read_ahead;
 pub mod request;
 pub mod verify;
+pub mod window;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::output::{Output, OutputSpec, PcmFormat, PcmQueue};
 pub use read_ahead::ReadAhead;
 pub use request::PlayId;
 use request::Report;
+use window::Window;
 
 /// Something that happened to the playing song on its own.
 #[derive(Debug)]
@@ -66,6 +68,8 @@ pub struct Player {
     current: Option<Playing>,
     /// Prepared to follow `current` without a gap: its audio waits in the queue behind it.
     next: Option<Playing>,
+    /// The `Ending` of the song just promoted from `next`, to report.
+    ending: Option<u64>,
 }
 
 /// A play request whose decoder is started and whose fetcher is not yet.
@@ -73,6 +77,7 @@ struct Start {
     manifest: Arc<Manifest>,
     segments: mpsc::Sender<bytes::Bytes>,
     output_rate: u32,
+    window: Window,
 }
 
 /// A play request: the song playing now, or the one prepared to follow it.
@@ -82,6 +87,10 @@ struct Playing {
     fetched_samples: Arc<AtomicU64>,
     output_rate: u32,
     late: Arc<AtomicBool>,
+    /// The song sample the request started at (a seek's target).
+    start: u64,
+    /// Its decoder has queued its last sample.
+    ended: bool,
 }
 
 impl Player {
@@ -98,6 +107,7 @@ impl Player {
             last_id: 0,
             current: None,
             next: None,
+            ending: None,
         })
     }
 
@@ -115,7 +125,18 @@ impl Player {
     /// prepared to follow it) first. Returns the ID of the song that was stopped. On error the
     /// current song plays on.
     pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u64>, ClientError> {
-        let (id, start) = self.spawn(manifest)?;
+        self.play_from(client, manifest, 0)
+    }
+
+    /// As [`Player::play`], from song sample `start` (of the song's rate; past the end, the song
+    /// ends at once).
+    pub fn play_from(
+        &mut self,
+        client: Client,
+        manifest: Manifest,
+        start: u64,
+    ) -> Result<Option<u64>, ClientError> {
+        let (id, start) = self.spawn(manifest, start)?;
         // The new decoder waits for its first segment, which only the fetcher started below
         // sends, once the request is open (the queue would refuse its audio before).
         let stopped = self.stop();
@@ -131,7 +152,7 @@ impl Player {
         if self.current.is_none() {
             return self.play(client, manifest).map(|_| ());
         }
-        let (id, start) = self.spawn(manifest)?;
+        let (id, start) = self.spawn(manifest, 0)?;
         self.unprepare();
         self.next = Some(self.open(client, id, start));
         Ok(())
@@ -145,7 +166,8 @@ impl Player {
     }
 
     /// Starts a decoder for a new play request of `manifest`, waiting for its first segment.
-    fn spawn(&mut self, manifest: Manifest) -> Result<(PlayId, Start), ClientError> {
+    fn spawn(&mut self, manifest: Manifest, from: u64) -> Result<(PlayId, Start), ClientError> {
+        let window = Window::new(&manifest, from);
         self.last_id += 1;
         let id = PlayId(self.last_id);
         let source = PcmFormat {
@@ -163,6 +185,7 @@ impl Player {
                 target,
                 chunk_frames: self.read_ahead.chunk_frames.get(),
                 queue: self.queue.clone(),
+                window,
             },
             segments_rx,
         )
@@ -176,6 +199,7 @@ impl Player {
                 manifest,
                 segments: segments_tx,
                 output_rate: target.sample_rate,
+                window,
             },
         ))
     }
@@ -194,6 +218,8 @@ impl Player {
             fetched_samples: fetched_samples.clone(),
             output_rate: start.output_rate,
             late: late.clone(),
+            first_segment: start.window.first_segment,
+            lead_in: start.window.lead_in(),
         }));
         Playing {
             id,
@@ -201,12 +227,15 @@ impl Player {
             fetched_samples,
             output_rate: start.output_rate,
             late,
+            start: start.window.start,
+            ended: false,
         }
     }
 
     /// Stops sound and fetching at once. Returns the ID of the song that was playing.
     pub fn stop(&mut self) -> Option<u64> {
         self.unprepare();
+        self.ending = None;
         self.queue.set_paused(false);
         let playing = self.current.take()?;
         self.queue.cancel(playing.id);
@@ -216,6 +245,9 @@ impl Player {
     /// Waits for something to happen to the playing song or the one prepared to follow it.
     /// Pending forever while nothing plays.
     pub async fn next_event(&mut self) -> Event {
+        if let Some(song) = self.ending.take() {
+            return Event::Ending(song);
+        }
         loop {
             let report = self
                 .reports
@@ -225,8 +257,13 @@ impl Player {
             let id = report.id();
             if self.next.as_ref().is_some_and(|next| next.id == id) {
                 match report {
-                    // Its audio is queued behind the current song's; nothing to say yet.
-                    Report::Ending { .. } => continue,
+                    // Its audio is queued behind the current song's: said once it plays.
+                    Report::Ending { .. } => {
+                        if let Some(next) = &mut self.next {
+                            next.ended = true;
+                        }
+                        continue;
+                    }
                     Report::Failed { error, .. } => {
                         let next = self.next.take().expect("just looked");
                         return Event::NextFailed(next.manifest.id, error);
@@ -249,6 +286,12 @@ impl Player {
             }
             // The queue has already forgotten the request; the one prepared behind it plays.
             self.current = self.next.take();
+            // A short song prepared behind may have queued its end already: say it next.
+            self.ending = self
+                .current
+                .as_ref()
+                .filter(|playing| playing.ended)
+                .map(|playing| playing.manifest.id);
             return match report {
                 Report::Finished { .. } => Event::Finished(song),
                 Report::Failed { error, .. } => Event::Failed(song, error),
@@ -260,23 +303,54 @@ impl Player {
     pub fn progress(&self) -> Option<Progress> {
         let playing = self.current.as_ref()?;
         let played = self.queue.played();
-        let elapsed = if played.id == Some(playing.id) {
+        let played = if played.id == Some(playing.id) {
             played.frames as f64 / f64::from(playing.output_rate)
         } else {
             0.0
         };
-        let fetched = playing.fetched_samples.load(Ordering::Relaxed) as f64
-            / f64::from(playing.manifest.sample_rate);
+        let rate = f64::from(playing.manifest.sample_rate);
+        let fetched = playing.fetched_samples.load(Ordering::Relaxed) as f64 / rate;
+        let start = playing.start as f64 / rate;
         Some(Progress {
             song: playing.manifest.id,
             title: playing.manifest.title.clone(),
             artist: playing.manifest.artist.clone(),
-            elapsed,
-            total: playing.manifest.duration_ms as f64 / 1000.0,
-            buffered: (fetched - elapsed).max(0.0),
+            elapsed: start + played,
+            total: window::song_samples(&playing.manifest) as f64 / rate,
+            buffered: (fetched - played).max(0.0),
             stalled: playing.late.load(Ordering::Relaxed),
             paused: self.queue.is_paused(),
         })
+    }
+
+    /// Where the playing song is: (song sample, song samples, sample rate).
+    pub fn position(&self) -> Option<(u64, u64, u32)> {
+        let playing = self.current.as_ref()?;
+        let played = self.queue.played();
+        let rate = playing.manifest.sample_rate;
+        let frames = if played.id == Some(playing.id) {
+            // Output frames, in the song's rate.
+            (u128::from(played.frames) * u128::from(rate) / u128::from(playing.output_rate.max(1)))
+                as u64
+        } else {
+            0
+        };
+        let length = window::song_samples(&playing.manifest);
+        Some(((playing.start + frames).min(length), length, rate))
+    }
+
+    /// Plays the playing song again from song sample `to`: the segment holding it is fetched
+    /// (with the frames before it that its decoding needs), and the samples before it are
+    /// decoded and dropped. Paused stays paused. The song prepared to follow is dropped.
+    pub fn seek(&mut self, client: Client, to: u64) -> Result<(), ClientError> {
+        let Some(playing) = &self.current else {
+            return Ok(());
+        };
+        let manifest = (*playing.manifest).clone();
+        let paused = self.is_paused();
+        self.play_from(client, manifest, to)?;
+        self.queue.set_paused(paused);
+        Ok(())
     }
 
     /// Pauses the output: sound stops within one output buffer, the read-ahead fills up to its
