@@ -19,10 +19,10 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::conn::{unexpected, Conn, Failure, Flow, Result};
 use crate::decode::{first_pcm, seek_pcm, verify};
-use jukebox_client::player::window;
 use crate::load::manifests;
 use crate::stats::{Latencies, Percentiles};
 use crate::wire::Request;
+use jukebox_client::player::window;
 
 /// Segment requests kept queued during the list probe: the server's per-connection limit.
 const QUEUED: usize = 16;
@@ -283,7 +283,11 @@ async fn seek_trials(
                     let at = ids.iter().position(|&id| id == request_id).expect("listed");
                     parts[at].extend_from_slice(bytes);
                     done += usize::from(end);
-                    Ok(if done == ids.len() { Flow::Done } else { Flow::More })
+                    Ok(if done == ids.len() {
+                        Flow::Done
+                    } else {
+                        Flow::More
+                    })
                 }
                 other => Err(unexpected(&other)),
             })

@@ -283,3 +283,60 @@ fn a_pause_long_enough_for_the_server_to_hang_up_resumes_at_the_next_sample() {
     let reference = decode_file(&music.join("a.mp3"));
     assert_same_samples("paused and resumed", &played.samples, &reference.samples);
 }
+
+#[test]
+fn volume_ramps_to_its_perceptual_gain_and_status_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir(&music).unwrap();
+    make_song(&music, "a", "Alpha", 2.0, 440, &["-b", "128"]);
+    let server = ServerProcess::start(&music);
+    let id = ids(&server, dir.path())["Alpha"];
+    let wav = dir.path().join("out.wav");
+    let mut client = ClientProcess::start(server.addr, &wav);
+    client.send(&format!("play {id}"));
+    client.expect_prefix(&format!("playing {id}:"));
+    client.send("pause");
+    client.expect_prefix(&format!("paused {id}"));
+    // 50 on the cubic scale: a gain of 0.125, exactly representable.
+    client.send("volume 60");
+    client.send("volume -10");
+    client.expect_prefix("volume 50");
+    client.send("status --json");
+    let json = client.expect("the status", |l| l.starts_with('{'));
+    let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["state"], "paused", "{status}");
+    assert_eq!(status["song"]["id"], id, "{status}");
+    assert_eq!(status["song"]["title"], "Alpha", "{status}");
+    assert_eq!(status["volume"], 50, "{status}");
+    assert_eq!(status["queue"]["position"], 1, "{status}");
+    assert_eq!(status["queue"]["length"], 1, "{status}");
+    assert!(status["bitrate"].as_u64().unwrap() > 100_000, "{status}");
+    assert!(status["duration"].as_f64().unwrap() > 1.9, "{status}");
+    client.send("resume");
+    client.send("wait");
+    client.expect_prefix(&format!("finished {id}"));
+    let (status, stdout, stderr) = client.finish();
+    assert!(status.success(), "{stdout:?} {stderr:?}");
+    let played = read_wav(&wav).samples;
+    let reference = decode_file(&music.join("a.mp3")).samples;
+    assert_eq!(played.len(), reference.len());
+    // Full volume up to the pause, exactly; then a ramp of 5 ms (220 frames at 44.1 kHz) in
+    // which the gain falls frame by frame; then exactly an eighth.
+    let ratio = |i: usize| played[i] / reference[i];
+    let first_scaled = (0..played.len())
+        .find(|&i| played[i].to_bits() != reference[i].to_bits())
+        .expect("the volume changed something");
+    let ramp_end = first_scaled + 2 * 221;
+    for i in (first_scaled..ramp_end).filter(|&i| reference[i].abs() > 1e-3) {
+        let gain = ratio(i);
+        assert!((0.125 - 1e-4..1.0).contains(&gain), "gain {gain} at {i}");
+    }
+    for i in ramp_end..played.len() {
+        assert_eq!(
+            played[i].to_bits(),
+            (reference[i] * 0.125).to_bits(),
+            "sample {i} after the ramp"
+        );
+    }
+}

@@ -36,6 +36,14 @@ pub enum Command {
     /// Set the repeat mode, or show it.
     Repeat(Option<Repeat>),
     Seek(SeekTo),
+    /// Set the volume (or change it by, when relative), or show it.
+    Volume(Option<VolumeTo>),
+    /// Mute, or unmute if muted.
+    Mute,
+    /// What plays, where, and how; `json`: one JSON object.
+    Status {
+        json: bool,
+    },
     Pause,
     Resume,
     /// Pause if playing, resume if paused.
@@ -46,6 +54,38 @@ pub enum Command {
     Quit,
     /// A blank line.
     Nothing,
+}
+
+/// What `volume` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeTo {
+    At(u8),
+    By(i16),
+}
+
+impl VolumeTo {
+    pub fn parse(word: &str) -> Result<VolumeTo, String> {
+        let bad = || format!("not a volume: {word:?} (0 to 100, or +5, -5)");
+        if let Some(rest) = word.strip_prefix(['+', '-']) {
+            let by: i16 = rest.parse().map_err(|_| bad())?;
+            if by > 100 || rest.starts_with(['+', '-']) {
+                return Err(bad());
+            }
+            return Ok(VolumeTo::By(if word.starts_with('-') { -by } else { by }));
+        }
+        match word.parse::<u8>() {
+            Ok(v) if v <= 100 => Ok(VolumeTo::At(v)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The volume this gives from `now`, within 0 to 100.
+    pub fn from(self, now: u8) -> u8 {
+        match self {
+            VolumeTo::At(v) => v,
+            VolumeTo::By(by) => (i16::from(now) + by).clamp(0, 100) as u8,
+        }
+    }
 }
 
 /// Where `seek` goes.
@@ -127,6 +167,10 @@ pub enum Arguments {
     Mode,
     /// A place in the song.
     Place,
+    /// A volume, or nothing.
+    Volume,
+    /// `--json` or nothing.
+    Json,
 }
 
 pub struct Spec {
@@ -178,7 +222,7 @@ pub const COMMANDS: &[Spec] = &[
         name: "queue",
         aliases: &["playlist"],
         usage: "",
-        help: "show the queue; > marks the song playing",
+        help: "show the queue, > at the current song",
         arguments: Arguments::None,
     },
     Spec {
@@ -229,6 +273,27 @@ pub const COMMANDS: &[Spec] = &[
         usage: "TIME|+S|-S|P%",
         help: "go to 1:30, 10 s on (+10) or back (-10), or 50% in",
         arguments: Arguments::Place,
+    },
+    Spec {
+        name: "volume",
+        aliases: &["vol"],
+        usage: "[N|+N|-N]",
+        help: "set the volume (perceptual scale), or show it",
+        arguments: Arguments::Volume,
+    },
+    Spec {
+        name: "mute",
+        aliases: &[],
+        usage: "",
+        help: "mute, or unmute if muted",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "status",
+        aliases: &["st"],
+        usage: "[--json]",
+        help: "what plays, where, volume, queue, buffer",
+        arguments: Arguments::Json,
     },
     Spec {
         name: "pause",
@@ -374,6 +439,7 @@ impl Command {
                     "pause" => Command::Pause,
                     "resume" => Command::Resume,
                     "toggle" => Command::Toggle,
+                    "mute" => Command::Mute,
                     "wait" => Command::Wait,
                     "help" => Command::Help,
                     "quit" => Command::Quit,
@@ -432,6 +498,16 @@ impl Command {
                     ))
                 }
                 [_, extra, ..] => return Err(unexpected(extra)),
+            },
+            Arguments::Volume => match rest.as_slice() {
+                [] => Command::Volume(None),
+                [word] => Command::Volume(Some(VolumeTo::parse(word)?)),
+                [_, extra, ..] => return Err(unexpected(extra)),
+            },
+            Arguments::Json => match rest.as_slice() {
+                [] => Command::Status { json: false },
+                ["--json"] => Command::Status { json: true },
+                [extra, ..] => return Err(unexpected(extra)),
             },
             Arguments::Mode => match rest.as_slice() {
                 [] => Command::Repeat(None),

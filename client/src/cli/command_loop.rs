@@ -26,7 +26,7 @@ use super::input::{Ui, UiEvent};
 use super::playlist::{Advance, Playlist};
 use super::printer::Printer;
 use super::signals::{Shutdown, Signal};
-use super::status::StatusBar;
+use super::status::{StatusBar, StreamState};
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::player::{Event, Player};
@@ -305,6 +305,24 @@ impl CommandLoop {
                 }
                 Step::Done
             }
+            Command::Volume(to) => {
+                if let Some(to) = to {
+                    self.player.set_volume(to.from(self.player.volume()));
+                }
+                self.printer.line(&self.volume_text());
+                Step::Done
+            }
+            Command::Mute => {
+                self.player.set_muted(!self.player.is_muted());
+                self.printer.line(&self.volume_text());
+                Step::Done
+            }
+            Command::Status { json } => {
+                let status = self.status();
+                self.printer
+                    .line(&if json { status.json() } else { status.text() });
+                Step::Done
+            }
             Command::Seek(to) => {
                 self.seek(to);
                 Step::Done
@@ -454,6 +472,35 @@ impl CommandLoop {
                     .line(&format!("repeat {}", self.playlist.repeat));
                 Step::Done
             }
+        }
+    }
+
+    fn volume_text(&self) -> String {
+        if self.player.is_muted() {
+            format!("muted (volume {})", self.player.volume())
+        } else {
+            format!("volume {}", self.player.volume())
+        }
+    }
+
+    fn status(&self) -> Status {
+        let progress = self.player.progress();
+        let state = match &progress {
+            None => "stopped",
+            Some(p) => StreamState::of(p).word(),
+        };
+        Status {
+            state,
+            song: self.player.current().map(summary),
+            bitrate: self.player.current().map(|m| m.bitrate),
+            position: progress.as_ref().map(|p| p.elapsed),
+            duration: progress.as_ref().map(|p| p.total),
+            buffered: progress.as_ref().map(|p| p.buffered),
+            volume: self.player.volume(),
+            muted: self.player.is_muted(),
+            queue_position: self.playlist.position().map(|p| p + 1),
+            queue_length: self.playlist.len(),
+            repeat: self.playlist.repeat.to_string(),
         }
     }
 
@@ -820,8 +867,86 @@ impl CommandLoop {
         }
         if let Some(progress) = self.player.progress() {
             bar.song(&progress);
+            if let Some(position) = self.playlist.position() {
+                bar.queue(position + 1, self.playlist.len());
+            }
+            bar.volume(self.player.volume(), self.player.is_muted());
         }
         self.printer.with_screen(|screen| screen.set_status(bar));
+    }
+}
+
+/// What `status` says.
+struct Status {
+    state: &'static str,
+    song: Option<SongSummary>,
+    bitrate: Option<u32>,
+    position: Option<f64>,
+    duration: Option<f64>,
+    buffered: Option<f64>,
+    volume: u8,
+    muted: bool,
+    queue_position: Option<usize>,
+    queue_length: usize,
+    repeat: String,
+}
+
+impl Status {
+    fn text(&self) -> String {
+        let mut first = self.state.to_string();
+        if let Some(song) = &self.song {
+            first.push_str(&format!(" {}", song_line(song, 0)));
+            if !song.album.is_empty() {
+                first.push_str(&format!(" from {}", song.album));
+            }
+        }
+        let mut parts = Vec::new();
+        if let (Some(position), Some(duration)) = (self.position, self.duration) {
+            parts.push(format!(
+                "{} / {}",
+                minutes((position * 1000.0) as u64),
+                minutes((duration * 1000.0) as u64)
+            ));
+        }
+        parts.push(if self.muted {
+            format!("muted (volume {})", self.volume)
+        } else {
+            format!("volume {}", self.volume)
+        });
+        parts.push(match self.queue_position {
+            Some(p) => format!("queue {p} of {}", self.queue_length),
+            None => format!("queue of {}", count(self.queue_length as u64, "song")),
+        });
+        parts.push(format!("repeat {}", self.repeat));
+        if let Some(buffered) = self.buffered {
+            parts.push(format!("buffered {buffered:.1} s"));
+        }
+        if let Some(bitrate) = self.bitrate {
+            parts.push(format!("{} kbit/s", bitrate / 1000));
+        }
+        format!("{first}\n  {}", parts.join(", "))
+    }
+
+    fn json(&self) -> String {
+        let round = |x: Option<f64>| x.map(|x| (x * 1000.0).round() / 1000.0);
+        serde_json::json!({
+            "state": self.state,
+            "song": self.song.as_ref().map(|s| serde_json::json!({
+                "id": s.id,
+                "title": s.title,
+                "artist": s.artist,
+                "album": s.album,
+            })),
+            "position": round(self.position),
+            "duration": round(self.duration),
+            "buffered": round(self.buffered),
+            "bitrate": self.bitrate,
+            "volume": self.volume,
+            "muted": self.muted,
+            "queue": {"position": self.queue_position, "length": self.queue_length},
+            "repeat": self.repeat,
+        })
+        .to_string()
     }
 }
 

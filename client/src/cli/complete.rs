@@ -71,7 +71,11 @@ pub fn complete(line: &str, known: &KnownSongs) -> Completion {
     let rest_trimmed = rest.trim_start();
     let last_word = rest.rsplit(' ').next().unwrap_or("");
     match spec.arguments {
-        Arguments::None | Arguments::Position | Arguments::Place => Completion::Nothing,
+        Arguments::None
+        | Arguments::Position
+        | Arguments::Place
+        | Arguments::Volume
+        | Arguments::Json => Completion::Nothing,
         Arguments::Mode => {
             let word = rest_trimmed.to_ascii_lowercase();
             let modes: Vec<&str> = ["off", "one", "all"]
@@ -215,7 +219,7 @@ mod tests {
             complete("s", &known),
             Completion::Choices {
                 line: "s".into(),
-                shown: "search  shuffle  seek  stop".into()
+                shown: "search  shuffle  seek  status  stop".into()
             }
         );
         assert_eq!(complete("x", &known), Completion::Nothing);

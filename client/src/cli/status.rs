@@ -29,7 +29,9 @@ const LINK: u8 = 9;
 const ACTIVITY: u8 = 8;
 const TIME: u8 = 7;
 const TITLE: u8 = 5;
-const BUFFERED: u8 = 3;
+const QUEUE: u8 = 4;
+const VOLUME: u8 = 3;
+const BUFFERED: u8 = 2;
 const GAUGE: u8 = 1;
 
 /// Columns of the gauge's inside.
@@ -61,7 +63,7 @@ impl StreamState {
         }
     }
 
-    fn word(self) -> &'static str {
+    pub fn word(self) -> &'static str {
         match self {
             StreamState::Buffering => "buffering",
             StreamState::Playing => "playing",
@@ -126,6 +128,20 @@ impl StatusBar {
             BUFFERED,
             None,
         );
+    }
+
+    /// Where the song is in the play queue.
+    pub fn queue(&mut self, position: usize, length: usize) {
+        self.push(format!("{position}/{length}"), QUEUE, None);
+    }
+
+    pub fn volume(&mut self, volume: u8, muted: bool) {
+        let text = if muted {
+            "muted".to_string()
+        } else {
+            format!("vol {volume}")
+        };
+        self.push(text, VOLUME, None);
     }
 
     /// The bar in at most `max` columns.
@@ -212,6 +228,24 @@ mod tests {
         bar.song(&progress(&long, 11.0, 6.2));
         let line = bar.render(40);
         assert_eq!(line, format!("playing 0:11 / 0:44  3 {}…", "A".repeat(16)));
+    }
+
+    #[test]
+    fn queue_position_volume_and_pause_show() {
+        let mut bar = StatusBar::default();
+        bar.song(&Progress {
+            paused: true,
+            ..progress("Small Hours", 11.0, 6.2)
+        });
+        bar.queue(2, 5);
+        bar.volume(70, false);
+        assert_eq!(
+            bar.render(200),
+            "paused 0:11 / 0:44  3 Small Hours — Jukebox Ensemble  [=====               ]  buffered 6 s  2/5  vol 70"
+        );
+        // Narrower: the gauge goes first, then buffered, then the volume.
+        let line = bar.render(60);
+        assert!(line.contains("2/5") && !line.contains('['), "{line}");
     }
 
     #[test]

@@ -55,6 +55,7 @@ struct State {
     /// The output takes nothing while paused: it stops within one of its buffers, and the
     /// decoders wait at the queue's bound.
     paused: bool,
+    gain: Gain,
     /// Frames of silence between two samples played, within a song or from one song to the
     /// next, that no stop asked for (at a sound card each is silence; a paced output writes
     /// nothing then).
@@ -84,6 +85,52 @@ impl Chunk {
         match self {
             Chunk::Samples(_, samples) => samples.len(),
             Chunk::End(_) => 0,
+        }
+    }
+}
+
+/// The software volume: a gain applied to every sample the output takes, moved to a new value
+/// over [`RAMP`] so that a change makes no click. At full volume samples pass unchanged.
+#[derive(Debug, Clone, Copy)]
+struct Gain {
+    /// Where the gain goes.
+    target: f32,
+    /// The gain of the next frame.
+    now: f32,
+}
+
+impl Default for Gain {
+    fn default() -> Self {
+        Gain {
+            target: 1.0,
+            now: 1.0,
+        }
+    }
+}
+
+/// How long a change of volume takes.
+pub const RAMP: Duration = Duration::from_millis(5);
+
+impl Gain {
+    /// Scales whole frames of `samples`, stepping the gain towards its target frame by frame.
+    fn apply(&mut self, samples: &mut [f32], channels: usize, rate: u32) {
+        if self.now == self.target && self.target == 1.0 {
+            return;
+        }
+        let ramp_frames = (RAMP.as_secs_f32() * rate as f32).max(1.0);
+        let step = 1.0 / ramp_frames;
+        for frame in samples.chunks_mut(channels.max(1)) {
+            if self.now != self.target {
+                let delta = self.target - self.now;
+                self.now = if delta.abs() <= step {
+                    self.target
+                } else {
+                    self.now + step.copysign(delta)
+                };
+            }
+            for sample in frame {
+                *sample *= self.now;
+            }
         }
     }
 }
@@ -176,6 +223,12 @@ impl PcmQueue {
     /// writes nothing then).
     pub fn starved_frames(&self) -> u64 {
         self.state().starved
+    }
+
+    /// Sets the gain every sample is multiplied by (1 passes them unchanged), reached over
+    /// [`RAMP`].
+    pub fn set_gain(&self, gain: f32) {
+        self.state().gain.target = gain.clamp(0.0, 1.0);
     }
 
     /// Pauses or resumes the output: while paused it gets no audio, and nothing queued is lost,
@@ -280,6 +333,7 @@ impl PcmQueue {
         let channels = usize::from(format.channels);
         let mut wanted = max_frames * channels;
         let mut taken = 0;
+        let out_from = out.len();
         let mut finished = Vec::new();
         let State {
             live,
@@ -323,6 +377,9 @@ impl PcmQueue {
         if played.id.is_some() {
             *unmet += (wanted / channels) as u64;
         }
+        state
+            .gain
+            .apply(&mut out[out_from..], channels, format.sample_rate);
         drop(state);
         if taken > 0 || !finished.is_empty() {
             self.room.notify_all();
@@ -466,6 +523,35 @@ mod tests {
         assert_eq!(out, [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
         // A pause is not starving.
         assert_eq!(queue.starved_frames(), 0);
+    }
+
+    #[test]
+    fn a_volume_change_ramps_and_full_volume_is_exact() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let queue = PcmQueue::new(&ReadAhead::default(), tx);
+        // 1 kHz mono: the ramp is 5 frames.
+        queue.fix_format(PcmFormat {
+            sample_rate: 1000,
+            channels: 1,
+        });
+        queue.open(ONE);
+        let odd = 0.123_456_79_f32;
+        queue.push(ONE, vec![odd; 20]);
+        let mut out = Vec::new();
+        queue.pop(2, &mut out);
+        assert!(out.iter().all(|s| s.to_bits() == odd.to_bits()));
+        queue.set_gain(0.0);
+        out.clear();
+        queue.pop(8, &mut out);
+        let gains: Vec<f32> = out.iter().map(|s| s / odd).collect();
+        for (got, want) in gains.iter().zip([0.8, 0.6, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0]) {
+            assert!((got - want).abs() < 1e-5, "{gains:?}");
+        }
+        queue.set_gain(1.0);
+        out.clear();
+        queue.pop(10, &mut out);
+        assert!((out[0] / odd - 0.2).abs() < 1e-5, "{out:?}");
+        assert_eq!(out[9].to_bits(), odd.to_bits());
     }
 
     #[test]

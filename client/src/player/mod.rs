@@ -70,6 +70,16 @@ pub struct Player {
     next: Option<Playing>,
     /// The `Ending` of the song just promoted from `next`, to report.
     ending: Option<u64>,
+    /// 0 to 100, on a perceptual scale ([`volume_gain`]).
+    volume: u8,
+    muted: bool,
+}
+
+/// The gain of a volume from 0 to 100: the cube of its fraction, the perceptual curve sound
+/// systems use (ALSA's and PulseAudio's "cubic" volume): 50 is about -18 dB, 10 is -60 dB, and
+/// 100 leaves samples unchanged.
+pub fn volume_gain(volume: u8) -> f32 {
+    (f32::from(volume.min(100)) / 100.0).powi(3)
 }
 
 /// A play request whose decoder is started and whose fetcher is not yet.
@@ -108,6 +118,8 @@ impl Player {
             current: None,
             next: None,
             ending: None,
+            volume: 100,
+            muted: false,
         })
     }
 
@@ -351,6 +363,36 @@ impl Player {
         self.play_from(client, manifest, to)?;
         self.queue.set_paused(paused);
         Ok(())
+    }
+
+    pub fn volume(&self) -> u8 {
+        self.volume
+    }
+
+    pub fn is_muted(&self) -> bool {
+        self.muted
+    }
+
+    /// Sets the volume (0 to 100; ramped over a few milliseconds, so without a click) and
+    /// unmutes.
+    pub fn set_volume(&mut self, volume: u8) {
+        self.volume = volume.min(100);
+        self.muted = false;
+        self.apply_gain();
+    }
+
+    pub fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+        self.apply_gain();
+    }
+
+    fn apply_gain(&self) {
+        let gain = if self.muted {
+            0.0
+        } else {
+            volume_gain(self.volume)
+        };
+        self.queue.set_gain(gain);
     }
 
     /// Pauses the output: sound stops within one output buffer, the read-ahead fills up to its
