@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use rodio::conversions::{ChannelCountConverter, SampleRateConverter};
+use rodio::conversions::ChannelCountConverter;
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
@@ -19,6 +19,7 @@ use tokio::sync::mpsc::Receiver;
 
 use super::byte_stream::ByteStream;
 use super::request::PlayId;
+use super::resample::Resampled;
 use super::window::Window;
 use crate::error::ClientError;
 use crate::output::{PcmFormat, PcmQueue};
@@ -121,7 +122,7 @@ fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError>
         next_frame: job.window.first_frame,
         error: &mut error,
     };
-    let mut samples = convert(decoded, job.source, job.target);
+    let mut samples = convert(decoded, job.source, job.target)?;
     let chunk = job.chunk_frames * usize::from(job.target.channels);
     loop {
         let mut pcm = Vec::with_capacity(chunk);
@@ -137,28 +138,37 @@ fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError>
     }
 }
 
-/// Chains rodio's converters when the song's format is not the output's.
+/// Converts the song to the output's format when it has another one: its rate with rubato
+/// (`resample.rs`, one converter for the whole song, so its state carries across segments), its
+/// channel count with rodio's converter.
 fn convert<'a>(
     samples: Decoded<'a>,
     from: PcmFormat,
     to: PcmFormat,
-) -> Box<dyn Iterator<Item = f32> + 'a> {
+) -> Result<Box<dyn Iterator<Item = f32> + 'a>, ClientError> {
     if from == to {
-        return Box::new(samples);
+        return Ok(Box::new(samples));
     }
-    let rate = |r: u32| NonZero::new(r).unwrap_or(NonZero::<u32>::MIN);
+    let song = samples.song;
     let channels = |c: u16| NonZero::new(c).unwrap_or(NonZero::<u16>::MIN);
-    let resampled = SampleRateConverter::new(
-        samples,
-        rate(from.sample_rate),
-        rate(to.sample_rate),
-        channels(from.channels),
-    );
-    Box::new(ChannelCountConverter::new(
+    let resampled: Box<dyn Iterator<Item = f32> + 'a> = if from.sample_rate == to.sample_rate {
+        Box::new(samples)
+    } else {
+        match Resampled::new(samples, from.sample_rate, to.sample_rate, from.channels) {
+            Some(resampled) => Box::new(resampled),
+            None => {
+                return Err(ClientError::Decode {
+                    song,
+                    reason: format!("cannot convert {from} to {to}"),
+                })
+            }
+        }
+    };
+    Ok(Box::new(ChannelCountConverter::new(
         resampled,
         channels(from.channels),
         channels(to.channels),
-    ))
+    )))
 }
 
 /// The song's samples, interleaved, as one iterator; it ends at the end of the stream or on an

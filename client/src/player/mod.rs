@@ -12,6 +12,7 @@ pub mod decode;
 pub mod fetch;
 pub mod read_ahead;
 pub mod request;
+pub mod resample;
 pub mod verify;
 pub mod window;
 
