@@ -248,6 +248,11 @@ impl ClientProcess {
             .expect(prefix, |l| l.trim_start().starts_with(prefix))
     }
 
+    /// Waits for a stderr line that satisfies `pred`.
+    pub fn expect_stderr(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.err.expect(what, pred)
+    }
+
     /// All stdout lines so far.
     pub fn stdout(&self) -> Vec<String> {
         self.out.all()
