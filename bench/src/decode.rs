@@ -57,3 +57,49 @@ pub fn first_pcm(bytes: Vec<u8>) -> Result<usize> {
         }
     }
 }
+
+/// Decodes the segments of a seek as the client does: frames before the plan's warm-up are read
+/// but not decoded, the warm-up frames are decoded and dropped, and it stops at the first packet
+/// holding the target sample. Returns the frames of it at and after the target.
+pub fn seek_pcm(bytes: Vec<u8>, plan: &jukebox_client::player::window::Window) -> Result<usize> {
+    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            source,
+            &FormatOptions {
+                enable_gapless: false,
+                ..Default::default()
+            },
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| Failure(format!("cannot read segment as mp3: {e}")))?;
+    let mut format = probed.format;
+    let track = format
+        .default_track()
+        .ok_or_else(|| Failure("segment has no audio track".into()))?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| Failure(format!("no decoder: {e}")))?;
+    let mut frame = plan.first_frame;
+    loop {
+        let packet = format
+            .next_packet()
+            .map_err(|e| Failure(format!("no audio at the seek target: {e}")))?;
+        let this = frame;
+        frame += 1;
+        if this < plan.decode_from_frame {
+            continue;
+        }
+        let start = this * plan.samples_per_frame;
+        match decoder.decode(&packet) {
+            Ok(audio) if start + audio.frames() as u64 > plan.keep_from => {
+                return Ok((start + audio.frames() as u64 - plan.keep_from) as usize)
+            }
+            Ok(_) | Err(symphonia::core::errors::Error::DecodeError(_)) => {}
+            Err(e) => return Err(Failure(format!("decoding failed: {e}"))),
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! `latency`: what a listener feels, over one connection each.
 //! - play: GET_MANIFEST, then GET_SEGMENT 0, verified and decoded to its first PCM;
 //! - switch: while a song streams, CANCEL its requests and play another, to the new song's first PCM;
+//! - seek: while a song streams, CANCEL its requests and fetch the segments a seek to a place in
+//!   the song needs (the client's plan: `jukebox_client::player::window`), verify them and decode
+//!   from the warm-up frames to the first sample at the target;
 //! - list: LIST round trips while the same connection keeps a long transfer going (the server's
 //!   full queue of segment requests, refilled as each completes).
 
@@ -15,10 +18,11 @@ use serde::Serialize;
 use tokio::time::{sleep_until, Instant};
 
 use crate::conn::{unexpected, Conn, Failure, Flow, Result};
-use crate::decode::{first_pcm, verify};
+use crate::decode::{first_pcm, seek_pcm, verify};
 use crate::load::manifests;
 use crate::stats::{Latencies, Percentiles};
 use crate::wire::Request;
+use jukebox_client::player::window;
 
 /// Segment requests kept queued during the list probe: the server's per-connection limit.
 const QUEUED: usize = 16;
@@ -30,6 +34,7 @@ pub struct Report {
     pub mode: &'static str,
     pub play_to_first_audio: Percentiles,
     pub switch_to_first_audio: Percentiles,
+    pub seek_to_first_audio: Percentiles,
     pub list_during_transfer: Percentiles,
     /// Bytes of DATA received by the list probe while it ran, per second.
     pub transfer_mb_per_sec: f64,
@@ -41,9 +46,10 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "latency: play->audio {}; switch->audio {}; list during transfer {} ({:.1} MB/s streaming); {} failed",
+            "latency: play->audio {}; switch->audio {}; seek->audio {}; list during transfer {} ({:.1} MB/s streaming); {} failed",
             self.play_to_first_audio,
             self.switch_to_first_audio,
+            self.seek_to_first_audio,
             self.list_during_transfer,
             self.transfer_mb_per_sec,
             self.failed
@@ -70,6 +76,7 @@ pub async fn latency(addr: SocketAddr, options: Options) -> Result<Report> {
         switch_trials(addr, &manifests, options.trials),
     )
     .await;
+    let seek = run_probe(&mut failures, seek_trials(addr, &manifests, options.trials)).await;
     let mut streamed = 0;
     let list = run_probe(
         &mut failures,
@@ -80,6 +87,7 @@ pub async fn latency(addr: SocketAddr, options: Options) -> Result<Report> {
         mode: "latency",
         play_to_first_audio: play.summary(),
         switch_to_first_audio: switch.summary(),
+        seek_to_first_audio: seek.summary(),
         list_during_transfer: list.summary(),
         transfer_mb_per_sec: streamed as f64 / options.duration.as_secs_f64() / 1e6,
         failed: failures.len() as u64,
@@ -199,6 +207,95 @@ async fn switch_trials(
             .await?;
             verify(&bytes, &manifest.segments[0].sha256)?;
             first_pcm(bytes)?;
+            latencies.record(started.elapsed());
+        }
+        Ok::<(), Failure>(())
+    }
+    .await;
+    (latencies, result.err())
+}
+
+/// A place in the song for trial `trial`: spread over the song, never the same twice in a row.
+fn seek_target(trial: usize, song_samples: u64) -> u64 {
+    (trial as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % song_samples.max(1)
+}
+
+/// Streams a song (several segments requested, one arriving), then seeks it: CANCEL every
+/// request, GET_SEGMENT the segments from the one holding the first warm-up frame to the one
+/// holding the target, verify them, and decode (the warm-up frames only) to the first sample at
+/// the target, as the client does.
+async fn seek_trials(
+    addr: SocketAddr,
+    manifests: &Arc<Vec<Manifest>>,
+    trials: usize,
+) -> (Latencies, Option<Failure>) {
+    let mut latencies = Latencies::default();
+    let songs = playable(manifests);
+    let result = async {
+        let mut conn = Conn::open(addr, 64 * 1024).await?;
+        for trial in 0..trials {
+            let song = songs[trial % songs.len()];
+            let mut old_ids = Vec::new();
+            for index in 0..song.segments.len().min(PLAYING_AHEAD) {
+                let id = conn.id();
+                conn.send(&Request::get_segment(id, song.id, index as u32))
+                    .await?;
+                old_ids.push(id);
+            }
+            conn.read_until(|piece| match piece {
+                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::Done),
+                other => Err(unexpected(&other)),
+            })
+            .await?;
+            let target = seek_target(trial, window::song_samples(song));
+            let started = Instant::now();
+            for &id in &old_ids {
+                conn.send(&Request::cancel(id)).await?;
+            }
+            let plan = window::Window::new(song, target);
+            let target_frame = plan.keep_from / plan.samples_per_frame;
+            // The segments from the plan's first to the one holding the target frame.
+            let mut last = plan.first_segment;
+            let mut frame = plan.first_frame;
+            for (i, segment) in song.segments.iter().enumerate().skip(plan.first_segment) {
+                last = i;
+                frame += u64::from(segment.frames);
+                if frame > target_frame {
+                    break;
+                }
+            }
+            let mut ids = Vec::new();
+            for index in plan.first_segment..=last {
+                let id = conn.id();
+                conn.send(&Request::get_segment(id, song.id, index as u32))
+                    .await?;
+                ids.push(id);
+            }
+            let mut parts: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];
+            let mut done = 0;
+            conn.read_until(|piece| match piece {
+                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
+                Piece::Data {
+                    request_id,
+                    bytes,
+                    end,
+                } if ids.contains(&request_id) => {
+                    let at = ids.iter().position(|&id| id == request_id).expect("listed");
+                    parts[at].extend_from_slice(bytes);
+                    done += usize::from(end);
+                    Ok(if done == ids.len() {
+                        Flow::Done
+                    } else {
+                        Flow::More
+                    })
+                }
+                other => Err(unexpected(&other)),
+            })
+            .await?;
+            for (part, index) in parts.iter().zip(plan.first_segment..) {
+                verify(part, &song.segments[index].sha256)?;
+            }
+            seek_pcm(parts.concat(), &plan)?;
             latencies.record(started.elapsed());
         }
         Ok::<(), Failure>(())

@@ -150,6 +150,7 @@ fn latency_probes_decode_audio() {
     assert_eq!(report["failed"], 0, "{report}");
     assert_eq!(report["play_to_first_audio"]["count"], 10, "{report}");
     assert_eq!(report["switch_to_first_audio"]["count"], 10, "{report}");
+    assert_eq!(report["seek_to_first_audio"]["count"], 10, "{report}");
     assert!(
         report["list_during_transfer"]["count"].as_u64().unwrap() > 0,
         "{report}"

@@ -1,7 +1,7 @@
 //! Reference audio: songs made with sox and lame, decoded directly with symphonia.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use symphonia::core::audio::SampleBuffer;
@@ -120,4 +120,53 @@ pub fn make_song(dir: &Path, name: &str, title: &str, seconds: f32, hz: u32, lam
         .expect("lame is installed (see README prerequisites)");
     assert!(status.success(), "lame failed");
     std::fs::remove_file(wav).expect("remove the temporary wav");
+}
+
+/// Cuts one sine sweep of `seconds` (44.1 kHz stereo, made by sox) into `parts` consecutive pieces
+/// and encodes each with lame and `lame_args`, titled "Sweep 1", "Sweep 2"...: played one after
+/// the other without a gap, they are one uninterrupted sweep. Returns the mp3 files in order.
+pub fn make_sweep(dir: &Path, seconds: f32, parts: usize, lame_args: &[&str]) -> Vec<PathBuf> {
+    let whole = dir.join("sweep.wav");
+    let status = Command::new("sox")
+        .args(["-n", "-r", "44100", "-c", "2"])
+        .arg(&whole)
+        .args([
+            "synth",
+            &seconds.to_string(),
+            "sine",
+            "100-6000",
+            "vol",
+            "0.5",
+        ])
+        .status()
+        .expect("sox is installed (see README prerequisites)");
+    assert!(status.success(), "sox failed");
+    let part = seconds / parts as f32;
+    let files = (0..parts)
+        .map(|i| {
+            let wav = dir.join(format!("sweep-{i}.wav"));
+            let status = Command::new("sox")
+                .arg(&whole)
+                .arg(&wav)
+                .args(["trim", &format!("{}", part * i as f32), &format!("{part}")])
+                .status()
+                .expect("sox runs");
+            assert!(status.success(), "sox trim failed");
+            let mp3 = dir.join(format!("sweep-{}.mp3", i + 1));
+            let title = format!("Sweep {}", i + 1);
+            let status = Command::new("lame")
+                .arg("--quiet")
+                .args(lame_args)
+                .args(["--tt", &title, "--ta", "Test Band"])
+                .arg(&wav)
+                .arg(&mp3)
+                .status()
+                .expect("lame is installed (see README prerequisites)");
+            assert!(status.success(), "lame failed");
+            std::fs::remove_file(wav).expect("remove the temporary wav");
+            mp3
+        })
+        .collect();
+    std::fs::remove_file(whole).expect("remove the temporary wav");
+    files
 }

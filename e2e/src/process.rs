@@ -35,7 +35,15 @@ pub fn binary(name: &str) -> PathBuf {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
             cmd.args(["build", "-p", "jukebox-client", "-p", "jukebox-server"]);
-            cmd.args(["--bin", "jukebox", "--bin", "jukebox-server"]);
+            cmd.args([
+                "-p",
+                "jukebox-segmenter",
+                "--bin",
+                "jukebox",
+                "--bin",
+                "jukebox-server",
+            ]);
+            cmd.args(["--bin", "jukebox-segmenter"]);
             if !cfg!(debug_assertions) {
                 cmd.arg("--release");
             }
@@ -258,6 +266,11 @@ impl ClientProcess {
     pub fn expect_prefix(&self, prefix: &str) -> String {
         self.out
             .expect(prefix, |l| l.trim_start().starts_with(prefix))
+    }
+
+    /// Waits for a stderr line that satisfies `pred`.
+    pub fn expect_stderr(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.err.expect(what, pred)
     }
 
     /// All stdout lines so far.

@@ -370,6 +370,34 @@ fn a_missing_or_foreign_catalog_is_an_error() {
 }
 
 #[test]
+fn a_folder_without_a_song_writes_nothing_and_keeps_the_catalog() {
+    let src = tempfile::tempdir().unwrap();
+    write(&src.path().join("sub/notes.txt"), b"no songs here");
+    let out = tempfile::tempdir().unwrap();
+    let fresh = out.path().join("catalog");
+    let err = write_catalog(src.path(), &fresh, DEFAULT_SEGMENT_DURATION, &Quiet).unwrap_err();
+    assert!(err.to_string().starts_with("no mp3 file below "), "{err}");
+    assert!(!fresh.exists(), "nothing is created");
+    let err =
+        jukebox_segmenter::segment_all(src.path(), DEFAULT_SEGMENT_DURATION, &Quiet).unwrap_err();
+    assert!(err.to_string().starts_with("no mp3 file below "), "{err}");
+
+    // A run on a folder that lost its songs (a disk not mounted) leaves the catalog as it was.
+    run(&music_dir(), out.path());
+    let before = common::listing(out.path());
+    write_catalog(src.path(), out.path(), DEFAULT_SEGMENT_DURATION, &Quiet).unwrap_err();
+    assert_eq!(common::listing(out.path()), before);
+    // So does a run on files that are all broken, and it says how many.
+    write(&src.path().join("a.mp3"), b"not audio");
+    write(&src.path().join("sub/b.mp3"), b"not audio either");
+    let err = write_catalog(src.path(), out.path(), DEFAULT_SEGMENT_DURATION, &Quiet).unwrap_err();
+    let err = err.to_string();
+    assert!(err.starts_with("no mp3 file below "), "{err}");
+    assert!(err.ends_with(" could be segmented (2 skipped)"), "{err}");
+    assert_eq!(common::listing(out.path()), before);
+}
+
+#[test]
 fn a_catalog_inside_its_source_folder_does_not_read_itself() {
     let src = source();
     let out = src.path().join("catalog");

@@ -1,5 +1,5 @@
 //! The `jukebox-segmenter` binary on temporary folders: layout, summary, incremental re-runs,
-//! leftovers of an interrupted run, and one-line errors.
+//! leftovers of an interrupted run, errors, what it prints of file names, its documentation.
 
 mod common;
 
@@ -221,25 +221,64 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
 }
 
 #[test]
-fn wrong_arguments_and_unreadable_folders_are_one_line_errors() {
+fn a_wrong_command_line_gets_clap_s_whole_message() {
+    const USAGE: &str = "Usage: jukebox-segmenter [OPTIONS] <IN_DIR> <OUT_DIR>";
+    let music = music_dir();
+    let zero = [
+        Path::new("--segment-duration"),
+        Path::new("0"),
+        &music,
+        &music,
+    ];
+    let cases: Vec<(Vec<&Path>, &[&str])> = vec![
+        (
+            vec![],
+            &["required arguments", "<IN_DIR>", "<OUT_DIR>", USAGE],
+        ),
+        (vec![&music], &["required arguments", "<OUT_DIR>", USAGE]),
+        (zero.to_vec(), &["more than 0", "--segment-duration"]),
+        (vec![Path::new("--frobnicate")], &["'--frobnicate'", USAGE]),
+        (
+            vec![Path::new("--man"), &music],
+            &["--man", "cannot be used", USAGE],
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = segmenter(&args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        for word in expected {
+            assert!(stderr.contains(word), "{args:?} lacks {word}: {stderr}");
+        }
+        assert!(stderr.contains("--help"), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn unreadable_folders_and_folders_without_songs_are_one_line_errors() {
     let out = tempfile::tempdir().unwrap();
     let missing = out.path().join("missing");
     let file = out.path().join("file.txt");
     std::fs::write(&file, b"x").unwrap();
+    let no_mp3 = tempfile::tempdir().unwrap();
+    std::fs::write(no_mp3.path().join("notes.txt"), b"no songs here").unwrap();
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::write(broken.path().join("a.mp3"), b"not audio").unwrap();
+    let (catalog, other) = (out.path().join("catalog"), out.path().join("other"));
     let music = music_dir();
     let music = music.as_path();
     let cases: Vec<(Vec<&Path>, &str)> = vec![
-        (vec![], "required"),
+        (vec![no_mp3.path(), &catalog], "no mp3 file below "),
         (
-            vec![
-                Path::new("--segment-duration"),
-                Path::new("0"),
-                music,
-                out.path(),
-            ],
-            "more than 0",
+            vec![Path::new("--bench"), no_mp3.path()],
+            "no mp3 file below ",
         ),
-        (vec![Path::new("--frobnicate")], "--frobnicate"),
+        (
+            vec![broken.path(), &other],
+            "could be segmented (1 skipped)",
+        ),
         (vec![&missing, out.path()], "cannot read source folder"),
         (vec![&file, out.path()], "cannot read source folder"),
         (vec![music, &file], "cannot write catalog folder"),
@@ -248,11 +287,101 @@ fn wrong_arguments_and_unreadable_folders_are_one_line_errors() {
     for (args, expected) in cases {
         let output = segmenter(&args);
         let stderr = text(&output.stderr);
-        assert!(!output.status.success(), "{args:?}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("jukebox-segmenter: "), "{stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("jukebox-segmenter: "), "{stderr}");
+        assert!(last.contains(expected), "{args:?}: {stderr}");
+        // Before the error, only the progress lines of files read.
+        assert!(
+            stderr
+                .lines()
+                .rev()
+                .skip(1)
+                .all(|l| l.contains(" to read") || l.starts_with('[')),
+            "{args:?}: {stderr}"
+        );
         assert!(output.stdout.is_empty());
+    }
+    // A run on a folder without mp3 creates nothing.
+    assert!(!catalog.exists());
+}
+
+#[test]
+fn file_names_cannot_put_control_characters_on_the_terminal() {
+    let src = tempfile::tempdir().unwrap();
+    let song = music_dir().join("01-morning-steps.mp3");
+    std::fs::copy(&song, src.path().join("red\u{1b}[31m\nforged line.mp3")).unwrap();
+    std::fs::write(src.path().join("clear\u{1b}[2J.mp3"), b"not audio").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = segmenter(&[src.path(), &out.path().join("catalog")]);
+    assert!(output.status.success(), "{output:?}");
+    for printed in [&output.stdout, &output.stderr] {
+        let printed = text(printed);
+        assert!(!printed.contains('\u{1b}'), "{printed:?}");
+        assert!(
+            !printed.lines().any(|l| l.starts_with("forged")),
+            "{printed:?}"
+        );
+    }
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("skipped clear\u{fffd}[2J.mp3: not a playable mp3"),
+        "{stdout}"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("red\u{fffd}[31m\u{fffd}forged line.mp3: written"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_song_is_counted_in_the_singular() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        music_dir().join("01-morning-steps.mp3"),
+        src.path().join("only.mp3"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = segmenter(&[src.path(), &out.path().join("catalog")]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = text(&output.stdout);
+    assert!(stdout.starts_with("1 song in "), "{stdout}");
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("1 file, "), "{stderr}");
+    let bench = segmenter(&[
+        Path::new("--bench"),
+        src.path(),
+        Path::new("--jobs"),
+        Path::new("1"),
+    ]);
+    let line = text(&bench.stdout);
+    assert!(line.contains(": 1 song, 0 skipped"), "{line}");
+    assert!(line.trim_end().ends_with(", 1 thread"), "{line}");
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_flags() {
+    for (shell, marker) in [
+        ("bash", "-o default jukebox-segmenter"),
+        ("zsh", "#compdef jukebox-segmenter"),
+        ("fish", "complete -c jukebox-segmenter"),
+    ] {
+        let output = segmenter(&[Path::new("--completions"), Path::new(shell)]);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = text(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for flag in ["segment-duration", "bench", "jobs"] {
+            assert!(script.contains(flag), "{shell} completes --{flag}");
+        }
+    }
+    let man = segmenter(&[Path::new("--man")]);
+    assert!(man.status.success(), "{man:?}");
+    let man = text(&man.stdout);
+    assert!(man.contains(".TH jukebox-segmenter 1"), "{man}");
+    for word in ["IN_DIR", "\\-\\-bench", "index.sqlite", "Exit status"] {
+        assert!(man.contains(word), "the man page lacks {word:?}");
     }
 }
 
@@ -266,6 +395,8 @@ fn help_documents_the_layout_and_bench_reports_a_rate() {
         "000000.seg",
         "--segment-duration",
         "--bench",
+        "Examples:",
+        "Exit status:",
     ] {
         assert!(help.contains(word), "{word}: {help}");
     }

@@ -30,8 +30,11 @@ Environment:
 /// Jukebox client: list, search, play, switch and stop songs streamed from a Jukebox server.
 ///
 /// Without a command, reads commands from the prompt (or, when stdin or stdout is not a
-/// terminal, one per line from stdin): list, search WORDS, more, play ID|WORDS, stop, wait,
-/// help, quit. With a command, runs just that one and exits: `jukebox play 3` plays song 3 to
+/// terminal, one per line from stdin): list, search WORDS, more, play [ID|WORDS], add ID|WORDS,
+/// queue, next, prev, remove N, clear, shuffle, repeat off|one|all, seek TIME|+S|-S|P%, pause,
+/// resume, toggle, volume [N|+N|-N], mute, status [--json], stop,
+/// wait, help, quit.
+/// `help` says what each does. Songs in the queue follow one another without a gap. With a command, runs just that one and exits: `jukebox play 3` plays song 3 to
 /// its end.
 #[derive(Debug, Parser)]
 #[command(name = "jukebox", version, after_long_help = EXIT_STATUS)]
@@ -98,6 +101,13 @@ pub enum OneShot {
         #[arg(long)]
         all: bool,
     },
+    /// Print the status (state, song, position, volume, queue, buffer, bitrate) and exit; a
+    /// one-shot client plays nothing, so this says what a fresh session starts with. In a
+    /// session, `status --json` says what plays.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Play a song to its end, given its ID or words that match only it, and exit.
     Play {
         #[arg(required = true, value_name = "ID|WORDS")]
@@ -136,6 +146,9 @@ impl Args {
             OneShot::List { all: a } => vec![format!("list{}", all(*a))],
             OneShot::Search { words, all: a } => {
                 vec![format!("search {}{}", words.join(" "), all(*a))]
+            }
+            OneShot::Status { json } => {
+                vec![format!("status{}", if *json { " --json" } else { "" })]
             }
             OneShot::Play { song } => vec![format!("play {}", song.join(" ")), "wait".into()],
         })

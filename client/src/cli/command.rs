@@ -2,6 +2,7 @@
 //! [`COMMANDS`], so `help`, completion and parsing cannot disagree. A new command is one entry
 //! here, one variant of [`Command`] and its handler in the command loop.
 
+use super::playlist::Repeat;
 use jukebox_protocol::page::MAX_QUERY_BYTES;
 use jukebox_protocol::MAX_SONG_ID;
 
@@ -20,12 +21,125 @@ pub enum Command {
     /// The next page of the last `list` or `search`.
     More,
     Play(Target),
+    /// `play` alone: start the queue where it is.
+    PlayQueue,
+    /// Append songs to the queue: an ID, or every song matching the words.
+    Add(Target),
+    /// Show the queue.
+    Queue,
+    Next,
+    Prev,
+    Clear,
+    /// Remove the entry at this position (1-based, as `queue` shows it).
+    Remove(usize),
+    Shuffle,
+    /// Set the repeat mode, or show it.
+    Repeat(Option<Repeat>),
+    Seek(SeekTo),
+    /// Set the volume (or change it by, when relative), or show it.
+    Volume(Option<VolumeTo>),
+    /// Mute, or unmute if muted.
+    Mute,
+    /// What plays, where, and how; `json`: one JSON object.
+    Status {
+        json: bool,
+    },
+    Pause,
+    Resume,
+    /// Pause if playing, resume if paused.
+    Toggle,
     Stop,
     Wait,
     Help,
     Quit,
     /// A blank line.
     Nothing,
+}
+
+/// What `volume` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeTo {
+    At(u8),
+    By(i16),
+}
+
+impl VolumeTo {
+    pub fn parse(word: &str) -> Result<VolumeTo, String> {
+        let bad = || format!("not a volume: {word:?} (0 to 100, or +5, -5)");
+        if let Some(rest) = word.strip_prefix(['+', '-']) {
+            let by: i16 = rest.parse().map_err(|_| bad())?;
+            if by > 100 || rest.starts_with(['+', '-']) {
+                return Err(bad());
+            }
+            return Ok(VolumeTo::By(if word.starts_with('-') { -by } else { by }));
+        }
+        match word.parse::<u8>() {
+            Ok(v) if v <= 100 => Ok(VolumeTo::At(v)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The volume this gives from `now`, within 0 to 100.
+    pub fn from(self, now: u8) -> u8 {
+        match self {
+            VolumeTo::At(v) => v,
+            VolumeTo::By(by) => (i16::from(now) + by).clamp(0, 100) as u8,
+        }
+    }
+}
+
+/// Where `seek` goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SeekTo {
+    /// Seconds from the start.
+    At(f64),
+    /// Seconds from where the song is (negative: back).
+    By(f64),
+    /// A percentage of the song.
+    Percent(f64),
+}
+
+impl Eq for SeekTo {}
+
+/// Parses seconds written as `90`, `1.5`, `1:30`, `1:30.25` or `1:02:03`.
+pub fn parse_time(text: &str) -> Option<f64> {
+    let mut seconds = 0.0;
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let value: f64 = if last {
+            part.parse().ok()?
+        } else {
+            f64::from(part.parse::<u32>().ok()?)
+        };
+        if !value.is_finite() || value < 0.0 || (i > 0 && value >= 60.0) || part.starts_with('+') {
+            return None;
+        }
+        seconds = seconds * 60.0 + value;
+    }
+    Some(seconds)
+}
+
+impl SeekTo {
+    pub fn parse(word: &str) -> Result<SeekTo, String> {
+        let bad = || format!("not a place in a song: {word:?} (as in 1:30, 90, +10, -10 or 50%)");
+        if let Some(percent) = word.strip_suffix('%') {
+            return match percent.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(SeekTo::Percent(p)),
+                _ => Err(bad()),
+            };
+        }
+        if let Some(rest) = word.strip_prefix('+') {
+            return parse_time(rest).map(SeekTo::By).ok_or_else(bad);
+        }
+        if let Some(rest) = word.strip_prefix('-') {
+            return parse_time(rest).map(|s| SeekTo::By(-s)).ok_or_else(bad);
+        }
+        parse_time(word).map(SeekTo::At).ok_or_else(bad)
+    }
 }
 
 /// Which song a command means: an ID, or words that must match exactly one song.
@@ -45,6 +159,18 @@ pub enum Arguments {
     Words,
     /// A song: an ID or search words.
     Song,
+    /// A song, or nothing.
+    MaybeSong,
+    /// A queue position.
+    Position,
+    /// off, one or all, or nothing.
+    Mode,
+    /// A place in the song.
+    Place,
+    /// A volume, or nothing.
+    Volume,
+    /// `--json` or nothing.
+    Json,
 }
 
 pub struct Spec {
@@ -81,9 +207,114 @@ pub const COMMANDS: &[Spec] = &[
     Spec {
         name: "play",
         aliases: &["p"],
+        usage: "[ID|WORDS]",
+        help: "play a song now; alone: start the queue",
+        arguments: Arguments::MaybeSong,
+    },
+    Spec {
+        name: "add",
+        aliases: &["a"],
         usage: "ID|WORDS",
-        help: "play a song by ID or by words matching only it",
+        help: "queue a song, or all songs the words match",
         arguments: Arguments::Song,
+    },
+    Spec {
+        name: "queue",
+        aliases: &["playlist"],
+        usage: "",
+        help: "show the queue, > at the current song",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "next",
+        aliases: &["n"],
+        usage: "",
+        help: "play the next song in the queue",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "prev",
+        aliases: &["previous"],
+        usage: "",
+        help: "play the previous song in the queue",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "remove",
+        aliases: &["rm"],
+        usage: "N",
+        help: "remove the Nth song from the queue",
+        arguments: Arguments::Position,
+    },
+    Spec {
+        name: "clear",
+        aliases: &[],
+        usage: "",
+        help: "empty the queue (the song playing plays on)",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "shuffle",
+        aliases: &[],
+        usage: "",
+        help: "put the queue in random order, the song playing first",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "repeat",
+        aliases: &[],
+        usage: "[off|one|all]",
+        help: "what follows the last song (one: the same song again)",
+        arguments: Arguments::Mode,
+    },
+    Spec {
+        name: "seek",
+        aliases: &[],
+        usage: "TIME|+S|-S|P%",
+        help: "go to 1:30, 10 s on (+10) or back (-10), or 50% in",
+        arguments: Arguments::Place,
+    },
+    Spec {
+        name: "volume",
+        aliases: &["vol"],
+        usage: "[N|+N|-N]",
+        help: "set the volume (perceptual scale), or show it",
+        arguments: Arguments::Volume,
+    },
+    Spec {
+        name: "mute",
+        aliases: &[],
+        usage: "",
+        help: "mute, or unmute if muted",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "status",
+        aliases: &["st"],
+        usage: "[--json]",
+        help: "what plays, where, volume, queue, buffer",
+        arguments: Arguments::Json,
+    },
+    Spec {
+        name: "pause",
+        aliases: &[],
+        usage: "",
+        help: "pause; resume goes on at the very next sample",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "resume",
+        aliases: &[],
+        usage: "",
+        help: "go on after a pause",
+        arguments: Arguments::None,
+    },
+    Spec {
+        name: "toggle",
+        aliases: &["t"],
+        usage: "",
+        help: "pause, or go on if paused",
+        arguments: Arguments::None,
     },
     Spec {
         name: "stop",
@@ -96,7 +327,7 @@ pub const COMMANDS: &[Spec] = &[
         name: "wait",
         aliases: &[],
         usage: "",
-        help: "wait for the song to end (at a terminal: Ctrl-C stops)",
+        help: "wait for the queue to end (at a terminal: Ctrl-C stops)",
         arguments: Arguments::None,
     },
     Spec {
@@ -199,7 +430,16 @@ impl Command {
                 }
                 match spec.name {
                     "more" => Command::More,
+                    "queue" => Command::Queue,
+                    "next" => Command::Next,
+                    "prev" => Command::Prev,
+                    "clear" => Command::Clear,
+                    "shuffle" => Command::Shuffle,
                     "stop" => Command::Stop,
+                    "pause" => Command::Pause,
+                    "resume" => Command::Resume,
+                    "toggle" => Command::Toggle,
+                    "mute" => Command::Mute,
                     "wait" => Command::Wait,
                     "help" => Command::Help,
                     "quit" => Command::Quit,
@@ -219,15 +459,60 @@ impl Command {
                     all,
                 }
             }
-            Arguments::Song => match rest.as_slice() {
+            Arguments::MaybeSong if rest.is_empty() => Command::PlayQueue,
+            Arguments::Song | Arguments::MaybeSong => {
+                let target = match rest.as_slice() {
+                    [] => {
+                        return Err(format!(
+                            "{} needs a song ID or search words, as in: {} 3",
+                            spec.name, spec.name
+                        ))
+                    }
+                    [word] if is_id(word) => Target::Id(parse_id(word)?),
+                    words => Target::Search(search_words(spec.name, words)?),
+                };
+                match spec.name {
+                    "add" => Command::Add(target),
+                    _ => Command::Play(target),
+                }
+            }
+            Arguments::Position => match rest.as_slice() {
+                [word] => match word.parse::<usize>() {
+                    Ok(n) if n > 0 => Command::Remove(n),
+                    _ => return Err(format!("not a queue position: {word:?} (1 is the first)")),
+                },
                 [] => {
                     return Err(format!(
-                        "{} needs a song ID or search words, as in: {} 3",
+                        "{} needs a queue position, as in: {} 2",
                         spec.name, spec.name
                     ))
                 }
-                [word] if is_id(word) => Command::Play(Target::Id(parse_id(word)?)),
-                words => Command::Play(Target::Search(search_words(spec.name, words)?)),
+                [_, extra, ..] => return Err(unexpected(extra)),
+            },
+            Arguments::Place => match rest.as_slice() {
+                [word] => Command::Seek(SeekTo::parse(word)?),
+                [] => {
+                    return Err(format!(
+                        "{} needs a place, as in: {} 1:30",
+                        spec.name, spec.name
+                    ))
+                }
+                [_, extra, ..] => return Err(unexpected(extra)),
+            },
+            Arguments::Volume => match rest.as_slice() {
+                [] => Command::Volume(None),
+                [word] => Command::Volume(Some(VolumeTo::parse(word)?)),
+                [_, extra, ..] => return Err(unexpected(extra)),
+            },
+            Arguments::Json => match rest.as_slice() {
+                [] => Command::Status { json: false },
+                ["--json"] => Command::Status { json: true },
+                [extra, ..] => return Err(unexpected(extra)),
+            },
+            Arguments::Mode => match rest.as_slice() {
+                [] => Command::Repeat(None),
+                [mode] => Command::Repeat(Some(mode.parse()?)),
+                [_, extra, ..] => return Err(unexpected(extra)),
             },
         };
         Ok(command)
@@ -259,7 +544,65 @@ mod tests {
         assert_eq!(Command::parse(""), Ok(Command::Nothing));
         assert_eq!(Command::parse("quit"), Ok(Command::Quit));
         assert_eq!(Command::parse("Exit"), Ok(Command::Quit));
-        assert!(Command::parse("play").is_err());
+        assert_eq!(Command::parse("play"), Ok(Command::PlayQueue));
+        assert!(Command::parse("add").is_err());
+        assert_eq!(Command::parse("a 7"), Ok(Command::Add(Target::Id(7))));
+        assert_eq!(
+            Command::parse("add blue tide"),
+            Ok(Command::Add(Target::Search("blue tide".into())))
+        );
+        assert_eq!(Command::parse("rm 2"), Ok(Command::Remove(2)));
+        assert!(Command::parse("remove 0").is_err());
+        assert!(Command::parse("remove").is_err());
+        assert!(Command::parse("remove 1 2").is_err());
+        assert_eq!(Command::parse("repeat"), Ok(Command::Repeat(None)));
+        assert_eq!(
+            Command::parse("repeat ALL"),
+            Ok(Command::Repeat(Some(Repeat::All)))
+        );
+        assert!(Command::parse("repeat twice").is_err());
+        assert_eq!(Command::parse("next"), Ok(Command::Next));
+        assert_eq!(Command::parse("previous"), Ok(Command::Prev));
+        assert_eq!(Command::parse("shuffle"), Ok(Command::Shuffle));
+        assert_eq!(Command::parse("clear"), Ok(Command::Clear));
+        assert_eq!(Command::parse("queue"), Ok(Command::Queue));
+        assert_eq!(
+            Command::parse("seek 1:30"),
+            Ok(Command::Seek(SeekTo::At(90.0)))
+        );
+        assert_eq!(
+            Command::parse("seek 1:02:03.5"),
+            Ok(Command::Seek(SeekTo::At(3723.5)))
+        );
+        assert_eq!(
+            Command::parse("seek 2.25"),
+            Ok(Command::Seek(SeekTo::At(2.25)))
+        );
+        assert_eq!(
+            Command::parse("seek +10"),
+            Ok(Command::Seek(SeekTo::By(10.0)))
+        );
+        assert_eq!(
+            Command::parse("seek -0:10"),
+            Ok(Command::Seek(SeekTo::By(-10.0)))
+        );
+        assert_eq!(
+            Command::parse("seek 50%"),
+            Ok(Command::Seek(SeekTo::Percent(50.0)))
+        );
+        for bad in [
+            "seek",
+            "seek 1:60",
+            "seek 101%",
+            "seek x",
+            "seek --1",
+            "seek 1 2",
+            "seek 1::2",
+            "seek nan",
+            "seek inf",
+        ] {
+            assert!(Command::parse(bad).is_err(), "{bad}");
+        }
         assert!(Command::parse("play 0").is_err());
         assert!(Command::parse("search").is_err());
         assert!(Command::parse("search --all").is_err());

@@ -71,7 +71,22 @@ pub fn complete(line: &str, known: &KnownSongs) -> Completion {
     let rest_trimmed = rest.trim_start();
     let last_word = rest.rsplit(' ').next().unwrap_or("");
     match spec.arguments {
-        Arguments::None => Completion::Nothing,
+        Arguments::None
+        | Arguments::Position
+        | Arguments::Place
+        | Arguments::Volume
+        | Arguments::Json => Completion::Nothing,
+        Arguments::Mode => {
+            let word = rest_trimmed.to_ascii_lowercase();
+            let modes: Vec<&str> = ["off", "one", "all"]
+                .into_iter()
+                .filter(|mode| mode.starts_with(&word))
+                .collect();
+            match modes.as_slice() {
+                [mode] => Completion::Line(format!("{head}{mode}")),
+                _ => Completion::Nothing,
+            }
+        }
         Arguments::All | Arguments::Words if !last_word.is_empty() => {
             if ALL_FLAG.starts_with(last_word) && last_word.starts_with('-') {
                 Completion::Line(format!(
@@ -83,13 +98,15 @@ pub fn complete(line: &str, known: &KnownSongs) -> Completion {
             }
         }
         Arguments::All | Arguments::Words => Completion::Nothing,
-        Arguments::Song if command::is_id(rest_trimmed) => complete_id(
+        Arguments::Song | Arguments::MaybeSong if command::is_id(rest_trimmed) => complete_id(
             &format!("{head}{}", &rest[..rest.len() - rest_trimmed.len()]),
             rest_trimmed,
             known,
         ),
-        Arguments::Song if rest_trimmed.trim().is_empty() => complete_id(line, "", known),
-        Arguments::Song => Completion::Search {
+        Arguments::Song | Arguments::MaybeSong if rest_trimmed.trim().is_empty() => {
+            complete_id(line, "", known)
+        }
+        Arguments::Song | Arguments::MaybeSong => Completion::Search {
             line: head.to_string(),
             query: rest_trimmed.trim().to_string(),
         },
@@ -197,12 +214,12 @@ mod tests {
     fn commands_complete_by_prefix() {
         let known = KnownSongs::default();
         assert_eq!(complete("pl", &known), Completion::Line("play ".into()));
-        assert_eq!(complete("se", &known), Completion::Line("search ".into()));
+        assert_eq!(complete("sea", &known), Completion::Line("search ".into()));
         assert_eq!(
             complete("s", &known),
             Completion::Choices {
                 line: "s".into(),
-                shown: "search  stop".into()
+                shown: "search  shuffle  seek  status  stop".into()
             }
         );
         assert_eq!(complete("x", &known), Completion::Nothing);

@@ -9,6 +9,7 @@ pub mod editor;
 pub mod history;
 pub mod input;
 pub mod log;
+pub mod playlist;
 pub mod printer;
 pub mod screen;
 pub mod signals;

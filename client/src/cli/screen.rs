@@ -290,6 +290,7 @@ mod tests {
             total: 44.0,
             buffered: 5.0,
             stalled: false,
+            paused: false,
         });
         bar
     }

@@ -29,7 +29,9 @@ const LINK: u8 = 9;
 const ACTIVITY: u8 = 8;
 const TIME: u8 = 7;
 const TITLE: u8 = 5;
-const BUFFERED: u8 = 3;
+const QUEUE: u8 = 4;
+const VOLUME: u8 = 3;
+const BUFFERED: u8 = 2;
 const GAUGE: u8 = 1;
 
 /// Columns of the gauge's inside.
@@ -43,13 +45,16 @@ pub enum StreamState {
     Playing,
     /// Everything fetched has been played: the next segment is late.
     Stalled,
+    Paused,
 }
 
 impl StreamState {
     /// Stalled is judged against the read-ahead, by the fetcher: the segment it waits for is
     /// late once the audio fetched before it has played out.
     pub fn of(progress: &Progress) -> StreamState {
-        if progress.stalled {
+        if progress.paused {
+            StreamState::Paused
+        } else if progress.stalled {
             StreamState::Stalled
         } else if progress.elapsed == 0.0 && progress.buffered == 0.0 {
             StreamState::Buffering
@@ -58,11 +63,12 @@ impl StreamState {
         }
     }
 
-    fn word(self) -> &'static str {
+    pub fn word(self) -> &'static str {
         match self {
             StreamState::Buffering => "buffering",
             StreamState::Playing => "playing",
             StreamState::Stalled => "stalled",
+            StreamState::Paused => "paused",
         }
     }
 }
@@ -124,6 +130,20 @@ impl StatusBar {
         );
     }
 
+    /// Where the song is in the play queue.
+    pub fn queue(&mut self, position: usize, length: usize) {
+        self.push(format!("{position}/{length}"), QUEUE, None);
+    }
+
+    pub fn volume(&mut self, volume: u8, muted: bool) {
+        let text = if muted {
+            "muted".to_string()
+        } else {
+            format!("vol {volume}")
+        };
+        self.push(text, VOLUME, None);
+    }
+
     /// The bar in at most `max` columns.
     pub fn render(&self, max: usize) -> String {
         let mut parts: Vec<Part> = self.parts.clone();
@@ -171,6 +191,7 @@ mod tests {
     fn progress(title: &str, elapsed: f64, buffered: f64) -> Progress {
         Progress {
             stalled: false,
+            paused: false,
             song: 3,
             title: title.into(),
             artist: "Jukebox Ensemble".into(),
@@ -207,6 +228,24 @@ mod tests {
         bar.song(&progress(&long, 11.0, 6.2));
         let line = bar.render(40);
         assert_eq!(line, format!("playing 0:11 / 0:44  3 {}…", "A".repeat(16)));
+    }
+
+    #[test]
+    fn queue_position_volume_and_pause_show() {
+        let mut bar = StatusBar::default();
+        bar.song(&Progress {
+            paused: true,
+            ..progress("Small Hours", 11.0, 6.2)
+        });
+        bar.queue(2, 5);
+        bar.volume(70, false);
+        assert_eq!(
+            bar.render(200),
+            "paused 0:11 / 0:44  3 Small Hours — Jukebox Ensemble  [=====               ]  buffered 6 s  2/5  vol 70"
+        );
+        // Narrower: the gauge goes first, then buffered, then the volume.
+        let line = bar.render(60);
+        assert!(line.contains("2/5") && !line.contains('['), "{line}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! An output plays at one fixed format for its whole life, as a sound card does. The device output
 //! uses the device's format; the WAV and null outputs take the format of the first song played.
-//! Songs in another format are converted to it (rate and channel count, with rodio's converters)
+//! Songs in another format are converted to it (the rate with rubato, the channel count with rodio)
 //! before they are queued, so the WAV file holds a song sample for sample as decoded only when it
 //! has the file's format.
 

@@ -120,6 +120,7 @@ mod tests {
         loop {
             match recv(reports) {
                 Report::Failed { id, .. } if id == skip => continue,
+                Report::Ending { .. } => continue,
                 report => return report,
             }
         }
@@ -183,7 +184,7 @@ mod tests {
             shutdown.clone(),
         )
         .unwrap();
-        match recv(&mut reports) {
+        match next_report(&mut reports, PlayId(0)) {
             Report::Finished { id: PlayId(7) } => {}
             other => panic!("expected the end of request 7, got {other:?}"),
         }

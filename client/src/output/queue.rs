@@ -49,6 +49,17 @@ struct State {
     front_taken: usize,
     played: Played,
     format: Option<PcmFormat>,
+    /// Frames the output asked for and did not get since it last played audio; they count as
+    /// starved once more audio follows without a cancel in between.
+    unmet: u64,
+    /// The output takes nothing while paused: it stops within one of its buffers, and the
+    /// decoders wait at the queue's bound.
+    paused: bool,
+    gain: Gain,
+    /// Frames of silence between two samples played, within a song or from one song to the
+    /// next, that no stop asked for (at a sound card each is silence; a paced output writes
+    /// nothing then).
+    starved: u64,
 }
 
 struct Live {
@@ -74,6 +85,52 @@ impl Chunk {
         match self {
             Chunk::Samples(_, samples) => samples.len(),
             Chunk::End(_) => 0,
+        }
+    }
+}
+
+/// The software volume: a gain applied to every sample the output takes, moved to a new value
+/// over [`RAMP`] so that a change makes no click. At full volume samples pass unchanged.
+#[derive(Debug, Clone, Copy)]
+struct Gain {
+    /// Where the gain goes.
+    target: f32,
+    /// The gain of the next frame.
+    now: f32,
+}
+
+impl Default for Gain {
+    fn default() -> Self {
+        Gain {
+            target: 1.0,
+            now: 1.0,
+        }
+    }
+}
+
+/// How long a change of volume takes.
+pub const RAMP: Duration = Duration::from_millis(5);
+
+impl Gain {
+    /// Scales whole frames of `samples`, stepping the gain towards its target frame by frame.
+    fn apply(&mut self, samples: &mut [f32], channels: usize, rate: u32) {
+        if self.now == self.target && self.target == 1.0 {
+            return;
+        }
+        let ramp_frames = (RAMP.as_secs_f32() * rate as f32).max(1.0);
+        let step = 1.0 / ramp_frames;
+        for frame in samples.chunks_mut(channels.max(1)) {
+            if self.now != self.target {
+                let delta = self.target - self.now;
+                self.now = if delta.abs() <= step {
+                    self.target
+                } else {
+                    self.now + step.copysign(delta)
+                };
+            }
+            for sample in frame {
+                *sample *= self.now;
+            }
         }
     }
 }
@@ -121,6 +178,7 @@ impl State {
             return false;
         };
         self.live.remove(at);
+        self.unmet = 0;
         if self.chunks.front().is_some_and(|chunk| chunk.id() == id) {
             self.front_taken = 0;
         }
@@ -158,6 +216,29 @@ impl PcmQueue {
     /// request's audio plays.
     pub fn played(&self) -> Played {
         self.state().played
+    }
+
+    /// Frames of silence between two samples played that no stop asked for: within a song, or
+    /// from one song to the one that follows it (at a sound card each is silence; a paced output
+    /// writes nothing then).
+    pub fn starved_frames(&self) -> u64 {
+        self.state().starved
+    }
+
+    /// Sets the gain every sample is multiplied by (1 passes them unchanged), reached over
+    /// [`RAMP`].
+    pub fn set_gain(&self, gain: f32) {
+        self.state().gain.target = gain.clamp(0.0, 1.0);
+    }
+
+    /// Pauses or resumes the output: while paused it gets no audio, and nothing queued is lost,
+    /// so playing resumes at the very next sample.
+    pub fn set_paused(&self, paused: bool) {
+        self.state().paused = paused;
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.state().paused
     }
 
     /// Makes `id` live. Its audio plays after that of the requests already live.
@@ -219,6 +300,7 @@ impl PcmQueue {
         state.chunks.push_back(Chunk::End(id));
         drop(state);
         self.room.notify_all();
+        let _ = self.reports.send(Report::Ending { id });
     }
 
     /// Fails `id`: forgets it and reports why, unless it was no longer live.
@@ -245,15 +327,21 @@ impl PcmQueue {
         let Some(format) = state.format else {
             return 0;
         };
+        if state.paused {
+            return 0;
+        }
         let channels = usize::from(format.channels);
         let mut wanted = max_frames * channels;
         let mut taken = 0;
+        let out_from = out.len();
         let mut finished = Vec::new();
         let State {
             live,
             chunks,
             front_taken,
             played,
+            unmet,
+            starved,
             ..
         } = &mut *state;
         while wanted > 0 {
@@ -267,6 +355,7 @@ impl PcmQueue {
                 Some(Chunk::Samples(id, samples)) => {
                     let n = wanted.min(samples.len() - *front_taken);
                     out.extend_from_slice(&samples[*front_taken..*front_taken + n]);
+                    *starved += std::mem::take(unmet);
                     if played.id != Some(*id) {
                         *played = Played {
                             id: Some(*id),
@@ -285,6 +374,12 @@ impl PcmQueue {
                 }
             }
         }
+        if played.id.is_some() {
+            *unmet += (wanted / channels) as u64;
+        }
+        state
+            .gain
+            .apply(&mut out[out_from..], channels, format.sample_rate);
         drop(state);
         if taken > 0 || !finished.is_empty() {
             self.room.notify_all();
@@ -341,6 +436,18 @@ mod tests {
         rx
     }
 
+    /// The next report that is not an `Ending`, which every `end` sends.
+    fn not_ending(
+        reports: &mut mpsc::UnboundedReceiver<Report>,
+    ) -> Result<Report, mpsc::error::TryRecvError> {
+        loop {
+            match reports.try_recv() {
+                Ok(Report::Ending { .. }) => continue,
+                other => return other,
+            }
+        }
+    }
+
     const PATIENCE: Duration = Duration::from_secs(60);
 
     #[test]
@@ -353,11 +460,11 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(queue.pop(1, &mut out), 1);
         assert_eq!(out, [1.0, 2.0]);
-        assert!(reports.try_recv().is_err());
+        assert!(not_ending(&mut reports).is_err());
         assert_eq!(queue.pop(10, &mut out), 2);
         assert_eq!(out, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Finished { id: ONE })
         ));
         assert_eq!(
@@ -368,6 +475,83 @@ mod tests {
             }
         );
         assert!(!queue.is_live(ONE));
+    }
+
+    #[test]
+    fn the_output_is_starved_only_mid_stream() {
+        let (queue, _reports) = queue();
+        let mut out = Vec::new();
+        // Nothing played yet: buffering, not a gap.
+        queue.open(ONE);
+        queue.open(TWO);
+        assert_eq!(queue.pop(4, &mut out), 0);
+        assert_eq!(queue.starved_frames(), 0);
+        queue.push(ONE, vec![1.0; 4]);
+        queue.end(ONE);
+        // Two frames of ONE, then its end with no audio of TWO yet: three frames of silence,
+        // starved once TWO's audio follows.
+        assert_eq!(queue.pop(5, &mut out), 2);
+        queue.push(TWO, vec![2.0; 2]);
+        queue.end(TWO);
+        assert_eq!(queue.pop(1, &mut out), 1);
+        assert_eq!(queue.starved_frames(), 3);
+        // After the last song: idle, not starved.
+        assert_eq!(queue.pop(10, &mut out), 0);
+        assert_eq!(queue.starved_frames(), 3);
+        // Silence ended by a stop is not starving either.
+        let three = PlayId(3);
+        queue.open(three);
+        queue.cancel(three);
+        queue.open(PlayId(4));
+        queue.push(PlayId(4), vec![4.0; 2]);
+        assert_eq!(queue.pop(1, &mut out), 1);
+        assert_eq!(queue.starved_frames(), 3);
+    }
+
+    #[test]
+    fn a_pause_takes_nothing_and_loses_nothing() {
+        let (queue, _reports) = queue();
+        queue.open(ONE);
+        queue.push(ONE, vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        let mut out = Vec::new();
+        assert_eq!(queue.pop(1, &mut out), 1);
+        queue.set_paused(true);
+        assert_eq!(queue.pop(2, &mut out), 0);
+        assert_eq!(queue.played().frames, 1);
+        queue.set_paused(false);
+        assert_eq!(queue.pop(2, &mut out), 2);
+        assert_eq!(out, [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        // A pause is not starving.
+        assert_eq!(queue.starved_frames(), 0);
+    }
+
+    #[test]
+    fn a_volume_change_ramps_and_full_volume_is_exact() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let queue = PcmQueue::new(&ReadAhead::default(), tx);
+        // 1 kHz mono: the ramp is 5 frames.
+        queue.fix_format(PcmFormat {
+            sample_rate: 1000,
+            channels: 1,
+        });
+        queue.open(ONE);
+        let odd = 0.123_456_79_f32;
+        queue.push(ONE, vec![odd; 20]);
+        let mut out = Vec::new();
+        queue.pop(2, &mut out);
+        assert!(out.iter().all(|s| s.to_bits() == odd.to_bits()));
+        queue.set_gain(0.0);
+        out.clear();
+        queue.pop(8, &mut out);
+        let gains: Vec<f32> = out.iter().map(|s| s / odd).collect();
+        for (got, want) in gains.iter().zip([0.8, 0.6, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0]) {
+            assert!((got - want).abs() < 1e-5, "{gains:?}");
+        }
+        queue.set_gain(1.0);
+        out.clear();
+        queue.pop(10, &mut out);
+        assert!((out[0] / odd - 0.2).abs() < 1e-5, "{out:?}");
+        assert_eq!(out[9].to_bits(), odd.to_bits());
     }
 
     #[test]
@@ -406,7 +590,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(queue.pop(10, &mut out), 1);
         assert_eq!(out, [2.0, 2.0]);
-        assert!(reports.try_recv().is_err());
+        assert!(not_ending(&mut reports).is_err());
         queue.cancel(TWO);
         queue.push(TWO, vec![3.0, 3.0]);
         assert_eq!(queue.pop(10, &mut out), 0);
@@ -420,10 +604,10 @@ mod tests {
         queue.fail_playing(ClientError::Output("disk full".into()));
         queue.fail(ONE, ClientError::Output("again".into()));
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Failed { id: ONE, .. })
         ));
-        assert!(reports.try_recv().is_err());
+        assert!(not_ending(&mut reports).is_err());
         assert!(!queue.is_live(ONE));
         assert_eq!(queue.pop(10, &mut Vec::new()), 0);
     }
@@ -451,11 +635,11 @@ mod tests {
         assert_eq!(queue.pop(10, &mut out), 2);
         assert_eq!(out, [1.0, 1.0, 2.0, 2.0]);
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Finished { id: ONE })
         ));
         assert!(matches!(
-            reports.try_recv(),
+            not_ending(&mut reports),
             Ok(Report::Finished { id: TWO })
         ));
         assert_eq!(

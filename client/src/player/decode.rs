@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use rodio::conversions::{ChannelCountConverter, SampleRateConverter};
+use rodio::conversions::ChannelCountConverter;
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
@@ -19,6 +19,8 @@ use tokio::sync::mpsc::Receiver;
 
 use super::byte_stream::ByteStream;
 use super::request::PlayId;
+use super::resample::Resampled;
+use super::window::Window;
 use crate::error::ClientError;
 use crate::output::{PcmFormat, PcmQueue};
 
@@ -32,6 +34,8 @@ pub struct DecodeJob {
     /// Frames per push ([`ReadAhead::chunk_frames`](super::ReadAhead::chunk_frames)).
     pub chunk_frames: usize,
     pub queue: Arc<PcmQueue>,
+    /// The frames to decode and the samples to keep.
+    pub window: Window,
 }
 
 /// Starts decoding the segments that arrive on `segments`, until they end or the queue refuses
@@ -57,11 +61,20 @@ pub fn spawn(job: DecodeJob, segments: Receiver<Bytes>) -> std::io::Result<JoinH
         })
 }
 
-/// Options shared with anyone who wants the same samples (the tests decode files with them):
-/// gapless, so encoder delay and padding are trimmed.
+/// The options of the reference decode the player's output equals (the tests decode files with
+/// them): gapless, so encoder delay and padding are trimmed.
 pub fn format_options() -> FormatOptions {
     FormatOptions {
         enable_gapless: true,
+        ..Default::default()
+    }
+}
+
+/// The player's own options: every frame's samples, which it trims itself by its [`Window`], the
+/// same way symphonia's gapless decode does (the window also seeks).
+fn stream_options() -> FormatOptions {
+    FormatOptions {
+        enable_gapless: false,
         ..Default::default()
     }
 }
@@ -82,7 +95,7 @@ fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError>
         .format(
             &hint,
             source,
-            &format_options(),
+            &stream_options(),
             &MetadataOptions::default(),
         )
         .map_err(fail)?;
@@ -104,9 +117,12 @@ fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError>
         format: job.source,
         buf: None,
         pos: 0,
+        end: 0,
+        window: job.window,
+        next_frame: job.window.first_frame,
         error: &mut error,
     };
-    let mut samples = convert(decoded, job.source, job.target);
+    let mut samples = convert(decoded, job.source, job.target)?;
     let chunk = job.chunk_frames * usize::from(job.target.channels);
     loop {
         let mut pcm = Vec::with_capacity(chunk);
@@ -122,28 +138,37 @@ fn decode(job: &DecodeJob, segments: Receiver<Bytes>) -> Result<(), ClientError>
     }
 }
 
-/// Chains rodio's converters when the song's format is not the output's.
+/// Converts the song to the output's format when it has another one: its rate with rubato
+/// (`resample.rs`, one converter for the whole song, so its state carries across segments), its
+/// channel count with rodio's converter.
 fn convert<'a>(
     samples: Decoded<'a>,
     from: PcmFormat,
     to: PcmFormat,
-) -> Box<dyn Iterator<Item = f32> + 'a> {
+) -> Result<Box<dyn Iterator<Item = f32> + 'a>, ClientError> {
     if from == to {
-        return Box::new(samples);
+        return Ok(Box::new(samples));
     }
-    let rate = |r: u32| NonZero::new(r).unwrap_or(NonZero::<u32>::MIN);
+    let song = samples.song;
     let channels = |c: u16| NonZero::new(c).unwrap_or(NonZero::<u16>::MIN);
-    let resampled = SampleRateConverter::new(
-        samples,
-        rate(from.sample_rate),
-        rate(to.sample_rate),
-        channels(from.channels),
-    );
-    Box::new(ChannelCountConverter::new(
+    let resampled: Box<dyn Iterator<Item = f32> + 'a> = if from.sample_rate == to.sample_rate {
+        Box::new(samples)
+    } else {
+        match Resampled::new(samples, from.sample_rate, to.sample_rate, from.channels) {
+            Some(resampled) => Box::new(resampled),
+            None => {
+                return Err(ClientError::Decode {
+                    song,
+                    reason: format!("cannot convert {from} to {to}"),
+                })
+            }
+        }
+    };
+    Ok(Box::new(ChannelCountConverter::new(
         resampled,
         channels(from.channels),
         channels(to.channels),
-    ))
+    )))
 }
 
 /// The song's samples, interleaved, as one iterator; it ends at the end of the stream or on an
@@ -155,7 +180,12 @@ struct Decoded<'a> {
     track_id: u32,
     format: PcmFormat,
     buf: Option<SampleBuffer<f32>>,
+    /// The next sample of `buf` to give, and the end of those kept.
     pos: usize,
+    end: usize,
+    window: Window,
+    /// The index in the song of the next packet's frame.
+    next_frame: u64,
     error: &'a mut Option<ClientError>,
 }
 
@@ -173,6 +203,18 @@ impl Decoded<'_> {
                 Err(e) => return self.fail(e.to_string()),
             };
             if packet.track_id() != self.track_id {
+                continue;
+            }
+            let frame = self.next_frame;
+            self.next_frame += 1;
+            let window = self.window;
+            let frame_start = frame.saturating_mul(window.samples_per_frame);
+            if frame_start >= window.keep_until {
+                // Padding, or past the end of a seek to the end.
+                return false;
+            }
+            if frame < window.decode_from_frame {
+                // Before the warm-up: read, not decoded.
                 continue;
             }
             let audio = match self.decoder.decode(&packet) {
@@ -204,8 +246,17 @@ impl Decoded<'_> {
                 Some(buf) if buf.capacity() >= audio.frames() * spec.channels.count() => buf,
                 slot => slot.insert(SampleBuffer::new(capacity, spec)),
             };
+            let frames = audio.frames() as u64;
             buf.copy_interleaved_ref(audio);
-            self.pos = 0;
+            let channels = spec.channels.count();
+            let from = window.keep_from.saturating_sub(frame_start).min(frames);
+            let until = (window.keep_until - frame_start).min(frames);
+            if from >= until {
+                // Warm-up: decoded for the state it leaves, thrown away.
+                continue;
+            }
+            self.pos = from as usize * channels;
+            self.end = until as usize * channels;
             return true;
         }
     }
@@ -225,9 +276,11 @@ impl Iterator for Decoded<'_> {
     fn next(&mut self) -> Option<f32> {
         loop {
             if let Some(buf) = &self.buf {
-                if let Some(&sample) = buf.samples().get(self.pos) {
-                    self.pos += 1;
-                    return Some(sample);
+                if self.pos < self.end {
+                    if let Some(&sample) = buf.samples().get(self.pos) {
+                        self.pos += 1;
+                        return Some(sample);
+                    }
                 }
             }
             if !self.refill() {

@@ -36,8 +36,13 @@ pub struct FetchJob {
     pub queue: Arc<PcmQueue>,
     /// To the decoder; dropped when the song has been fetched or the request is over.
     pub segments: mpsc::Sender<Bytes>,
-    /// Samples per channel fetched so far (in the song's rate), for the progress display.
+    /// Samples per channel fetched so far (in the song's rate) from the window's start, for the
+    /// progress display.
     pub fetched_samples: Arc<AtomicU64>,
+    /// The first segment to fetch.
+    pub first_segment: usize,
+    /// Samples fetched before the window's start (the warm-up of a seek, the encoder delay).
+    pub lead_in: u64,
     /// The output's sample rate, which the queue's count of frames played is in.
     pub output_rate: u32,
     /// Set while the segment asked for is late: the audio before it has played out.
@@ -81,7 +86,7 @@ async fn fetch(job: &FetchJob) -> Result<()> {
     let song = job.manifest.id;
     let mut fetched_samples = 0u64;
     let mut checked = job.catalog.clone();
-    for info in &job.manifest.segments {
+    for info in job.manifest.segments.iter().skip(job.first_segment) {
         let bytes = fetch_segment(job, info, &mut checked).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
@@ -91,8 +96,10 @@ async fn fetch(job: &FetchJob) -> Result<()> {
         }
         // Saturating: the counts come from the server and only feed the progress display.
         fetched_samples = fetched_samples.saturating_add(info.samples);
-        job.fetched_samples
-            .store(fetched_samples, Ordering::Relaxed);
+        job.fetched_samples.store(
+            fetched_samples.saturating_sub(job.lead_in),
+            Ordering::Relaxed,
+        );
         if job.segments.send(bytes).await.is_err() {
             // The decoder has stopped: the request is over, or it failed and has said why.
             return Ok(());
@@ -132,8 +139,13 @@ async fn fetch_segment(
                 tokio::select! {
                     result = &mut attempt => break Some(result),
                     () = tokio::time::sleep_until(due), if !job.late.load(Ordering::Relaxed) => {
-                        // The audio before it has played out: listeners hear a gap.
-                        tracing::info!("segment {index} of song {song} is late: playback stalls");
+                        // The audio before it has played out: listeners hear a gap, once the
+                        // song has begun (its first segment is awaited before anything plays).
+                        if index as usize > job.first_segment {
+                            tracing::info!(
+                                "segment {index} of song {song} is late: playback stalls"
+                            );
+                        }
                         job.late.store(true, Ordering::Relaxed);
                     }
                     () = tokio::time::sleep_until(deadline) => break None,

@@ -12,7 +12,9 @@ pub mod decode;
 pub mod fetch;
 pub mod read_ahead;
 pub mod request;
+pub mod resample;
 pub mod verify;
+pub mod window;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,14 +28,20 @@ use crate::output::{Output, OutputSpec, PcmFormat, PcmQueue};
 pub use read_ahead::ReadAhead;
 pub use request::PlayId;
 use request::Report;
+use window::Window;
 
 /// Something that happened to the playing song on its own.
 #[derive(Debug)]
 pub enum Event {
-    /// The song played to its end.
+    /// The song's last sample is decoded and queued: it ends within [`ReadAhead::queued`], and
+    /// what follows it can be prepared now ([`Player::prepare`]).
+    Ending(u64),
+    /// The song played to its end. A song prepared to follow it is playing now.
     Finished(u64),
-    /// The song stopped because of an error.
+    /// The song stopped because of an error. A song prepared to follow it is playing now.
     Failed(u64, ClientError),
+    /// The song prepared to follow the playing one failed before it began; it is dropped.
+    NextFailed(u64, ClientError),
 }
 
 /// Where the playing song is, for the progress display.
@@ -49,6 +57,7 @@ pub struct Progress {
     pub buffered: f64,
     /// The next segment is late: the audio fetched before it has played out.
     pub stalled: bool,
+    pub paused: bool,
 }
 
 pub struct Player {
@@ -58,15 +67,41 @@ pub struct Player {
     read_ahead: ReadAhead,
     last_id: u64,
     current: Option<Playing>,
+    /// Prepared to follow `current` without a gap: its audio waits in the queue behind it.
+    next: Option<Playing>,
+    /// The `Ending` of the song just promoted from `next`, to report.
+    ending: Option<u64>,
+    /// 0 to 100, on a perceptual scale ([`volume_gain`]).
+    volume: u8,
+    muted: bool,
 }
 
-/// The play request of the song playing now.
+/// The gain of a volume from 0 to 100: the cube of its fraction, the perceptual curve sound
+/// systems use (ALSA's and PulseAudio's "cubic" volume): 50 is about -18 dB, 10 is -60 dB, and
+/// 100 leaves samples unchanged.
+pub fn volume_gain(volume: u8) -> f32 {
+    (f32::from(volume.min(100)) / 100.0).powi(3)
+}
+
+/// A play request whose decoder is started and whose fetcher is not yet.
+struct Start {
+    manifest: Arc<Manifest>,
+    segments: mpsc::Sender<bytes::Bytes>,
+    output_rate: u32,
+    window: Window,
+}
+
+/// A play request: the song playing now, or the one prepared to follow it.
 struct Playing {
     id: PlayId,
     manifest: Arc<Manifest>,
     fetched_samples: Arc<AtomicU64>,
     output_rate: u32,
     late: Arc<AtomicBool>,
+    /// The song sample the request started at (a seek's target).
+    start: u64,
+    /// Its decoder has queued its last sample.
+    ended: bool,
 }
 
 impl Player {
@@ -82,6 +117,10 @@ impl Player {
             read_ahead,
             last_id: 0,
             current: None,
+            next: None,
+            ending: None,
+            volume: 100,
+            muted: false,
         })
     }
 
@@ -90,9 +129,58 @@ impl Player {
         self.current.as_ref().map(|playing| &*playing.manifest)
     }
 
-    /// Starts playing a song whose manifest was just fetched, stopping the current one first.
-    /// Returns the ID of the song that was stopped. On error the current song plays on.
+    /// The song prepared to follow the playing one.
+    pub fn next(&self) -> Option<&Manifest> {
+        self.next.as_ref().map(|playing| &*playing.manifest)
+    }
+
+    /// Starts playing a song whose manifest was just fetched, stopping the current one (and any
+    /// prepared to follow it) first. Returns the ID of the song that was stopped. On error the
+    /// current song plays on.
     pub fn play(&mut self, client: Client, manifest: Manifest) -> Result<Option<u64>, ClientError> {
+        self.play_from(client, manifest, 0)
+    }
+
+    /// As [`Player::play`], from song sample `start` (of the song's rate; past the end, the song
+    /// ends at once).
+    pub fn play_from(
+        &mut self,
+        client: Client,
+        manifest: Manifest,
+        start: u64,
+    ) -> Result<Option<u64>, ClientError> {
+        let (id, start) = self.spawn(manifest, start)?;
+        // The new decoder waits for its first segment, which only the fetcher started below
+        // sends, once the request is open (the queue would refuse its audio before).
+        let stopped = self.stop();
+        self.current = Some(self.open(client, id, start));
+        self.queue.set_paused(false);
+        Ok(stopped)
+    }
+
+    /// Prepares a song to follow the playing one without a gap: it is fetched and decoded now,
+    /// as far as the read-ahead allows, and its first sample follows the current song's last.
+    /// Replaces a song prepared before. Without a song playing, plays it at once.
+    pub fn prepare(&mut self, client: Client, manifest: Manifest) -> Result<(), ClientError> {
+        if self.current.is_none() {
+            return self.play(client, manifest).map(|_| ());
+        }
+        let (id, start) = self.spawn(manifest, 0)?;
+        self.unprepare();
+        self.next = Some(self.open(client, id, start));
+        Ok(())
+    }
+
+    /// Forgets the song prepared to follow the playing one.
+    pub fn unprepare(&mut self) {
+        if let Some(next) = self.next.take() {
+            self.queue.cancel(next.id);
+        }
+    }
+
+    /// Starts a decoder for a new play request of `manifest`, waiting for its first segment.
+    fn spawn(&mut self, manifest: Manifest, from: u64) -> Result<(PlayId, Start), ClientError> {
+        let window = Window::new(&manifest, from);
         self.last_id += 1;
         let id = PlayId(self.last_id);
         let source = PcmFormat {
@@ -101,8 +189,6 @@ impl Player {
         };
         let target = self.queue.fix_format(source);
         let manifest = Arc::new(manifest);
-        let fetched_samples = Arc::new(AtomicU64::new(0));
-        let late = Arc::new(AtomicBool::new(false));
         let (segments_tx, segments_rx) = mpsc::channel(self.read_ahead.segments.get());
         decode::spawn(
             decode::DecodeJob {
@@ -112,6 +198,7 @@ impl Player {
                 target,
                 chunk_frames: self.read_ahead.chunk_frames.get(),
                 queue: self.queue.clone(),
+                window,
             },
             segments_rx,
         )
@@ -119,56 +206,111 @@ impl Player {
             song: manifest.id,
             reason: format!("cannot start the decoder: {e}"),
         })?;
-        // The new decoder waits for its first segment, which only the fetcher started below
-        // sends, once the request is open (the queue would refuse its audio before).
-        let stopped = self.stop();
+        Ok((
+            id,
+            Start {
+                manifest,
+                segments: segments_tx,
+                output_rate: target.sample_rate,
+                window,
+            },
+        ))
+    }
+
+    /// Makes the request live, behind those already live, and starts its fetcher.
+    fn open(&mut self, client: Client, id: PlayId, start: Start) -> Playing {
+        let fetched_samples = Arc::new(AtomicU64::new(0));
+        let late = Arc::new(AtomicBool::new(false));
         self.queue.open(id);
         tokio::spawn(fetch::run(fetch::FetchJob {
             // The manifest was fetched on the client's connection just before.
             catalog: client.catalog(),
             client,
-            manifest: manifest.clone(),
+            manifest: start.manifest.clone(),
             id,
             queue: self.queue.clone(),
-            segments: segments_tx,
+            segments: start.segments,
             fetched_samples: fetched_samples.clone(),
-            output_rate: target.sample_rate,
+            output_rate: start.output_rate,
             late: late.clone(),
+            first_segment: start.window.first_segment,
+            lead_in: start.window.lead_in(),
         }));
-        self.current = Some(Playing {
+        Playing {
             id,
-            manifest,
+            manifest: start.manifest,
             fetched_samples,
-            output_rate: target.sample_rate,
+            output_rate: start.output_rate,
             late,
-        });
-        Ok(stopped)
+            start: start.window.start,
+            ended: false,
+        }
     }
 
     /// Stops sound and fetching at once. Returns the ID of the song that was playing.
     pub fn stop(&mut self) -> Option<u64> {
+        self.unprepare();
+        self.ending = None;
+        self.queue.set_paused(false);
         let playing = self.current.take()?;
         self.queue.cancel(playing.id);
         Some(playing.manifest.id)
     }
 
-    /// Waits for the playing song to finish or fail. Pending forever while nothing plays.
+    /// Waits for something to happen to the playing song or the one prepared to follow it.
+    /// Pending forever while nothing plays.
     pub async fn next_event(&mut self) -> Event {
+        if let Some(song) = self.ending.take() {
+            return Event::Ending(song);
+        }
         loop {
             let report = self
                 .reports
                 .recv()
                 .await
                 .expect("the player's queue holds a sender");
+            let id = report.id();
+            if self.next.as_ref().is_some_and(|next| next.id == id) {
+                match report {
+                    // Its audio is queued behind the current song's: said once it plays.
+                    Report::Ending { .. } => {
+                        if let Some(next) = &mut self.next {
+                            next.ended = true;
+                        }
+                        continue;
+                    }
+                    Report::Failed { error, .. } => {
+                        let next = self.next.take().expect("just looked");
+                        return Event::NextFailed(next.manifest.id, error);
+                    }
+                    // The current song's end, reported first, promoted it.
+                    Report::Finished { .. } => continue,
+                }
+            }
             // A report about a request stopped since it was sent is old news.
-            let Some(playing) = self.current.take_if(|p| p.id == report.id()) else {
+            let Some(song) = self
+                .current
+                .as_ref()
+                .filter(|playing| playing.id == id)
+                .map(|playing| playing.manifest.id)
+            else {
                 continue;
             };
-            // The queue has already forgotten the request.
-            let song = playing.manifest.id;
+            if let Report::Ending { .. } = report {
+                return Event::Ending(song);
+            }
+            // The queue has already forgotten the request; the one prepared behind it plays.
+            self.current = self.next.take();
+            // A short song prepared behind may have queued its end already: say it next.
+            self.ending = self
+                .current
+                .as_ref()
+                .filter(|playing| playing.ended)
+                .map(|playing| playing.manifest.id);
             return match report {
                 Report::Finished { .. } => Event::Finished(song),
                 Report::Failed { error, .. } => Event::Failed(song, error),
+                Report::Ending { .. } => unreachable!("handled above"),
             };
         }
     }
@@ -176,22 +318,108 @@ impl Player {
     pub fn progress(&self) -> Option<Progress> {
         let playing = self.current.as_ref()?;
         let played = self.queue.played();
-        let elapsed = if played.id == Some(playing.id) {
+        let played = if played.id == Some(playing.id) {
             played.frames as f64 / f64::from(playing.output_rate)
         } else {
             0.0
         };
-        let fetched = playing.fetched_samples.load(Ordering::Relaxed) as f64
-            / f64::from(playing.manifest.sample_rate);
+        let rate = f64::from(playing.manifest.sample_rate);
+        let fetched = playing.fetched_samples.load(Ordering::Relaxed) as f64 / rate;
+        let start = playing.start as f64 / rate;
         Some(Progress {
             song: playing.manifest.id,
             title: playing.manifest.title.clone(),
             artist: playing.manifest.artist.clone(),
-            elapsed,
-            total: playing.manifest.duration_ms as f64 / 1000.0,
-            buffered: (fetched - elapsed).max(0.0),
+            elapsed: start + played,
+            total: window::song_samples(&playing.manifest) as f64 / rate,
+            buffered: (fetched - played).max(0.0),
             stalled: playing.late.load(Ordering::Relaxed),
+            paused: self.queue.is_paused(),
         })
+    }
+
+    /// Where the playing song is: (song sample, song samples, sample rate).
+    pub fn position(&self) -> Option<(u64, u64, u32)> {
+        let playing = self.current.as_ref()?;
+        let played = self.queue.played();
+        let rate = playing.manifest.sample_rate;
+        let frames = if played.id == Some(playing.id) {
+            // Output frames, in the song's rate.
+            (u128::from(played.frames) * u128::from(rate) / u128::from(playing.output_rate.max(1)))
+                as u64
+        } else {
+            0
+        };
+        let length = window::song_samples(&playing.manifest);
+        Some(((playing.start + frames).min(length), length, rate))
+    }
+
+    /// Plays the playing song again from song sample `to`: the segment holding it is fetched
+    /// (with the frames before it that its decoding needs), and the samples before it are
+    /// decoded and dropped. Paused stays paused. The song prepared to follow is dropped.
+    pub fn seek(&mut self, client: Client, to: u64) -> Result<(), ClientError> {
+        let Some(playing) = &self.current else {
+            return Ok(());
+        };
+        let manifest = (*playing.manifest).clone();
+        let paused = self.is_paused();
+        self.play_from(client, manifest, to)?;
+        self.queue.set_paused(paused);
+        Ok(())
+    }
+
+    pub fn volume(&self) -> u8 {
+        self.volume
+    }
+
+    pub fn is_muted(&self) -> bool {
+        self.muted
+    }
+
+    /// Sets the volume (0 to 100; ramped over a few milliseconds, so without a click) and
+    /// unmutes.
+    pub fn set_volume(&mut self, volume: u8) {
+        self.volume = volume.min(100);
+        self.muted = false;
+        self.apply_gain();
+    }
+
+    pub fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+        self.apply_gain();
+    }
+
+    fn apply_gain(&self) {
+        let gain = if self.muted {
+            0.0
+        } else {
+            volume_gain(self.volume)
+        };
+        self.queue.set_gain(gain);
+    }
+
+    /// Pauses the output: sound stops within one output buffer, the read-ahead fills up to its
+    /// bounds and waits. Returns the song paused, if one plays.
+    pub fn pause(&mut self) -> Option<u64> {
+        let song = self.current()?.id;
+        self.queue.set_paused(true);
+        Some(song)
+    }
+
+    /// Resumes at the next sample. Returns the song resumed, if one plays.
+    pub fn resume(&mut self) -> Option<u64> {
+        self.queue.set_paused(false);
+        self.current().map(|manifest| manifest.id)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.queue.is_paused()
+    }
+
+    /// Frames of silence between two samples played that no stop asked for: what a listener
+    /// hears as gaps (see [`PcmQueue::starved_frames`]).
+    pub fn starved_frames(&self) -> u64 {
+        self.queue.starved_frames()
     }
 
     /// Stops playback and completes the output (a WAV file gets its final header).

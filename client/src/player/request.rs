@@ -21,6 +21,9 @@ pub struct PlayId(pub u64);
 /// What a stage reports about a live play request.
 #[derive(Debug)]
 pub enum Report {
+    /// The decoder has queued the request's last sample: the output will get there within
+    /// [`ReadAhead::queued`](super::ReadAhead::queued), time to prepare what follows.
+    Ending { id: PlayId },
     /// The output has played the request's last sample.
     Finished { id: PlayId },
     /// A stage failed; the request is no longer live.
@@ -30,7 +33,7 @@ pub enum Report {
 impl Report {
     pub fn id(&self) -> PlayId {
         match self {
-            Report::Finished { id } | Report::Failed { id, .. } => *id,
+            Report::Ending { id } | Report::Finished { id } | Report::Failed { id, .. } => *id,
         }
     }
 }

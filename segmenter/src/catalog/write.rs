@@ -95,6 +95,11 @@ pub enum WriteError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("no mp3 file below {0}: nothing to segment")]
+    NoMp3(PathBuf),
+    /// Every file was skipped: the catalog is left as it was, as with [`WriteError::NoMp3`].
+    #[error("no mp3 file below {path} could be segmented ({skipped} skipped)")]
+    NoSong { path: PathBuf, skipped: usize },
     #[error("catalog folder {0} is being written by another run")]
     Locked(PathBuf),
     #[error("{0} is not empty and holds no catalog: refusing to write a catalog there")]
@@ -113,7 +118,8 @@ pub fn segment_all(
     target: Duration,
     progress: &dyn Progress,
 ) -> Result<Summary, WriteError> {
-    let (summary, _) = segment_files(input, None, &HashMap::new(), target, progress)?;
+    let found = found(input, None)?;
+    let (summary, _) = segment_files(input, found, None, &HashMap::new(), target, progress)?;
     Ok(summary)
 }
 
@@ -130,11 +136,8 @@ pub fn write_catalog(
         path: output.to_path_buf(),
         source,
     };
-    // The source first: nothing is created for a run that cannot read it.
-    std::fs::read_dir(input).map_err(|source| WriteError::Input {
-        path: input.to_path_buf(),
-        source,
-    })?;
+    // The source first: nothing is created for a run that cannot read it or finds nothing in it.
+    let found = found(input, Some(output))?;
     let songs_dir = output.join(SONGS_DIR);
     if !is_ours(output).map_err(out_err)? {
         return Err(WriteError::Foreign(output.to_path_buf()));
@@ -152,7 +155,7 @@ pub fn write_catalog(
     };
     let stored = index::stored(&index_path).map_err(index_err)?;
 
-    let (mut summary, rows) = segment_files(input, Some(output), &stored, target, progress)?;
+    let (mut summary, rows) = segment_files(input, found, Some(output), &stored, target, progress)?;
     let changes = index::write(&index_path, target.as_secs_f64(), rows).map_err(index_err)?;
     summary.removed = changes.removed;
     // Only now may what the new index does not list go: folders, and an earlier version's index.
@@ -207,21 +210,32 @@ fn is_ours(output: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Segments every file below `input`; with a catalog folder, writes the song folders that are not
+/// Every `*.mp3` below `input`, leaving out the catalog folder `output`. None at all is an error
+/// rather than an empty catalog: a run on the wrong folder (or on a disk not mounted) must not
+/// empty a catalog, and a script must see that nothing was done.
+fn found(input: &Path, output: Option<&Path>) -> Result<Found, WriteError> {
+    let found = find(input, output).map_err(|source| WriteError::Input {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    if found.files.is_empty() {
+        return Err(WriteError::NoMp3(input.to_path_buf()));
+    }
+    Ok(found)
+}
+
+/// Segments the files `found` below `input`; with a catalog folder, writes the song folders that are not
 /// current in it. Returns the summary so far and the rows of the new index (not yet written).
 /// `stored` is what the index held: a manifest it already has is not kept in memory.
 fn segment_files(
     input: &Path,
+    Found { files, mut skipped }: Found,
     output: Option<&Path>,
     stored: &HashMap<u64, Stored>,
     target: Duration,
     progress: &dyn Progress,
 ) -> Result<(Summary, Vec<Row>), WriteError> {
     let songs_dir = output.map(|o| o.join(SONGS_DIR));
-    let Found { files, mut skipped } = find(input, output).map_err(|source| WriteError::Input {
-        path: input.to_path_buf(),
-        source,
-    })?;
     let sizes: Vec<u64> = files
         .iter()
         .map(|rel| std::fs::metadata(input.join(rel)).map_or(0, |m| m.len()))
@@ -264,6 +278,12 @@ fn segment_files(
             }
             Err(reason) => skipped.push(Skipped { path: rel, reason }),
         }
+    }
+    if rows.is_empty() {
+        return Err(WriteError::NoSong {
+            path: input.to_path_buf(),
+            skipped: skipped.len(),
+        });
     }
     skipped.sort_by(|a, b| crate::catalog::dir::path_order(&a.path, &b.path));
     summary.songs = rows.len();

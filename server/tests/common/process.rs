@@ -97,9 +97,29 @@ impl Running {
 
     /// [`Running::start`] with more environment variables.
     pub fn start_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Running {
-        let spawned = server_command()
+        let mut command = server_command();
+        command.envs(env.iter().copied());
+        Running::start_command(command, args)
+    }
+
+    /// [`Running::start`] under `ulimit` options (for example "-Sn 1024"), set by a shell that
+    /// then runs the server in its place.
+    pub fn start_limited(ulimit: &str, args: &[&std::ffi::OsStr]) -> Running {
+        let mut shell = Command::new("bash");
+        for name in OUTPUT_ENV {
+            shell.env_remove(name);
+        }
+        shell.args([
+            "-c",
+            &format!("ulimit {ulimit} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_jukebox-server"),
+        ]);
+        Running::start_command(shell, args)
+    }
+
+    fn start_command(mut command: Command, args: &[&std::ffi::OsStr]) -> Running {
+        let spawned = command
             .args(args)
-            .envs(env.iter().copied())
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

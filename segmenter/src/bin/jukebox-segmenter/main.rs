@@ -2,19 +2,36 @@
 //! `jukebox-server --catalog` serves without reading audio at startup.
 
 mod progress;
+mod text;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use jukebox_segmenter::{segment_all, write_catalog, Progress, Summary};
 
 use progress::{Bar, Lines};
+use text::{count, printable, shown};
 
-const LAYOUT: &str = "\
+const AFTER_HELP: &str = "\
+Examples:
+  jukebox-segmenter ~/Music /srv/catalog
+      cuts every mp3 below ~/Music into the catalog /srv/catalog; run it again after changes
+  jukebox-server --catalog /srv/catalog
+      serves it
+  jukebox-segmenter --bench ~/Music --jobs 1
+      measures segmenting on one core, writing nothing
+  jukebox-segmenter --completions bash > ~/.local/share/bash-completion/completions/jukebox-segmenter
+  jukebox-segmenter --man > ~/.local/share/man/man1/jukebox-segmenter.1
+
+Exit status:
+  0  the catalog was written (files that are not playable mp3 are skipped and listed)
+  1  the run failed, and the previous catalog is left in place: IN_DIR holds no playable mp3,
+     or a folder cannot be read or written
+  2  the command line is wrong
+
 Catalog layout (docs/CATALOG.md):
   OUT_DIR/index.sqlite                 the index (SQLite): every song's ID, tags, manifest and folder
   OUT_DIR/songs/<folder>/000000.seg    segment 0, 1, 2...: whole MPEG frames, concatenated = the audio
@@ -29,7 +46,11 @@ rebuilt.";
 /// Cuts every *.mp3 below IN_DIR (recursively) into a pre-chunked catalog in OUT_DIR, for
 /// `jukebox-server --catalog OUT_DIR`.
 #[derive(Debug, Parser)]
-#[command(name = "jukebox-segmenter", version, after_help = LAYOUT)]
+#[command(name = "jukebox-segmenter", version, after_help = AFTER_HELP)]
+#[command(override_usage = "jukebox-segmenter [OPTIONS] <IN_DIR> <OUT_DIR>
+       jukebox-segmenter --bench <DIR> [--jobs <N>] [--segment-duration <SECONDS>]
+       jukebox-segmenter --completions <SHELL>
+       jukebox-segmenter --man")]
 struct Args {
     /// Folder of mp3 files to segment.
     #[arg(value_name = "IN_DIR", required_unless_present = "bench")]
@@ -50,6 +71,14 @@ struct Args {
     /// Threads to use (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -63,27 +92,38 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            e.exit()
-        }
-        Err(e) => {
-            // clap's first line says what is wrong; usage and hints follow on other lines.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("jukebox-segmenter: {first} (see --help)");
-            return ExitCode::from(2);
-        }
-    };
+    // clap's own message for a wrong command line (what is wrong, the usage line), exit status 2.
+    let args = Args::parse();
+    if let Some(exit) = print_docs(&args) {
+        return exit;
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("jukebox-segmenter: {message}");
+            eprintln!("jukebox-segmenter: {}", printable(&message));
             ExitCode::FAILURE
         }
     }
+}
+
+/// With --completions or --man, prints what they ask for and gives the exit status.
+fn print_docs(args: &Args) -> Option<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let written = if let Some(shell) = args.completions {
+        clap_complete::generate(shell, &mut Args::command(), "jukebox-segmenter", &mut out);
+        Ok(())
+    } else if args.man {
+        clap_mangen::Man::new(Args::command()).render(&mut out)
+    } else {
+        return None;
+    };
+    Some(match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jukebox-segmenter: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -126,16 +166,20 @@ fn run(args: Args) -> Result<(), String> {
 
 fn print_summary(s: &Summary, output: &std::path::Path, elapsed: Duration) {
     println!(
-        "{} songs in {} ({} written, {} unchanged, {} removed), {} skipped",
-        s.songs,
-        output.display(),
+        "{} in {} ({} written, {} unchanged, {} removed), {} skipped",
+        count(s.songs as u64, "song", "songs"),
+        shown(output.display()),
         s.written,
         s.unchanged,
         s.removed,
         s.skipped.len()
     );
     for skipped in &s.skipped {
-        println!("  skipped {}: {}", skipped.path.display(), skipped.reason);
+        println!(
+            "  skipped {}: {}",
+            shown(skipped.path.display()),
+            printable(&skipped.reason)
+        );
     }
     println!(
         "total duration {}, {} bytes of segments from {} bytes of mp3, in {:.2} s",
@@ -149,15 +193,15 @@ fn print_summary(s: &Summary, output: &std::path::Path, elapsed: Duration) {
 fn print_bench(s: &Summary, dir: &std::path::Path, elapsed: Duration) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!(
-        "bench {}: {} songs, {} skipped, {} bytes read, {} bytes of segments hashed, {:.3} s, {:.1} MB/s, {} threads",
-        dir.display(),
-        s.songs,
+        "bench {}: {}, {} skipped, {} bytes read, {} bytes of segments hashed, {:.3} s, {:.1} MB/s, {}",
+        shown(dir.display()),
+        count(s.songs as u64, "song", "songs"),
         s.skipped.len(),
         s.source_bytes,
         s.bytes,
         secs,
         s.source_bytes as f64 / 1e6 / secs,
-        rayon::current_num_threads()
+        count(rayon::current_num_threads() as u64, "thread", "threads")
     );
 }
 

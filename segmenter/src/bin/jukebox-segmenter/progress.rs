@@ -7,6 +7,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jukebox_segmenter::{Outcome, Progress};
 
+use crate::text::{count, printable, shown};
+
 /// A bar of bytes read, with songs done, rate and ETA.
 pub struct Bar {
     bar: ProgressBar,
@@ -47,8 +49,11 @@ impl Progress for Bar {
     fn file_done(&self, path: &Path, bytes: u64, outcome: &Outcome) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Outcome::Skipped(reason) = outcome {
-            self.bar
-                .println(format!("skipping {}: {reason}", path.display()));
+            self.bar.println(format!(
+                "skipping {}: {}",
+                shown(path.display()),
+                printable(reason)
+            ));
         }
         self.bar.inc(bytes);
         let files = self.files.load(Ordering::Relaxed);
@@ -74,7 +79,8 @@ impl Lines {
 impl Progress for Lines {
     fn start(&self, files: u64, bytes: u64) {
         self.files.store(files, Ordering::Relaxed);
-        eprintln!("{files} files, {:.1} MB to read", bytes as f64 / 1e6);
+        let files = count(files, "file", "files");
+        eprintln!("{files}, {:.1} MB to read", bytes as f64 / 1e6);
     }
 
     fn file_done(&self, path: &Path, _bytes: u64, outcome: &Outcome) {
@@ -84,8 +90,8 @@ impl Progress for Lines {
             Outcome::Written => "written".to_owned(),
             Outcome::Unchanged => "unchanged".to_owned(),
             Outcome::Segmented => "segmented".to_owned(),
-            Outcome::Skipped(reason) => format!("skipped: {reason}"),
+            Outcome::Skipped(reason) => format!("skipped: {}", printable(reason)),
         };
-        eprintln!("[{done}/{files}] {}: {what}", path.display());
+        eprintln!("[{done}/{files}] {}: {what}", shown(path.display()));
     }
 }
