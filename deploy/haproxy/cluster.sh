@@ -12,7 +12,8 @@
 # SERVER_ARGS are jukebox-server's, e.g. --music music or --catalog s3://bucket/prefix.
 # Environment: JUKEBOX_SERVER (the binary; default target/release/jukebox-server, else the one in
 # PATH), JUKEBOX_PORT (the balancer's port, default 5853; replicas use the next three),
-# JUKEBOX_PROXY_PROTOCOL=1 to run the replicas with --proxy-protocol (HAProxy sends PROXY v2).
+# JUKEBOX_PROXY_PROTOCOL=0 to run the replicas without --proxy-protocol (and HAProxy without
+# send-proxy-v2).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -66,7 +67,7 @@ start_replica() {
     [[ -n ${server:-} ]] || find_server
     local args=()
     read -r -a args < "$dir/server-args" || true
-    if [[ ${JUKEBOX_PROXY_PROTOCOL:-0} != 0 ]]; then args+=(--proxy-protocol); fi
+    if [[ ${JUKEBOX_PROXY_PROTOCOL:-1} != 0 ]]; then args+=(--proxy-protocol); fi
     "$server" "${args[@]}" --listen "127.0.0.1:$((port + n))" >>"$dir/replica$n.log" 2>&1 &
     echo $! >"$dir/replica$n.pid"
 }
@@ -87,7 +88,7 @@ start)
     for n in 1 2 3; do start_replica "$dir" "$n"; done
     export JUKEBOX_LISTEN=127.0.0.1:$port JUKEBOX_HAPROXY_SOCKET=$dir/haproxy.sock
     for n in 1 2 3; do export "JUKEBOX_REPLICA$n=127.0.0.1:$((port + n))"; done
-    if [[ ${JUKEBOX_PROXY_PROTOCOL:-0} == 0 ]]; then export JUKEBOX_NO_PROXY_PROTOCOL=1; fi
+    if [[ ${JUKEBOX_PROXY_PROTOCOL:-1} == 0 ]]; then export JUKEBOX_NO_PROXY_PROTOCOL=1; fi
     haproxy -db -f "$here/haproxy.cfg" >>"$dir/haproxy.log" 2>&1 &
     echo $! >"$dir/haproxy.pid"
     wait_up "$dir"

@@ -38,10 +38,12 @@ fn holding(replicas: &[Replica]) -> Option<usize> {
 fn play_through_haproxy(move_away: impl Fn(&mut ServerProcess, &Haproxy)) {
     let music = tempfile::tempdir().unwrap();
     make_song(music.path(), "long", "Long", 24.0, 330, &["-b", "128"]);
-    let mut replicas: Vec<ServerProcess> =
-        (0..3).map(|_| ServerProcess::start(music.path())).collect();
+    // HAProxy sends each replica the client's address in a PROXY v2 header, checks included.
+    let mut replicas: Vec<ServerProcess> = (0..3)
+        .map(|_| ServerProcess::start_with(music.path(), &["--proxy-protocol"]))
+        .collect();
     let addrs = [replicas[0].addr, replicas[1].addr, replicas[2].addr];
-    let haproxy = Haproxy::start(addrs, false);
+    let haproxy = Haproxy::start(addrs, true);
 
     let scratch = tempfile::tempdir().unwrap();
     let wav = scratch.path().join("out.wav");

@@ -52,6 +52,39 @@ pub async fn serve(
     .await;
 }
 
+/// Serves a connection that comes through a load balancer: first its PROXY protocol v2 header,
+/// within the HELLO time, which names the client (a health check's names none: the balancer is
+/// the client); then the client is admitted among `sources` (its address's limits), or turned
+/// away with SERVER_BUSY, and served. A connection without a valid header is closed unanswered.
+pub async fn serve_proxied(
+    mut stream: TcpStream,
+    balancer: SocketAddr,
+    store: Arc<Store>,
+    limits: Limits,
+    reads: Handle,
+    drain: Drain,
+    sources: Arc<crate::sources::Sources>,
+) {
+    let deadline = Instant::now() + crate::session::HELLO_TIMEOUT.min(limits.idle_timeout);
+    let peer = match crate::proxy_header::read(&mut stream, deadline).await {
+        Ok(client) => client.unwrap_or(balancer),
+        Err(e) => {
+            tracing::info!(%balancer, "closing a connection without a valid PROXY header: {e}");
+            return;
+        }
+    };
+    match sources.admit(peer.ip(), now()) {
+        Ok(slot) => {
+            serve(stream, peer, store, limits, reads, drain).await;
+            drop(slot);
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "turning a connection away: its source is at its limit");
+            reject_busy(stream, peer, store, limits, Busy::Source).await;
+        }
+    }
+}
+
 /// Turns a connection away: ERROR SERVER_BUSY (request ID 0), then closed as after any fatal
 /// error.
 pub async fn reject_busy(

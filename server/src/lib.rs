@@ -27,6 +27,7 @@ pub mod cache;
 mod connection;
 pub mod object_catalog;
 pub mod outgoing;
+pub mod proxy_header;
 mod refusals;
 mod server;
 pub mod session;
@@ -130,6 +131,10 @@ pub struct Config {
     /// control requests and cancels between every two DATA frames, as the protocol specification
     /// requires; more is for measuring what that rule costs, not for serving.
     pub data_frames_per_write: usize,
+    /// Connections start with a PROXY protocol v2 header (a load balancer's `send-proxy-v2`),
+    /// whose client address counts for the per-source limits and the logs; one without it is
+    /// closed. Without this, a header is refused like any bytes that are not a frame.
+    pub proxy_protocol: bool,
 }
 
 impl Default for Config {
@@ -147,6 +152,7 @@ impl Default for Config {
             max_queued_segments: 16,
             notsent_lowat: Some(DEFAULT_NOTSENT_LOWAT),
             data_frames_per_write: 1,
+            proxy_protocol: false,
         }
     }
 }

@@ -117,6 +117,13 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     fin_timeout: Duration,
 
+    /// Connections come through a load balancer that opens each with a PROXY protocol v2 header
+    /// (HAProxy's send-proxy-v2): its client address counts for --max-per-source and
+    /// --source-rate and in logs; a connection without one is closed. Without this flag such a
+    /// header is refused (ERROR FRAME_TOO_LARGE).
+    #[arg(long)]
+    proxy_protocol: bool,
+
     /// Seconds a drain lasts at most. On SIGTERM (or Ctrl-C) the server stops accepting, sends each
     /// client GOAWAY with this time, finishes the transfers under way, and exits when its clients
     /// have moved to a new connection or this time is over. A second signal exits at once.
@@ -196,6 +203,7 @@ fn run(args: Args) -> Result<(), String> {
         fin_timeout: args.fin_timeout,
         notsent_lowat: (args.notsent_lowat > 0).then_some(args.notsent_lowat),
         data_frames_per_write: args.data_frames_per_write,
+        proxy_protocol: args.proxy_protocol,
         ..Config::default()
     };
     let (runtime, listener) = bind(config)?;

@@ -67,7 +67,31 @@ impl Drainer {
 /// its source's count, both given back when it is dropped.
 struct Admission {
     _slot: OwnedSemaphorePermit,
-    _source: SourceSlot,
+    _source: Option<SourceSlot>,
+    /// With the PROXY protocol, the source is known only from the header: the connection is
+    /// admitted among these once it has read it.
+    by_header: Option<Arc<Sources>>,
+}
+
+impl Admission {
+    /// Serves the connection, after its PROXY header if it is to have one.
+    async fn serve(
+        mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        store: Arc<Store>,
+        limits: Limits,
+        reads: Handle,
+        drain: Drain,
+    ) {
+        match self.by_header.take() {
+            Some(sources) => {
+                connection::serve_proxied(stream, peer, store, limits, reads, drain, sources).await
+            }
+            None => connection::serve(stream, peer, store, limits, reads, drain).await,
+        }
+        drop(self);
+    }
 }
 
 /// A listener bound to the configured address that serves no songs yet. Binding before the songs
@@ -143,8 +167,8 @@ impl Server {
             let store = store.clone();
             let drain = drain.clone();
             tasks.spawn(async move {
-                connection::serve(stream, peer, store, limits, Handle::current(), drain).await;
-                drop(admission);
+                let reads = Handle::current();
+                Admission::serve(admission, stream, peer, store, limits, reads, drain).await;
             });
         };
         self.accept(&mut tasks, serve).await;
@@ -265,14 +289,25 @@ impl Server {
                 }
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let admitted = sources
-                            .admit(peer.ip(), now())
+                        // Behind a balancer the socket's peer is the balancer: the source is
+                        // admitted once the PROXY header has named the client.
+                        let proxied = self.config.proxy_protocol;
+                        let source = if proxied {
+                            Ok(None)
+                        } else {
+                            sources.admit(peer.ip(), now()).map(Some)
+                        };
+                        let admitted = source
                             .map_err(|refused| match refused {
                                 Refused::TooMany => Refusal::SourceFull,
                                 Refused::TooFast => Refusal::SourceTooFast,
                             })
                             .and_then(|source| match slots.clone().try_acquire_owned() {
-                                Ok(slot) => Ok(Admission { _slot: slot, _source: source }),
+                                Ok(slot) => Ok(Admission {
+                                    _slot: slot,
+                                    _source: source,
+                                    by_header: proxied.then(|| sources.clone()),
+                                }),
                                 Err(_) => Err(Refusal::Full),
                             });
                         match admitted {
@@ -359,11 +394,10 @@ async fn serve_handoffs(
                 tasks.spawn(async move {
                     match TcpStream::from_std(stream) {
                         Ok(stream) => {
-                            connection::serve(stream, peer, store, limits, reads, drain).await
+                            admission.serve(stream, peer, store, limits, reads, drain).await
                         }
                         Err(e) => tracing::warn!(%peer, "cannot take the connection over: {e}"),
                     }
-                    drop(admission);
                 });
             }
         }
