@@ -5,13 +5,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use jukebox_bench::conn::Conn;
 use jukebox_protocol::{encode_frame, Frame, Message, VERSION};
-use jukebox_server::session::Session;
+use jukebox_server::session::{Limits, Session, Transmit};
 use jukebox_server::{Config, Server, Store};
 
 /// The bundled songs, segmented as the server loads them, and the first song's ID (an ID comes
@@ -30,6 +30,19 @@ fn wire(frame: Frame) -> BytesMut {
     buf
 }
 
+/// Writes everything the session has to send, as to a socket that takes it all; returns the bytes.
+fn send_all(session: &mut Session) -> usize {
+    let mut sent = 0;
+    while let Some(Transmit::Write { .. }) = session.poll_transmit() {
+        let mut slices = [std::io::IoSlice::new(&[]); 2];
+        let count = session.write_slices(&mut slices);
+        let n: usize = slices[..count].iter().map(|s| s.len()).sum();
+        session.handle_written(Instant::now(), n);
+        sent += n;
+    }
+    sent
+}
+
 fn serve(c: &mut Criterion) {
     let (store, song) = store();
     let segment = store.segment(song, 1).expect("a segment 1").len();
@@ -37,24 +50,21 @@ fn serve(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(segment as u64));
 
     group.bench_function("session (no socket)", |b| {
-        let mut session = Session::new(store.clone(), 16);
-        session.receive(&mut wire(Frame {
+        let limits = Limits::from(&Config::default());
+        let mut session = Session::new(store.clone(), limits, Instant::now());
+        let hello = wire(Frame {
             request_id: 0,
             message: Message::Hello { version: VERSION },
-        }));
-        session.next_frame().unwrap();
+        });
+        session.handle_input(Instant::now(), &hello);
+        send_all(&mut session);
         let request = wire(Frame {
             request_id: 1,
             message: Message::GetSegment { song, index: 1 },
         });
         b.iter(|| {
-            let mut buf = request.clone();
-            session.receive(&mut buf);
-            let mut sent = 0;
-            while let Some(frame) = session.next_frame() {
-                sent += frame.remaining();
-            }
-            black_box(sent)
+            session.handle_input(Instant::now(), &request);
+            black_box(send_all(&mut session))
         })
     });
 

@@ -10,13 +10,16 @@
 //!
 //! Modes: [`realtime`] (players at real-time pace, counting underruns), [`throughput`] (segments
 //! as fast as the server sends them) and [`latency`] (play, switch and list latencies); [`dump`]
-//! writes the server's segments to files so another server can serve the same bytes.
+//! writes the server's segments to files so another server can serve the same bytes; [`attack`]
+//! runs hostile clients and [`probe`] times a newcomer's admission, for bench/hostile.sh.
 
+pub mod attack;
 pub mod conn;
 pub mod decode;
 pub mod dump;
 pub mod latency;
 pub mod load;
+pub mod probe;
 pub mod realtime;
 pub mod stats;
 pub mod throughput;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use jukebox_bench::conn::Failure;
 use jukebox_bench::load::thread_runtime;
-use jukebox_bench::{dump, latency, realtime, throughput};
+use jukebox_bench::{attack, dump, latency, probe, realtime, throughput};
 use serde::Serialize;
 
 /// Load generator and latency probe for a Jukebox server.
@@ -61,6 +61,33 @@ enum Mode {
         #[arg(long, value_name = "DIR")]
         out: std::path::PathBuf,
     },
+    /// Hostile clients of one kind (see docs/BENCHMARKS.md, "Hostile clients"), from SOURCE and
+    /// the next N-1 addresses in turn.
+    Attack {
+        #[arg(long, value_enum)]
+        kind: attack::Kind,
+        /// Connections held (or, for `dead` kinds, in flight) at once; for `burst`, opened.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        connections: usize,
+        /// New connections per second (0: as fast as possible).
+        #[arg(long, value_name = "N", default_value_t = 0.0)]
+        rate: f64,
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.2")]
+        source: std::net::Ipv4Addr,
+        /// Source addresses to use, counting up from --source.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        sources: u32,
+        /// For `dead` kinds: milliseconds from the requests to the reset.
+        #[arg(long, value_name = "MS", default_value_t = 200)]
+        hold_ms: u64,
+    },
+    /// A newcomer from SOURCE, every INTERVAL: whether and how fast it is welcomed.
+    Probe {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.3")]
+        source: std::net::Ipv4Addr,
+        #[arg(long, value_name = "MS", default_value_t = 250)]
+        interval_ms: u64,
+    },
     /// Time to first audio for play and switch, and LIST round trips during a long transfer.
     Latency {
         /// Play and switch trials.
@@ -94,7 +121,8 @@ fn main() -> ExitCode {
     // Thousands of connections need thousands of descriptors: take what the hard limit allows.
     let wanted = match &args.mode {
         Mode::Realtime { clients, .. } | Mode::Throughput { clients, .. } => *clients as u64 + 64,
-        Mode::Latency { .. } | Mode::Dump { .. } => 64,
+        Mode::Attack { connections, .. } => *connections as u64 + 64,
+        Mode::Latency { .. } | Mode::Dump { .. } | Mode::Probe { .. } => 64,
     };
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < wanted => eprintln!(
@@ -137,6 +165,51 @@ fn main() -> ExitCode {
                 .and_then(|rt| rt.block_on(latency::latency(server, options)))
                 .map(|r| (r.failed == 0, render(&r, json)))
         }
+        Mode::Attack {
+            kind,
+            connections,
+            rate,
+            source,
+            sources,
+            hold_ms,
+        } => thread_runtime()
+            .map_err(Failure::from)
+            .and_then(|rt| {
+                rt.block_on(async {
+                    let manifests = jukebox_bench::load::manifests(server).await?;
+                    let segments = jukebox_bench::load::all_segments(&manifests)
+                        .into_iter()
+                        .map(|(song, index, _)| (song, index))
+                        .collect();
+                    let options = attack::Options {
+                        kind,
+                        connections,
+                        rate,
+                        duration,
+                        sources: (0..sources.max(1))
+                            .map(|k| std::net::IpAddr::V4((u32::from(source) + k).into()))
+                            .collect(),
+                        segments: std::sync::Arc::new(segments),
+                        hold: Duration::from_millis(hold_ms),
+                    };
+                    attack::attack(server, options).await
+                })
+            })
+            .map(|r| (true, render(&r, json))),
+        Mode::Probe {
+            source,
+            interval_ms,
+        } => thread_runtime()
+            .map_err(Failure::from)
+            .and_then(|rt| {
+                rt.block_on(probe::probe(
+                    server,
+                    source.into(),
+                    duration,
+                    Duration::from_millis(interval_ms.max(1)),
+                ))
+            })
+            .map(|r| (r.failed == 0, render(&r, json))),
         Mode::Dump { out } => thread_runtime()
             .map_err(Failure::from)
             .and_then(|rt| rt.block_on(dump::dump(server, &out)))

@@ -76,7 +76,7 @@ error_codes! {
     SegmentOutOfRange = 7, "SEGMENT_OUT_OF_RANGE", connection: false,
     /// The connection already has the maximum number of segment requests queued.
     TooManyRequests = 8, "TOO_MANY_REQUESTS", connection: false,
-    /// The server is at its connection limit.
+    /// The server is at its connection limit, or the client's address at its own.
     ServerBusy = 9, "SERVER_BUSY", connection: true,
     /// The connection sent nothing for too long.
     IdleTimeout = 10, "IDLE_TIMEOUT", connection: true,

@@ -54,19 +54,29 @@ impl StreamDecoder {
     pub fn next<'a>(&mut self, input: &mut &'a [u8]) -> Result<Option<Piece<'a>>, DecodeError> {
         loop {
             let Some((header, left)) = self.current else {
-                if input.is_empty() {
-                    return Ok(None);
-                }
-                let take = (HEADER_LEN - self.header_len).min(input.len());
-                self.header[self.header_len..self.header_len + take]
-                    .copy_from_slice(&input[..take]);
-                self.header_len += take;
-                *input = &input[take..];
-                if self.header_len < HEADER_LEN {
-                    return Ok(None);
-                }
-                self.header_len = 0;
-                let header = FrameHeader::parse(&self.header)?;
+                let header = match input.first_chunk::<HEADER_LEN>() {
+                    // The usual case: the whole header is in this input.
+                    Some(bytes) if self.header_len == 0 => {
+                        let header = FrameHeader::parse(bytes)?;
+                        *input = &input[HEADER_LEN..];
+                        header
+                    }
+                    _ => {
+                        if input.is_empty() {
+                            return Ok(None);
+                        }
+                        let take = (HEADER_LEN - self.header_len).min(input.len());
+                        self.header[self.header_len..self.header_len + take]
+                            .copy_from_slice(&input[..take]);
+                        self.header_len += take;
+                        *input = &input[take..];
+                        if self.header_len < HEADER_LEN {
+                            return Ok(None);
+                        }
+                        self.header_len = 0;
+                        FrameHeader::parse(&self.header)?
+                    }
+                };
                 self.current = Some((header, header.length as usize));
                 if header.kind != MessageType::Data {
                     self.payload.reserve(header.length as usize);

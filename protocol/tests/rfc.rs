@@ -807,7 +807,7 @@ fn valid_vectors(source: &str) -> Vec<(String, String, Vec<u8>)> {
             ErrorCode::ServerBusy,
             "the server is at its connection limit; try again later".into(),
         ),
-        (0, ErrorCode::IdleTimeout, "no request for 300 s".into()),
+        (0, ErrorCode::IdleTimeout, "no request for 60 s".into()),
         (
             4,
             ErrorCode::Internal,

@@ -58,6 +58,14 @@ struct Args {
           conflicts_with = "music")]
     cache_mib: u64,
 
+    /// Memory for segments read from the catalog that transfers hold beyond what the cache keeps,
+    /// in MiB: reads wait (within --read-timeout) while segment buffers read from disk, cached or
+    /// being sent, take --cache-mib plus this.
+    #[arg(long, value_name = "MIB",
+          default_value_t = jukebox_server::store::DEFAULT_TRANSFER_BYTES >> 20,
+          conflicts_with = "music")]
+    transfer_mib: u64,
+
     /// Seconds a segment read from the catalog may take (waiting for its turn included) before
     /// that request is answered with ERROR INTERNAL.
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds,
@@ -68,13 +76,42 @@ struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5853", value_parser = parse_addr)]
     listen: SocketAddr,
 
-    /// Connections served at once; more are refused with SERVER_BUSY.
+    /// Connections served at once; more are refused with SERVER_BUSY. Lowered at start (with a
+    /// warning) if the file descriptor limit cannot be raised to fit it.
     #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
     max_connections: usize,
 
-    /// Seconds a connection may stay silent, with nothing in transfer, before it is closed.
-    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    /// Connections one source (an IPv4 address, or an IPv6 /64) may have open at once; more are
+    /// refused with SERVER_BUSY. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = jukebox_server::DEFAULT_MAX_PER_SOURCE)]
+    max_per_source: usize,
+
+    /// New connections per second one source may open, after a burst of --max-per-source; more
+    /// are refused with SERVER_BUSY. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = jukebox_server::DEFAULT_SOURCE_RATE)]
+    source_rate: u32,
+
+    /// Connections the kernel queues before the server accepts them (capped by the system's
+    /// net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = jukebox_server::DEFAULT_BACKLOG)]
+    backlog: u32,
+
+    /// Seconds a connection may go without a whole frame received or sent before it is closed
+    /// (waiting for a catalog read does not count).
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     idle_timeout: Duration,
+
+    /// Seconds within which a frame must be whole once its first byte has arrived.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    frame_timeout: Duration,
+
+    /// Seconds a client may take no byte while data waits for it before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    send_timeout: Duration,
+
+    /// --send-timeout for a client that has closed its sending side (if shorter).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    fin_timeout: Duration,
 
     /// TCP_NOTSENT_LOWAT of client sockets: unsent bytes the kernel holds per connection, which a
     /// control response cannot overtake. 0 leaves the system default.
@@ -139,8 +176,14 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<(), String> {
     let config = Config {
         listen: args.listen,
-        max_connections: args.max_connections,
+        max_connections: fit_descriptors(args.max_connections)?,
+        max_per_source: args.max_per_source,
+        source_rate: args.source_rate,
+        backlog: args.backlog,
         idle_timeout: args.idle_timeout,
+        frame_timeout: args.frame_timeout,
+        send_timeout: args.send_timeout,
+        fin_timeout: args.fin_timeout,
         notsent_lowat: (args.notsent_lowat > 0).then_some(args.notsent_lowat),
         data_frames_per_write: args.data_frames_per_write,
         ..Config::default()
@@ -155,10 +198,14 @@ fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| format!("cannot open catalog {}: {e}", catalog.display()))?;
             report(&store, &format!("catalog {}", catalog.display()))?;
             tracing::info!(
-                "segments are read from disk when first asked for; cache {} MiB",
-                args.cache_mib
+                "segments are read from disk when first asked for; cache {} MiB, {} MiB more for \
+                 segments being sent",
+                args.cache_mib,
+                args.transfer_mib
             );
-            store.with_read_timeout(args.read_timeout)
+            store
+                .with_transfer_budget(args.transfer_mib.saturating_mul(1 << 20))
+                .with_read_timeout(args.read_timeout)
         }
         (Some(music), None) => {
             let loaded = jukebox_segmenter::load_dir(music, args.segment_duration)
@@ -224,6 +271,60 @@ fn bind(config: Config) -> Result<(tokio::runtime::Runtime, Listener), String> {
     Ok((runtime, listener))
 }
 
+/// Raises the file descriptor limit to what `max_connections` needs (see
+/// [`jukebox_server::descriptors_needed`]), or, where the hard limit does not allow that, lowers
+/// the connection limit to what fits and says so, as redis does: a server past its descriptors
+/// cannot accept at all, and clients would wait for a connection that never comes instead of
+/// getting SERVER_BUSY.
+fn fit_descriptors(max_connections: usize) -> Result<usize, String> {
+    let needed = jukebox_server::descriptors_needed(max_connections);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through the pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(format!(
+            "cannot read the file descriptor limit: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if limit.rlim_cur < needed {
+        let raised = libc::rlimit {
+            rlim_cur: needed.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads one rlimit through the pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            tracing::info!(
+                "file descriptor limit raised from {} to {}",
+                limit.rlim_cur,
+                raised.rlim_cur
+            );
+            limit.rlim_cur = raised.rlim_cur;
+        }
+    }
+    if limit.rlim_cur >= needed {
+        return Ok(max_connections);
+    }
+    let fits = jukebox_server::connections_within(limit.rlim_cur);
+    if fits == 0 {
+        return Err(format!(
+            "{} file descriptors are too few to serve any connection (ulimit -n); \
+             {needed} are needed for --max-connections {max_connections}",
+            limit.rlim_cur
+        ));
+    }
+    tracing::warn!(
+        "--max-connections {max_connections} needs {needed} file descriptors, but only {} are \
+         allowed (hard limit {}); serving at most {fits} connections. Raise the limit \
+         (ulimit -n, LimitNOFILE=) to serve more",
+        limit.rlim_cur,
+        limit.rlim_max
+    );
+    Ok(fits)
+}
+
 /// Logs what is served.
 fn report(store: &Store, from: &str) -> Result<(), String> {
     let meta = store.meta()?;
@@ -244,21 +345,47 @@ fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Resolves on Ctrl-C, or on SIGTERM where there is such a thing.
+/// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+    use tokio::signal::unix::{signal, SignalKind};
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
+        return;
     }
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handling available: serve until killed.
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_default_to_the_library_defaults() {
+        let args = Args::parse_from(["jukebox-server", "--music", "m"]);
+        let config = Config::default();
+        assert_eq!(args.max_connections, config.max_connections);
+        assert_eq!(args.max_per_source, config.max_per_source);
+        assert_eq!(args.source_rate, config.source_rate);
+        assert_eq!(args.backlog, config.backlog);
+        assert_eq!(args.idle_timeout, config.idle_timeout);
+        assert_eq!(args.frame_timeout, config.frame_timeout);
+        assert_eq!(args.send_timeout, config.send_timeout);
+        assert_eq!(args.fin_timeout, config.fin_timeout);
+        assert_eq!(Some(args.notsent_lowat), config.notsent_lowat);
+        assert_eq!(
+            args.read_timeout,
+            jukebox_server::store::DEFAULT_READ_TIMEOUT
+        );
+        assert_eq!(
+            args.transfer_mib << 20,
+            jukebox_server::store::DEFAULT_TRANSFER_BYTES
+        );
+        assert_eq!(args.cache_mib << 20, jukebox_server::DEFAULT_CACHE_BYTES);
     }
 }

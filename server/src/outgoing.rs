@@ -36,11 +36,6 @@ impl OutFrame {
         OutFrame::new(header, payload)
     }
 
-    /// The frame's header.
-    pub fn header(&self) -> &[u8; HEADER_LEN] {
-        &self.header
-    }
-
     /// The frame's payload.
     pub fn payload(&self) -> &Bytes {
         &self.payload

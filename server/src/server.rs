@@ -1,20 +1,30 @@
-//! The accept loop: one task per connection, a cap on how many are served at once.
+//! The accept loop: one task per connection, a cap on how many are served at once and on how many
+//! one source may hold or open, refusals answered with SERVER_BUSY and logged sparingly.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::connection::{self, Limits, MAX_FRAMES_PER_WRITE};
+use crate::connection;
+use crate::refusals::{Refusal, RefusalLog};
+use crate::session::{Busy, Limits};
+use crate::sources::{Refused, SourceLimits, SourceSlot, Sources};
 use crate::{Config, Store};
 
 /// Connections being turned away with SERVER_BUSY at once; beyond this they are closed unanswered,
 /// so a flood of connections cannot make the rejections themselves pile up.
-const MAX_REJECTING: usize = 256;
+pub const MAX_REJECTING: usize = 256;
+
+/// Threads reading catalog segment files, for the whole server: the store never has more reads
+/// under way than this (32, plus those abandoned in a system call that has not returned), and
+/// they all run in one blocking pool.
+const READ_THREADS: usize = 64;
 
 /// Pause after a failed accept (for example EMFILE, out of file descriptors) before trying again,
 /// so the loop does not spin while the condition lasts.
@@ -28,6 +38,13 @@ pub struct Server {
     store: Arc<Store>,
 }
 
+/// What a connection holds while it is served: its place among the server's connections and in
+/// its source's count, both given back when it is dropped.
+struct Admission {
+    _slot: OwnedSemaphorePermit,
+    _source: SourceSlot,
+}
+
 /// A listener bound to the configured address that serves no songs yet. Binding before the songs
 /// are loaded, which can take minutes, makes a port in use fail at once.
 pub struct Listener {
@@ -37,9 +54,16 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds the listener.
+    /// Binds the listener, with the configured backlog.
     pub async fn bind(config: Config) -> io::Result<Listener> {
-        let listener = TcpListener::bind(config.listen).await?;
+        let socket = match config.listen {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        // As std's TcpListener::bind: a restarted server can bind while old connections linger.
+        socket.set_reuseaddr(true)?;
+        socket.bind(config.listen)?;
+        let listener = socket.listen(config.backlog)?;
         let local_addr = listener.local_addr()?;
         Ok(Listener {
             listener,
@@ -82,11 +106,11 @@ impl Server {
         let store = self.store.clone();
         let limits = self.limits();
         let mut tasks = JoinSet::new();
-        let serve = |stream: TcpStream, peer, slot, tasks: &mut JoinSet<()>| {
+        let serve = |stream: TcpStream, peer, admission, tasks: &mut JoinSet<()>| {
             let store = store.clone();
             tasks.spawn(async move {
-                connection::serve(stream, peer, store, limits).await;
-                drop(slot);
+                connection::serve(stream, peer, store, limits, Handle::current()).await;
+                drop(admission);
             });
         };
         self.accept(&mut tasks, serve).await;
@@ -96,9 +120,27 @@ impl Server {
     /// a single-threaded runtime of its own, connections dealt out in turn. A connection's task
     /// then never moves between threads and no thread wakes another to help, which the profile
     /// shows costs a multi-threaded runtime more than the work itself at tens of thousands of
-    /// segments per second. Dropping the future ends every connection it started.
+    /// segments per second. Catalog reads run on one more runtime, whose blocking pool of at most
+    /// [`READ_THREADS`] threads reads the files for all connections. Dropping the future ends
+    /// every connection it started.
     pub async fn run_on_threads(self, threads: usize) -> io::Result<()> {
         let threads = threads.max(1);
+        let reads = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(READ_THREADS)
+            .thread_name("jukebox-read")
+            .build()?;
+        let (stop_reads, stopped) = tokio::sync::oneshot::channel::<()>();
+        let read_handle = reads.handle().clone();
+        std::thread::Builder::new()
+            .name("jukebox-reads".into())
+            .spawn(move || {
+                reads.block_on(async {
+                    let _ = stopped.await;
+                });
+                // Threads stuck in a read are not waited for.
+                reads.shutdown_background();
+            })?;
         let mut workers = Vec::with_capacity(threads);
         for n in 0..threads {
             let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
@@ -107,53 +149,53 @@ impl Server {
                 .build()?;
             let store = self.store.clone();
             let limits = self.limits();
+            let reads = read_handle.clone();
             std::thread::Builder::new()
                 .name(format!("jukebox-conn-{n}"))
-                .spawn(move || runtime.block_on(serve_handoffs(rx, store, limits)))?;
+                .spawn(move || runtime.block_on(serve_handoffs(rx, store, limits, reads)))?;
             workers.push(tx);
         }
         let mut next = 0;
         let mut tasks = JoinSet::new();
-        let hand_off = move |stream: TcpStream, peer, slot, _: &mut JoinSet<()>| {
+        let hand_off = move |stream: TcpStream, peer, admission, _: &mut JoinSet<()>| {
             // The socket leaves this runtime's reactor and joins the worker's.
             match stream.into_std() {
                 Ok(stream) => {
                     // A worker only stops when this sender is dropped, so the send succeeds.
-                    let _ = workers[next].send((stream, peer, slot));
+                    let _ = workers[next].send((stream, peer, admission));
                     next = (next + 1) % workers.len();
                 }
                 Err(e) => tracing::warn!(%peer, "cannot hand the connection over: {e}"),
             }
         };
         self.accept(&mut tasks, hand_off).await;
+        drop(stop_reads);
         Ok(())
     }
 
     fn limits(&self) -> Limits {
-        Limits {
-            idle_timeout: self.config.idle_timeout,
-            max_queued_segments: self.config.max_queued_segments,
-            notsent_lowat: self.config.notsent_lowat,
-            data_frames_per_write: self
-                .config
-                .data_frames_per_write
-                .clamp(1, MAX_FRAMES_PER_WRITE),
-        }
+        Limits::from(&self.config)
     }
 
-    /// The accept loop: takes a connection slot for every accepted connection and gives both to
-    /// `serve`, or refuses the connection with SERVER_BUSY when no slot is free. Refusals run in
-    /// `tasks`, which the loop also reaps.
+    /// The accept loop: admits every accepted connection (a place in its source's count and a
+    /// connection slot) and gives it to `serve`, or refuses it with SERVER_BUSY. Refusals run in
+    /// `tasks`, which the loop also reaps, and are logged at most once per interval.
     async fn accept(
         self,
         tasks: &mut JoinSet<()>,
-        mut serve: impl FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit, &mut JoinSet<()>),
+        mut serve: impl FnMut(TcpStream, SocketAddr, Admission, &mut JoinSet<()>),
     ) {
         let slots = Arc::new(Semaphore::new(
             self.config.max_connections.min(Semaphore::MAX_PERMITS),
         ));
+        let sources = Sources::new(SourceLimits {
+            max_open: self.config.max_per_source,
+            rate: self.config.source_rate,
+        });
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
+        let mut log = RefusalLog::default();
         loop {
+            let summary = log.due().map(tokio::time::Instant::from_std);
             tokio::select! {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Err(e) = done {
@@ -162,21 +204,60 @@ impl Server {
                         }
                     }
                 }
+                () = tokio::time::sleep_until(summary.unwrap_or_else(tokio::time::Instant::now)),
+                    if summary.is_some() =>
+                {
+                    if let Some(line) = log.summary(now()) {
+                        tracing::info!("{line}");
+                    }
+                }
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
-                        Ok(slot) => serve(stream, peer, slot, tasks),
-                        Err(_) => {
-                            tracing::info!(%peer, "connection limit reached; refusing with SERVER_BUSY");
-                            if let Ok(permit) = rejecting.clone().try_acquire_owned() {
-                                tasks.spawn(async move {
-                                    connection::reject_busy(stream, peer).await;
-                                    drop(permit);
-                                });
+                    Ok((stream, peer)) => {
+                        let admitted = sources
+                            .admit(peer.ip(), now())
+                            .map_err(|refused| match refused {
+                                Refused::TooMany => Refusal::SourceFull,
+                                Refused::TooFast => Refusal::SourceTooFast,
+                            })
+                            .and_then(|source| match slots.clone().try_acquire_owned() {
+                                Ok(slot) => Ok(Admission { _slot: slot, _source: source }),
+                                Err(_) => Err(Refusal::Full),
+                            });
+                        match admitted {
+                            Ok(admission) => serve(stream, peer, admission, tasks),
+                            Err(why) => {
+                                let why = match rejecting.clone().try_acquire_owned() {
+                                    Ok(permit) => {
+                                        let (store, limits) = (self.store.clone(), self.limits());
+                                        let busy = match why {
+                                            Refusal::Full => Busy::Full,
+                                            _ => Busy::Source,
+                                        };
+                                        tasks.spawn(async move {
+                                            connection::reject_busy(stream, peer, store, limits, busy)
+                                                .await;
+                                            drop(permit);
+                                        });
+                                        why
+                                    }
+                                    Err(_) => Refusal::Unanswered,
+                                };
+                                if log.refused(why, now()) {
+                                    tracing::info!(
+                                        %peer,
+                                        "turning a connection away: {}; further refusals are \
+                                         summed up every {} s",
+                                        why.describe(),
+                                        crate::refusals::LOG_INTERVAL.as_secs()
+                                    );
+                                }
                             }
                         }
-                    },
+                    }
                     Err(e) => {
-                        tracing::warn!("accepting a connection failed: {e}; retrying");
+                        if log.refused(Refusal::AcceptFailed, now()) {
+                            tracing::warn!("accepting a connection failed: {e}; retrying");
+                        }
                         tokio::time::sleep(ACCEPT_RETRY).await;
                     }
                 },
@@ -185,8 +266,13 @@ impl Server {
     }
 }
 
-/// An accepted connection on its way to a worker thread, with its connection slot.
-type Handoff = (std::net::TcpStream, SocketAddr, OwnedSemaphorePermit);
+/// The time, from the runtime's clock (which tests may pause).
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// An accepted connection on its way to a worker thread, with its admission.
+type Handoff = (std::net::TcpStream, SocketAddr, Admission);
 
 /// A worker thread's loop: serves the connections handed to it until the accept loop is gone, then
 /// drops them all.
@@ -194,6 +280,7 @@ async fn serve_handoffs(
     mut handoffs: mpsc::UnboundedReceiver<Handoff>,
     store: Arc<Store>,
     limits: Limits,
+    reads: Handle,
 ) {
     let mut tasks = JoinSet::new();
     loop {
@@ -206,14 +293,15 @@ async fn serve_handoffs(
                 }
             }
             handoff = handoffs.recv() => {
-                let Some((stream, peer, slot)) = handoff else { return };
+                let Some((stream, peer, admission)) = handoff else { return };
                 let store = store.clone();
+                let reads = reads.clone();
                 tasks.spawn(async move {
                     match TcpStream::from_std(stream) {
-                        Ok(stream) => connection::serve(stream, peer, store, limits).await,
+                        Ok(stream) => connection::serve(stream, peer, store, limits, reads).await,
                         Err(e) => tracing::warn!(%peer, "cannot take the connection over: {e}"),
                     }
-                    drop(slot);
+                    drop(admission);
                 });
             }
         }

@@ -45,6 +45,10 @@ const MAX_READ_THREADS: usize = 2 * MAX_DISK_READS;
 /// and about as long as a client's read-ahead lasts.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Default [`Store::with_transfer_budget`]: 8,192 segments of 2 s at 128 kbit/s being sent at once
+/// beyond what the cache holds, when a connection holds one segment at a time.
+pub const DEFAULT_TRANSFER_BYTES: u64 = 256 << 20;
+
 /// Most songs in one PAGE ([`ServerInfo::max_page`]).
 pub const MAX_PAGE: u32 = 500;
 
@@ -74,6 +78,11 @@ pub struct Store {
     disk_reads: Arc<Semaphore>,
     read_threads: Arc<Semaphore>,
     read_timeout: Duration,
+    /// KiB of segment buffers read from disk that may exist at once, cached or held by transfers:
+    /// each holds its permits until its last reference goes.
+    memory: Arc<Semaphore>,
+    memory_kib: usize,
+    cache_bytes: u64,
 }
 
 /// A song's manifest, ready to serve.
@@ -225,8 +234,27 @@ impl Store {
             disk_reads: Arc::new(Semaphore::new(MAX_DISK_READS)),
             read_threads: Arc::new(Semaphore::new(MAX_READ_THREADS)),
             read_timeout: DEFAULT_READ_TIMEOUT,
+            memory: Arc::new(Semaphore::new(0)),
+            memory_kib: 0,
+            cache_bytes,
         };
-        Ok(store)
+        Ok(store.with_transfer_budget(DEFAULT_TRANSFER_BYTES))
+    }
+
+    /// Sets how many bytes of segments read from disk may be held by transfers beyond what the
+    /// cache holds (default [`DEFAULT_TRANSFER_BYTES`]): a read waits, within its read timeout,
+    /// while the buffers read from disk and still referenced, by the cache or by a transfer, take
+    /// the cache's size plus this. So memory for segments stays bounded however many clients ask
+    /// for segments they do not read.
+    pub fn with_transfer_budget(mut self, bytes: u64) -> Store {
+        self.memory_kib = kib(self.cache_bytes.saturating_add(bytes));
+        self.memory = Arc::new(Semaphore::new(self.memory_kib));
+        self
+    }
+
+    /// KiB of the segment memory budget not taken by buffers read from disk.
+    pub fn memory_available_kib(&self) -> usize {
+        self.memory.available_permits()
     }
 
     /// Sets how long a segment read from disk may take, waiting for its turn included, before it
@@ -388,13 +416,20 @@ impl Store {
     pub async fn read(self: Arc<Self>, id: u64, index: u32) -> Result<Bytes, ReadFailed> {
         let failed = ReadFailed { song: id, index };
         let served = self.served(id).map_err(|_| failed.clone())?;
-        let (Some(files), Some(&(_, sha256))) =
+        let (Some(files), Some(&(bytes, sha256))) =
             (served.files.clone(), served.segments.get(index as usize))
         else {
             return Err(failed);
         };
+        // A segment larger than the whole budget takes all of it, rather than waiting for ever.
+        let size = kib(u64::from(bytes)).clamp(1, self.memory_kib.max(1)) as u32;
         let load = async {
             let outcome = tokio::time::timeout(self.read_timeout, async {
+                // The buffer's place in the memory budget, taken before the disk's turn, and kept
+                // by the buffer itself until its last reference goes.
+                let Ok(memory) = self.memory.clone().acquire_many_owned(size).await else {
+                    return Err("the memory semaphore is closed".to_string());
+                };
                 // The store owns the semaphores and never closes them. The permit stays here, so
                 // it is given back when this future ends or is dropped, even if the thread hangs.
                 let Ok(_permit) = self.disk_reads.acquire().await else {
@@ -410,7 +445,14 @@ impl Store {
                     read_checked(&files, index, &sha256)
                 });
                 match read.await {
-                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Ok(result) => result
+                        .map(|bytes| {
+                            Bytes::from_owner(Held {
+                                bytes,
+                                _memory: memory,
+                            })
+                        })
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(format!("the read failed: {e}")),
                 }
             })
@@ -557,6 +599,25 @@ impl Cursor {
 fn search_tag(search: Option<&str>) -> u32 {
     let text = search.unwrap_or("").to_lowercase();
     xxhash_rust::xxh3::xxh3_64(text.as_bytes()) as u32
+}
+
+/// A segment buffer read from disk, with its place in the store's memory budget.
+struct Held {
+    bytes: Bytes,
+    _memory: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Whole KiB covering `bytes`, for the memory budget (a semaphore of KiB permits).
+fn kib(bytes: u64) -> usize {
+    usize::try_from(bytes.div_ceil(1024))
+        .unwrap_or(usize::MAX)
+        .min(Semaphore::MAX_PERMITS)
 }
 
 /// Reads a segment file (blocking) and checks it against the manifest: size (by `read`) and hash.
@@ -857,6 +918,29 @@ mod tests {
         assert_eq!(store.clone().read(4, 0).await, Err(failed));
         assert_eq!(store.cached(4, 0), None);
         assert!(store.clone().read(9, 0).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_buffer_read_from_disk_holds_its_memory_until_its_last_reference_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        // No cache, and room for one small segment (1 KiB) beyond it.
+        let store = Arc::new(
+            Store::with_cache(vec![catalog_song(dir.path())], 0)
+                .with_transfer_budget(1024)
+                .with_read_timeout(Duration::from_millis(100)),
+        );
+        assert_eq!(store.memory_available_kib(), 1);
+        let first = store.clone().read(4, 0).await.unwrap();
+        assert_eq!(store.memory_available_kib(), 0);
+        let shared = first.slice(1..);
+        drop(first);
+        assert_eq!(store.memory_available_kib(), 0, "a slice holds the buffer");
+        // No room: the next read waits, and fails at its read timeout.
+        assert!(store.clone().read(4, 1).await.is_err());
+        drop(shared);
+        assert_eq!(store.memory_available_kib(), 1);
+        assert_eq!(store.clone().read(4, 1).await.unwrap(), "one!");
+        assert_eq!(store.memory_available_kib(), 1);
     }
 
     /// Once [`MAX_READ_THREADS`] (here 1) threads are stuck, a read fails at once instead of

@@ -23,7 +23,7 @@ async fn serves_the_bundled_music() {
     let mut client = Client::open(server.addr).await;
     client.send(1, Message::list_all()).await;
     let Message::Page(json) = client.recv().await.unwrap().message else {
-        panic!("expected CATALOG");
+        panic!("expected PAGE");
     };
     let catalog = Page::from_json(&json).unwrap();
     assert_eq!(catalog.songs.len(), 4);
@@ -84,8 +84,9 @@ fn address_in_use_fails_before_any_song_is_loaded() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.trim_end(),
-        format!("jukebox-server: cannot listen on {addr}: Address already in use (os error 98)")
+        stderr.lines().last().unwrap_or_default(),
+        format!("jukebox-server: cannot listen on {addr}: Address already in use (os error 98)"),
+        "{stderr}"
     );
     // Nothing was loaded: the port is bound first, and a large folder does not delay the error.
     assert!(!stderr.contains("loaded"), "{stderr}");
@@ -160,4 +161,59 @@ fn files_that_are_not_mp3_are_skipped_with_a_warning() {
         "{log}"
     );
     assert!(log.lines().any(|l| l.contains("loaded 1 song (")), "{log}");
+}
+
+#[test]
+fn the_descriptor_limit_is_raised_to_what_the_connections_need() {
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through the pointer.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    if hard.rlim_max <= 1024 {
+        eprintln!(
+            "skipped: the hard limit ({}) leaves nothing to raise",
+            hard.rlim_max
+        );
+        return;
+    }
+    let server = Running::start_limited("-Sn 1024", &["--music".as_ref(), music_dir().as_os_str()]);
+    let needed =
+        jukebox_server::descriptors_needed(jukebox_server::Config::default().max_connections);
+    let raised = format!(
+        "file descriptor limit raised from 1024 to {}",
+        needed.min(hard.rlim_max)
+    );
+    let log = server.log();
+    assert!(log.lines().any(|l| l.contains(&raised)), "{log}");
+}
+
+#[tokio::test]
+async fn a_descriptor_limit_that_cannot_be_raised_lowers_the_connection_limit() {
+    // Soft and hard limit: the server cannot raise it, and serves what fits.
+    let server = Running::start_limited("-n 500", &["--music".as_ref(), music_dir().as_os_str()]);
+    let log = server.log();
+    let fits = jukebox_server::connections_within(500);
+    assert!(fits > 0);
+    let warned = format!("serving at most {fits} connections");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains(&warned)),
+        "{log}"
+    );
+    // Past that, newcomers get SERVER_BUSY (they would get no answer at all from a server out of
+    // descriptors).
+    let mut clients = Vec::new();
+    for _ in 0..fits {
+        clients.push(Client::open(server.addr).await);
+    }
+    let mut newcomer = Client::connect(server.addr).await;
+    assert_eq!(
+        newcomer.hello().await,
+        Err(jukebox_protocol::ErrorCode::ServerBusy)
+    );
 }

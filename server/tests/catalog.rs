@@ -68,7 +68,7 @@ async fn everything(addr: SocketAddr) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut client = Client::open(addr).await;
     client.send(1, Message::list_all()).await;
     let Message::Page(catalog_json) = client.recv().await.unwrap().message else {
-        panic!("expected CATALOG");
+        panic!("expected PAGE");
     };
     let catalog = Page::from_json(&catalog_json).unwrap();
     let (mut manifests, mut segments) = (Vec::new(), Vec::new());
@@ -359,9 +359,10 @@ fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
                 })
                 .collect(),
         );
-        // 16 requests per connection, the most a connection may queue.
+        // One request per connection (a connection reads one segment at a time), so that more
+        // reads wait than may run.
         let mut clients = Vec::new();
-        for chunk in hung.chunks(16) {
+        for chunk in hung.chunks(1) {
             let mut client = Client::open(addr).await;
             for (k, &(song, index)) in chunk.iter().enumerate() {
                 client
@@ -390,6 +391,35 @@ fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
         assert_eq!(sha256(&bytes), manifest(4).segments[0].sha256);
         client.send(101, Message::list_all()).await;
         assert_eq!(client.recv().await.unwrap().request_id, 101);
+    });
+}
+
+#[test]
+fn a_reset_is_seen_while_the_server_neither_reads_nor_writes() {
+    with_stuck_reads(async {
+        let dir = catalog();
+        // Far longer than the test: the read stays pending throughout.
+        let (addr, store) = serve_with_read_timeout(dir.path(), 4 * PATIENCE).await;
+        let _fifo = Fifos::make(vec![song_folder(&store, id(1)).join("000002.seg")]);
+        let mut client = Client::open(addr).await;
+        client
+            .send(
+                1,
+                Message::GetSegment {
+                    song: id(1),
+                    index: 2,
+                },
+            )
+            .await;
+        // Closed its side: the server reads no more, has nothing to write until the read ends,
+        // and no deadline of the client's runs. Only the socket's error event tells it of a reset.
+        client.shutdown_write().await;
+        let server = common::ServerEnd::of(&client);
+        client.reset();
+        assert!(
+            server.closed_in_time().await,
+            "the server kept a reset connection"
+        );
     });
 }
 
@@ -458,9 +488,11 @@ fn wrong_combinations_of_options_are_usage_errors() {
         stderr.contains("'--catalog <DIR>' cannot be used with '--segment-duration"),
         "{stderr}"
     );
-    let (code, stderr) = run(&["--music", "m", "--cache-mib", "10"]);
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    for catalog_only in ["--cache-mib", "--transfer-mib"] {
+        let (code, stderr) = run(&["--music", "m", catalog_only, "10"]);
+        assert_eq!(code, Some(2));
+        assert!(stderr.contains("cannot be used with"), "{stderr}");
+    }
     let (code, stderr) = run(&[]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--music <DIR>|--catalog <DIR>"), "{stderr}");

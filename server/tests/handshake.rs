@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::{songs, start, start_default, Client};
 use jukebox_protocol::{ErrorCode, Message};
 use jukebox_server::Config;
+use tokio::time::Instant;
 
 #[tokio::test]
 async fn hello_is_welcomed() {
@@ -109,18 +110,27 @@ fn quick_timeout() -> Config {
     }
 }
 
-#[tokio::test]
+// The HELLO deadline and the idle time are the session's rules, unit-tested there with simulated
+// time. These check that the shell keeps them over a socket, on the runtime's clock, paused so that
+// no test waits for them in real time: the clock jumps to the next deadline whenever nothing else
+// is ready.
+
+#[tokio::test(start_paused = true)]
 async fn silent_connection_times_out() {
     let (addr, _) = start(songs(1, 1000), quick_timeout()).await;
     let mut client = Client::open(addr).await;
+    let welcomed = Instant::now();
     client.expect_fatal(ErrorCode::IdleTimeout).await;
+    assert!(welcomed.elapsed() >= quick_timeout().idle_timeout);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn missing_hello_times_out() {
     let (addr, _) = start(songs(1, 1000), quick_timeout()).await;
+    let connected = Instant::now();
     let mut client = Client::connect(addr).await;
     client.expect_fatal(ErrorCode::IdleTimeout).await;
+    assert!(connected.elapsed() >= quick_timeout().idle_timeout);
 }
 
 #[tokio::test]

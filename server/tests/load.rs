@@ -80,7 +80,7 @@ async fn fifty_concurrent_clients_get_correct_bytes() {
             let mut client = Client::open(addr).await;
             client.send(1, Message::list_all()).await;
             let Message::Page(json) = client.recv().await.unwrap().message else {
-                panic!("expected CATALOG");
+                panic!("expected PAGE");
             };
             let catalog = Page::from_json(&json).unwrap();
             let mut id = 1;

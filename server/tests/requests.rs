@@ -137,8 +137,7 @@ async fn list_is_answered_during_a_long_transfer() {
     let (answer, _) = skip_data(&mut client, 1).await;
     assert_eq!(answer.request_id, 2);
     assert!(matches!(answer.message, Message::Page(_)));
-    // The transfer goes on and completes intact: the bytes before and after the CATALOG together
-    // are the segment. Fetch it again whole to compare.
+    // The transfer goes on to its END, and the segment fetched again arrives whole.
     let rest = client.collect(1).await;
     assert!(!rest.is_empty());
     let whole = client.fetch(3, 3, 0).await;

@@ -116,6 +116,20 @@ pub async fn start_store(store: Arc<Store>, config: Config) -> (SocketAddr, Arc<
     (addr, store)
 }
 
+/// [`start`], with connections served on a connection thread of their own, as the binary serves
+/// them (`Server::run_on_threads`), instead of on the test's runtime.
+pub async fn start_on_thread(songs: Vec<Song>, config: Config) -> (SocketAddr, Arc<Store>) {
+    let store = Arc::new(Store::new(songs));
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..config
+    };
+    let server = Server::bind(config, store.clone()).await.unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run_on_threads(1));
+    (addr, store)
+}
+
 /// A server with [`songs`] and default limits.
 pub async fn start_default() -> (SocketAddr, Arc<Store>) {
     start(songs(4, 1 << 20), Config::default()).await
@@ -138,7 +152,60 @@ impl Client {
 
     /// Connects and completes the handshake.
     pub async fn open(addr: SocketAddr) -> Client {
-        let mut client = Client::connect(addr).await;
+        Client::handshake(Client::connect(addr).await).await
+    }
+
+    /// [`Client::open`] with a receive buffer of `bytes` (which the kernel doubles), set before
+    /// connecting so that the window follows it.
+    pub async fn open_with_receive_buffer(addr: SocketAddr, bytes: u32) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        Client::handshake(Client {
+            stream,
+            buf: BytesMut::new(),
+        })
+        .await
+    }
+
+    /// Connects from `source` (a loopback address such as 127.0.0.2, so that tests can play
+    /// several sources) without a handshake.
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        Client {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// [`Client::connect_from`] and the handshake.
+    pub async fn open_from(addr: SocketAddr, source: std::net::IpAddr) -> Client {
+        Client::handshake(Client::connect_from(addr, source).await).await
+    }
+
+    /// The HELLO, and its answer: WELCOME (`Ok`) or the fatal ERROR's code.
+    pub async fn hello(&mut self) -> Result<(), ErrorCode> {
+        self.send(0, Message::Hello { version: VERSION }).await;
+        match self
+            .recv()
+            .await
+            .expect("EOF instead of an answer to HELLO")
+        {
+            Frame {
+                request_id: 0,
+                message: Message::Welcome { .. },
+            } => Ok(()),
+            Frame {
+                request_id: 0,
+                message: Message::Error { code, .. },
+            } => Err(code),
+            other => panic!("unexpected answer to HELLO: {other:?}"),
+        }
+    }
+
+    async fn handshake(mut client: Client) -> Client {
         client.send(0, Message::Hello { version: VERSION }).await;
         let welcome = client.recv().await.expect("EOF instead of WELCOME");
         let Frame {
@@ -233,14 +300,105 @@ impl Client {
         }
     }
 
+    /// Reads whatever the server still sends until it closes, frames or not (a server that gives
+    /// up on a client may stop in the middle of one); returns how many bytes came.
+    pub async fn read_to_close(&mut self) -> usize {
+        let mut total = self.buf.len();
+        self.buf.clear();
+        let mut chunk = vec![0; 64 << 10];
+        loop {
+            let read = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk))
+                .await
+                .expect("the server did not close in time");
+            match read {
+                Ok(0) => return total,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
     /// Closes the sending side only; the client still reads.
     pub async fn shutdown_write(&mut self) {
         self.stream.shutdown().await.unwrap();
     }
 
+    /// The client's socket, for looking at it.
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Bytes received and not yet taken as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Drops the connection without reading what is waiting.
     pub fn vanish(self) {
         drop(self.stream);
+    }
+
+    /// Resets the connection (closes it with SO_LINGER 0, which sends RST), as a client that
+    /// crashes or is killed behind a middlebox often looks to the server.
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(self.stream);
+    }
+}
+
+/// The server's end of a client's connection, for a server in this process: the descriptor of this
+/// process whose socket's addresses are the client's, swapped.
+pub struct ServerEnd {
+    pub fd: std::os::fd::RawFd,
+    /// What the descriptor names ("socket:[inode]"), to tell it from a later one with its number.
+    link: std::path::PathBuf,
+}
+
+impl ServerEnd {
+    pub fn of(client: &Client) -> ServerEnd {
+        use std::os::fd::{BorrowedFd, RawFd};
+        let (local, peer) = (
+            client.socket().local_addr().unwrap(),
+            client.socket().peer_addr().unwrap(),
+        );
+        for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+            let entry = entry.unwrap();
+            let Ok(fd) = entry.file_name().to_string_lossy().parse::<RawFd>() else {
+                continue;
+            };
+            // SAFETY: the descriptor is only borrowed for two system calls; if it was closed since
+            // the listing, they fail, and if it was reused, the addresses tell.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let socket = socket2::SockRef::from(&borrowed);
+            if let (Ok(l), Ok(p)) = (socket.local_addr(), socket.peer_addr()) {
+                if l.as_socket() == Some(peer) && p.as_socket() == Some(local) {
+                    let link = std::fs::read_link(entry.path()).unwrap();
+                    return ServerEnd { fd, link };
+                }
+            }
+        }
+        panic!("no socket of this process is the server's end of {local}");
+    }
+
+    /// True while the server still holds this socket open.
+    pub fn is_open(&self) -> bool {
+        std::fs::read_link(format!("/proc/self/fd/{}", self.fd)).is_ok_and(|l| l == self.link)
+    }
+
+    /// Waits, at most [`PATIENCE`], for the server to close its end; false if it did not. The
+    /// server closes in its own time and tells no one, so this looks every few milliseconds.
+    pub async fn closed_in_time(&self) -> bool {
+        let give_up = tokio::time::Instant::now() + PATIENCE;
+        while self.is_open() {
+            if tokio::time::Instant::now() >= give_up {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 }
 

@@ -92,7 +92,26 @@ impl Running {
     /// Starts the binary with `args` on a free loopback port, logging at info, and waits for its
     /// `listening on` line.
     pub fn start(args: &[&std::ffi::OsStr]) -> Running {
-        let spawned = server_command()
+        Running::start_command(server_command(), args)
+    }
+
+    /// [`Running::start`] under `ulimit` options (for example "-Sn 1024"), set by a shell that
+    /// then runs the server in its place.
+    pub fn start_limited(ulimit: &str, args: &[&std::ffi::OsStr]) -> Running {
+        let mut shell = Command::new("bash");
+        for name in OUTPUT_ENV {
+            shell.env_remove(name);
+        }
+        shell.args([
+            "-c",
+            &format!("ulimit {ulimit} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_jukebox-server"),
+        ]);
+        Running::start_command(shell, args)
+    }
+
+    fn start_command(mut command: Command, args: &[&std::ffi::OsStr]) -> Running {
+        let spawned = command
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")

@@ -1,6 +1,11 @@
 //! Telling a client that keeps up from one that does not (a slow link or a slow reader), so that the
 //! slow one gets small DATA frames and a short unsent queue, and a LIST or CANCEL overtakes its
 //! transfer soon, while a fast one keeps full frames and pays nothing.
+//!
+//! TCP_NOTSENT_LOWAT makes the kernel report the socket writable only while less than the mark is
+//! unsent, but it does not limit a write that succeeds; so before each write to a slow client the
+//! session asks the kernel whether it has room below the mark, and while it has none waits for the
+//! kernel to say it has (an event, not a poll: a client that takes nothing costs nothing).
 
 use jukebox_protocol::MAX_DATA_PAYLOAD;
 
@@ -11,14 +16,14 @@ pub const SLOW_DATA_PAYLOAD: usize = 4096;
 /// Frames sent without a refusal before a client counts as keeping up again.
 pub const SLOW_FRAMES: u32 = 16;
 
-/// Whether the socket refused a write (or held enough unsent) within the last [`SLOW_FRAMES`]
-/// frames.
+/// Whether the socket refused a write (or had no room below the mark) within the last
+/// [`SLOW_FRAMES`] frames.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Backlog {
+pub struct SlowClient {
     frames_left: u32,
 }
 
-impl Backlog {
+impl SlowClient {
     /// True while the client does not keep up.
     pub fn is_slow(&self) -> bool {
         self.frames_left > 0
@@ -33,7 +38,7 @@ impl Backlog {
         }
     }
 
-    /// The socket refused a write, or the kernel still holds enough unsent bytes.
+    /// The socket refused a write, or had no room below the mark.
     pub fn refused(&mut self) {
         self.frames_left = SLOW_FRAMES;
     }
@@ -50,30 +55,30 @@ mod tests {
 
     #[test]
     fn a_client_that_keeps_up_gets_full_frames() {
-        let mut backlog = Backlog::default();
+        let mut client = SlowClient::default();
         for _ in 0..100 {
-            assert!(!backlog.is_slow());
-            assert_eq!(backlog.data_payload(), MAX_DATA_PAYLOAD);
-            backlog.sent_frame();
+            assert!(!client.is_slow());
+            assert_eq!(client.data_payload(), MAX_DATA_PAYLOAD);
+            client.sent_frame();
         }
     }
 
     #[test]
     fn a_refusal_means_small_frames_until_enough_go_out_unrefused() {
-        let mut backlog = Backlog::default();
-        backlog.refused();
+        let mut client = SlowClient::default();
+        client.refused();
         for _ in 0..SLOW_FRAMES - 1 {
-            backlog.sent_frame();
+            client.sent_frame();
         }
-        assert_eq!(backlog.data_payload(), SLOW_DATA_PAYLOAD);
+        assert_eq!(client.data_payload(), SLOW_DATA_PAYLOAD);
         // Another refusal starts the count again.
-        backlog.refused();
+        client.refused();
         for _ in 0..SLOW_FRAMES - 1 {
-            backlog.sent_frame();
-            assert!(backlog.is_slow());
+            client.sent_frame();
+            assert!(client.is_slow());
         }
-        backlog.sent_frame();
-        assert!(!backlog.is_slow());
-        assert_eq!(backlog.data_payload(), MAX_DATA_PAYLOAD);
+        client.sent_frame();
+        assert!(!client.is_slow());
+        assert_eq!(client.data_payload(), MAX_DATA_PAYLOAD);
     }
 }
