@@ -84,8 +84,9 @@ fn address_in_use_fails_before_any_song_is_loaded() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.trim_end(),
-        format!("jukebox-server: cannot listen on {addr}: Address already in use (os error 98)")
+        stderr.lines().last().unwrap_or_default(),
+        format!("jukebox-server: cannot listen on {addr}: Address already in use (os error 98)"),
+        "{stderr}"
     );
     // Nothing was loaded: the port is bound first, and a large folder does not delay the error.
     assert!(!stderr.contains("loaded"), "{stderr}");
