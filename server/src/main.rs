@@ -254,7 +254,8 @@ fn fit_descriptors(max_connections: usize) -> Result<usize, String> {
             std::io::Error::last_os_error()
         ));
     }
-    if limit.rlim_cur < needed {
+    // Only up to the hard limit; already there, there is nothing to raise.
+    if limit.rlim_cur < needed.min(limit.rlim_max) {
         let raised = libc::rlimit {
             rlim_cur: needed.min(limit.rlim_max),
             rlim_max: limit.rlim_max,

@@ -205,6 +205,7 @@ async fn a_descriptor_limit_that_cannot_be_raised_lowers_the_connection_limit() 
             .any(|l| l.contains("WARN") && l.contains(&warned)),
         "{log}"
     );
+    assert!(!log.contains("limit raised"), "nothing was raised: {log}");
     // Past that, newcomers get SERVER_BUSY (they would get no answer at all from a server out of
     // descriptors).
     let mut clients = Vec::new();
