@@ -18,16 +18,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = jukebox_segmenter::tags::locate(body);
     let buffer = Bytes::copy_from_slice(body);
-    let Ok(song) = segment_bytes(1, "fuzz", buffer.clone(), Duration::from_millis(target_ms)) else {
+    let Ok(song) = segment_bytes(1, "fuzz", buffer.clone(), Duration::from_millis(target_ms))
+    else {
         return;
     };
-    song.manifest.validate().expect("a produced manifest is valid");
+    song.manifest
+        .validate()
+        .expect("a produced manifest is valid");
     assert_eq!(song.segments.len(), song.manifest.segments.len());
     let range = buffer.as_ptr_range();
     let mut last_end = range.start;
     for (segment, info) in song.segments.iter().zip(&song.manifest.segments) {
         let seg = segment.as_ptr_range();
-        assert!(seg.start >= last_end && seg.end <= range.end, "ordered slices of the input");
+        assert!(
+            seg.start >= last_end && seg.end <= range.end,
+            "ordered slices of the input"
+        );
         assert_eq!(segment.len(), info.bytes as usize);
         last_end = seg.end;
     }
