@@ -6,6 +6,12 @@
 //! in the background keeps trying to open a new one (backing off up to [`MAX_BACKOFF`]) until
 //! the server answers again. [`Client::health`] says meanwhile what is wrong, for the status bar.
 //! Nothing here waits without a deadline, so no command can hang on a silent server.
+//!
+//! The address may lead to several servers (replicas behind a load balancer), and a new
+//! connection may land on another one. Each WELCOME names the catalog its server serves; the
+//! client remembers the last one and warns when a new connection serves another, and the player
+//! checks the playing song's manifest again before it takes a segment from such a connection
+//! ([`crate::player::fetch`]), so songs of two catalogs are never mixed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
@@ -39,6 +45,8 @@ struct Inner {
     problem: StdMutex<Option<String>>,
     /// A background task is trying to reconnect.
     reconnecting: AtomicBool,
+    /// The catalog of the last connection opened.
+    catalog: StdMutex<Arc<str>>,
 }
 
 impl Client {
@@ -54,6 +62,7 @@ impl Client {
             inner: Arc::new(Inner {
                 addr,
                 timeout,
+                catalog: StdMutex::new(connection.catalog().into()),
                 connection: Mutex::new(connection),
                 problem: StdMutex::new(None),
                 reconnecting: AtomicBool::new(false),
@@ -79,6 +88,15 @@ impl Client {
         self.inner.problem.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The catalog of the last connection opened (64 hex digits, from its WELCOME).
+    pub fn catalog(&self) -> Arc<str> {
+        self.inner
+            .catalog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Frames the last connection discarded because their request was no longer outstanding;
     /// `None` while a reconnection holds it (never waits).
     pub fn stale_frames(&self) -> Option<u64> {
@@ -93,9 +111,28 @@ impl Client {
         if !connection.is_closed() {
             return Ok(connection.clone());
         }
-        tracing::info!("connection closed; reconnecting to {}", self.inner.addr);
+        if connection.is_going_away() {
+            tracing::info!(
+                "the server asked to move; connecting to {}",
+                self.inner.addr
+            );
+        } else {
+            tracing::info!("connection closed; reconnecting to {}", self.inner.addr);
+        }
         match Connection::connect_within(&self.inner.addr, self.inner.timeout).await {
             Ok(new) => {
+                let mut catalog = self.inner.catalog.lock().unwrap_or_else(|e| e.into_inner());
+                if **catalog != *new.catalog() {
+                    tracing::warn!(
+                        "the server at {} serves another catalog now ({} before, {} now): \
+                         what was listed before may not hold",
+                        self.inner.addr,
+                        short(&catalog),
+                        short(new.catalog())
+                    );
+                    *catalog = new.catalog().into();
+                }
+                drop(catalog);
                 *connection = new;
                 if self.problem().take().is_some() {
                     tracing::info!("the server at {} answers again", self.inner.addr);
@@ -114,6 +151,29 @@ impl Client {
     pub async fn list(&self, request: &ListRequest) -> Result<Page> {
         self.within("LIST", |connection| async move {
             connection.list(request).await
+        })
+        .await
+    }
+
+    /// Fetches one page of a listing begun on a server of `catalog` (when the request carries a
+    /// cursor), within the deadline; with the catalog the page comes from. A cursor is refused
+    /// here, before it is sent, when the connection serves another catalog: it means nothing
+    /// there.
+    pub async fn list_in(
+        &self,
+        request: &ListRequest,
+        catalog: Option<&str>,
+    ) -> Result<(Page, Arc<str>)> {
+        self.within("LIST", |connection| async move {
+            if let (Some(catalog), Some(_)) = (catalog, &request.cursor) {
+                if connection.catalog() != catalog {
+                    return Err(ClientError::ListingChanged {
+                        catalog: short(connection.catalog()).to_string(),
+                    });
+                }
+            }
+            let page = connection.list(request).await?;
+            Ok((page, connection.catalog().into()))
         })
         .await
     }
@@ -185,6 +245,11 @@ impl Client {
         }
         tokio::spawn(reconnect(Arc::downgrade(&self.inner)));
     }
+}
+
+/// The first 12 hex digits of a catalog value, enough to tell two apart in a message.
+pub fn short(catalog: &str) -> &str {
+    catalog.get(..12).unwrap_or(catalog)
 }
 
 /// Tries to open a connection until one works or the client is dropped.

@@ -6,15 +6,21 @@
 //! still arriving.
 //! Frames for ids that are not outstanding (a segment cancelled while its frames were on the way)
 //! are discarded and counted.
+//!
+//! A GOAWAY from the server (it is shutting down or moving its clients) makes the connection
+//! refuse new requests, so that the client opens another, while the requests outstanding on it
+//! finish there; when the last has, the connection closes its side.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
-use jukebox_protocol::{decode_frame, encode_frame, Frame, ListRequest, Manifest, Message, Page};
+use jukebox_protocol::{
+    decode_frame, encode_frame, Frame, ListRequest, Manifest, Message, Page, ServerInfo,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::error::{ClientError, Result};
 use crate::handshake::handshake;
@@ -31,6 +37,8 @@ pub struct Connection {
     routes: Arc<Mutex<Routes>>,
     /// To the writer task; unbounded, so that a dropped request can send its CANCEL from `Drop`.
     writer: mpsc::UnboundedSender<Frame>,
+    /// What the server said of itself in WELCOME.
+    info: Arc<ServerInfo>,
 }
 
 /// Which request waits for which id: the one table the reader task shares with the requests.
@@ -42,6 +50,10 @@ struct Routes {
     stale_frames: u64,
     /// Why the connection ended, once it has.
     closed: Option<String>,
+    /// The server sent GOAWAY (its text): no new request here.
+    going_away: Option<String>,
+    /// Tells the writer task to shut the socket's sending side down once the connection closed.
+    closing: Arc<Notify>,
 }
 
 fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
@@ -55,6 +67,9 @@ impl Routes {
     fn register(&mut self, waiter: mpsc::UnboundedSender<Message>) -> Result<u32> {
         if self.closed.is_some() {
             return Err(self.closed_error());
+        }
+        if let Some(message) = &self.going_away {
+            return Err(ClientError::Closed(going_away_reason(message)));
         }
         let mut id = self.last_id;
         loop {
@@ -76,10 +91,24 @@ impl Routes {
             message,
         } = frame;
         if request_id == 0 {
-            return Err(match message {
-                Message::Error { code, message } => format!("{code}: {message}"),
-                other => format!("unexpected {} with request id 0", other.kind().name()),
-            });
+            return match message {
+                Message::GoAway { within_ms, message } => {
+                    if self.going_away.is_none() {
+                        tracing::info!(
+                            "the server asks to move within {within_ms} ms (GOAWAY: {message}); \
+                             {} request(s) finish on this connection",
+                            self.pending.len()
+                        );
+                        self.going_away = Some(message);
+                    }
+                    self.close_if_gone_away()
+                }
+                Message::Error { code, message } => Err(format!("{code}: {message}")),
+                other => Err(format!(
+                    "unexpected {} with request id 0",
+                    other.kind().name()
+                )),
+            };
         }
         let last = !matches!(message, Message::Data { end: false, .. });
         let kind = message.kind();
@@ -99,7 +128,15 @@ impl Routes {
                 );
             }
         }
-        Ok(())
+        self.close_if_gone_away()
+    }
+
+    /// After a GOAWAY, the connection ends when nothing is outstanding on it any more.
+    fn close_if_gone_away(&mut self) -> Result<(), String> {
+        match &self.going_away {
+            Some(message) if self.pending.is_empty() => Err(going_away_reason(message)),
+            _ => Ok(()),
+        }
     }
 
     fn close(&mut self, reason: String) {
@@ -109,6 +146,7 @@ impl Routes {
         }
         // Dropping the senders wakes every waiting request with the close reason.
         self.pending.clear();
+        self.closing.notify_one();
     }
 
     fn closed_error(&self) -> ClientError {
@@ -125,19 +163,56 @@ impl Connection {
 
     /// Connects to `addr` and performs the handshake within `deadline`.
     pub async fn connect_within(addr: &str, deadline: std::time::Duration) -> Result<Connection> {
-        let (stream, buf) = handshake(addr, deadline).await?;
-        let (read, write) = stream.into_split();
-        let routes = Arc::new(Mutex::new(Routes::default()));
+        let handshake = handshake(addr, deadline).await?;
+        let (read, write) = handshake.stream.into_split();
+        let closing = Arc::new(Notify::new());
+        let routes = Arc::new(Mutex::new(Routes {
+            closing: closing.clone(),
+            ..Routes::default()
+        }));
         let (writer, frames) = mpsc::unbounded_channel();
         let (writer_alive, writer_ended) = oneshot::channel();
-        tokio::spawn(write_frames(write, frames, routes.clone(), writer_alive));
-        tokio::spawn(read_frames(read, buf, routes.clone(), writer_ended));
-        Ok(Connection { routes, writer })
+        tokio::spawn(write_frames(
+            write,
+            frames,
+            routes.clone(),
+            closing,
+            writer_alive,
+        ));
+        tokio::spawn(read_frames(
+            read,
+            handshake.buf,
+            routes.clone(),
+            writer_ended,
+        ));
+        Ok(Connection {
+            routes,
+            writer,
+            info: Arc::new(handshake.info),
+        })
     }
 
-    /// True once the server closed the connection or it failed.
+    /// True once the connection takes no new request: the server closed it, it failed, or the
+    /// server sent GOAWAY (requests already outstanding may still finish on it).
     pub fn is_closed(&self) -> bool {
-        lock(&self.routes).closed.is_some()
+        let routes = lock(&self.routes);
+        routes.closed.is_some() || routes.going_away.is_some()
+    }
+
+    /// True once the server sent GOAWAY on this connection.
+    pub fn is_going_away(&self) -> bool {
+        lock(&self.routes).going_away.is_some()
+    }
+
+    /// The server information of the WELCOME.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// Names the catalog the server serves on this connection (64 hex digits): two connections
+    /// with the same value serve the same songs, manifests and segments.
+    pub fn catalog(&self) -> &str {
+        &self.info.catalog
     }
 
     /// Gives the connection up (the server stopped answering): every waiting request fails with
@@ -282,7 +357,14 @@ impl Drop for Request {
             return;
         }
         let connection = &self.connection;
-        let removed = lock(&connection.routes).pending.remove(&self.id).is_some();
+        let mut routes = lock(&connection.routes);
+        let removed = routes.pending.remove(&self.id).is_some();
+        if let Err(reason) = routes.close_if_gone_away() {
+            // Nothing else is outstanding: the CANCEL is not needed either.
+            routes.close(reason);
+            return;
+        }
+        drop(routes);
         if removed && self.cancel_on_drop {
             tracing::debug!("cancelling request {}", self.id);
             let _ = connection.writer.send(Frame {
@@ -300,16 +382,26 @@ fn unexpected(message: &Message, request: &str) -> ClientError {
     ))
 }
 
-/// Sends frames until every handle to the connection is gone (or sending fails), then shuts the
-/// socket's write side down. Ending drops `alive`, which stops the reader.
+fn going_away_reason(message: &str) -> String {
+    format!("the server asked the client to move (GOAWAY: {message})")
+}
+
+/// Sends frames until every handle to the connection is gone, sending fails or the connection
+/// closed, then shuts the socket's write side down. Ending drops `alive`, which stops the reader.
 async fn write_frames(
     mut socket: OwnedWriteHalf,
     mut frames: mpsc::UnboundedReceiver<Frame>,
     routes: Arc<Mutex<Routes>>,
+    closing: Arc<Notify>,
     alive: oneshot::Sender<()>,
 ) {
     let mut buf = BytesMut::new();
-    while let Some(frame) = frames.recv().await {
+    loop {
+        let frame = tokio::select! {
+            frame = frames.recv() => frame,
+            () = closing.notified() => None,
+        };
+        let Some(frame) = frame else { break };
         encode_frame(&frame, &mut buf);
         while let Ok(frame) = frames.try_recv() {
             encode_frame(&frame, &mut buf);

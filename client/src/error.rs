@@ -41,6 +41,19 @@ pub enum ClientError {
         "segment {index} of song {song} failed verification (SHA-256 mismatch); playback stopped"
     )]
     Corrupt { song: u64, index: u32 },
+    /// The server behind the address serves another catalog, in which the playing song is not
+    /// the same.
+    #[error(
+        "the server now serves another catalog ({catalog}), and song {song} {reason}; playback stopped"
+    )]
+    CatalogChanged {
+        song: u64,
+        catalog: String,
+        reason: String,
+    },
+    /// A listing cannot go on: the server behind the address serves another catalog now.
+    #[error("the server now serves another catalog ({catalog}); list or search again")]
+    ListingChanged { catalog: String },
     #[error("cannot decode song {song}: {reason}")]
     Decode { song: u64, reason: String },
     #[error("audio output failed: {0}")]

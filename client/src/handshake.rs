@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use jukebox_protocol::{decode_frame, encode_frame, ErrorCode, Frame, Message, VERSION};
+use jukebox_protocol::{
+    decode_frame, encode_frame, ErrorCode, Frame, Message, ServerInfo, VERSION,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -11,9 +13,13 @@ use crate::error::{ClientError, Result};
 
 /// Connects to `addr` and completes the HELLO/WELCOME exchange, all within `deadline`: the TCP
 /// connect succeeds even when the server process is stopped (the kernel completes it), so only
-/// the answer to HELLO tells that it is there. Returns the stream and any bytes that arrived
-/// after the WELCOME, which belong to the next frames.
-pub async fn handshake(addr: &str, deadline: Duration) -> Result<(TcpStream, BytesMut)> {
+/// the answer to HELLO tells that it is there. Returns the stream, any bytes that arrived after
+/// the WELCOME (they belong to the next frames) and the server information, checked.
+///
+/// A peer that closes or resets the connection before answering anything is a connection
+/// failure, not a foreign peer: a load balancer in front of servers that are all down, or
+/// restarting, does exactly that, and another attempt may find one.
+pub async fn handshake(addr: &str, deadline: Duration) -> Result<Handshake> {
     let connect_error = |e: std::io::Error| ClientError::Connect {
         addr: addr.to_string(),
         reason: e.to_string(),
@@ -52,7 +58,12 @@ pub async fn handshake(addr: &str, deadline: Duration) -> Result<(TcpStream, Byt
         ));
     }
     match frame.message {
-        Message::Welcome { version, .. } if version == VERSION => Ok((stream, buf)),
+        Message::Welcome { version, info } if version == VERSION => {
+            let info = ServerInfo::from_json(&info).map_err(|e| {
+                ClientError::Protocol(format!("invalid server information from {addr}: {e}"))
+            })?;
+            Ok(Handshake { stream, buf, info })
+        }
         Message::Welcome { version, .. } => Err(ClientError::UnsupportedVersion {
             addr: addr.to_string(),
             version: VERSION,
@@ -74,17 +85,36 @@ pub async fn handshake(addr: &str, deadline: Duration) -> Result<(TcpStream, Byt
     }
 }
 
+/// An open connection whose server answered HELLO with WELCOME.
+pub struct Handshake {
+    pub stream: TcpStream,
+    /// Bytes received after the WELCOME.
+    pub buf: BytesMut,
+    /// The WELCOME's document: among others, which catalog the server serves.
+    pub info: ServerInfo,
+}
+
 async fn first_frame(stream: &mut TcpStream, buf: &mut BytesMut, addr: &str) -> Result<Frame> {
+    let lost = |reason: String| ClientError::Connect {
+        addr: addr.to_string(),
+        reason,
+    };
     loop {
         match decode_frame(buf) {
             Ok(Some(frame)) => return Ok(frame),
             Ok(None) => {}
             Err(e) => return Err(not_jukebox(addr, &e.to_string())),
         }
-        let n = stream
-            .read_buf(buf)
-            .await
-            .map_err(|e| not_jukebox(addr, &e.to_string()))?;
+        let n = stream.read_buf(buf).await.map_err(|e| {
+            if buf.is_empty() {
+                lost(format!("the connection failed before WELCOME: {e}"))
+            } else {
+                not_jukebox(addr, &e.to_string())
+            }
+        })?;
+        if n == 0 && buf.is_empty() {
+            return Err(lost("the connection was closed before WELCOME".into()));
+        }
         if n == 0 {
             return Err(not_jukebox(
                 addr,

@@ -314,3 +314,17 @@ async fn dropping_the_last_handle_closes_the_connection() {
     let end = tokio::time::timeout(PATIENCE, server).await;
     assert_eq!(end.expect("the client closes its end").unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_peer_that_closes_before_welcome_is_a_connection_failure() {
+    // What a load balancer does when no server behind it is up: another attempt may work.
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut peer = Peer::accept_raw(&listener).await;
+        peer.recv().await.unwrap();
+    });
+    let error = within(Connection::connect(&addr)).await.err().unwrap();
+    assert!(matches!(error, ClientError::Connect { .. }), "{error:?}");
+    assert!(error.is_connection_problem());
+    within(server).await.unwrap();
+}

@@ -109,3 +109,59 @@ async fn an_empty_library_is_said_and_jukebox_server_names_the_server() {
     assert_eq!(stderr_lines(&output), ["the server has no songs"]);
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn more_on_a_server_of_another_catalog_says_to_list_again() {
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut first = Peer::accept_serving(&listener, &"a".repeat(64)).await;
+        let list = first.recv().await.unwrap();
+        let page = Page {
+            total: SONGS,
+            songs: (0..PAGE as u64).map(song).collect(),
+            next: Some(PAGE.to_string()),
+        };
+        first
+            .send(list.request_id, Message::Page(page.to_json().into()))
+            .await;
+        drop(first);
+        // The cursor of the first server's listing is not sent here.
+        let mut second = Peer::accept_serving(&listener, &"b".repeat(64)).await;
+        let mut cursors = Vec::new();
+        while let Some(frame) = second.recv().await {
+            let Message::List(json) = &frame.message else {
+                panic!("unexpected {:?}", frame.message);
+            };
+            cursors.push(ListRequest::from_json(json).unwrap().cursor);
+            let page = Page {
+                total: 1,
+                songs: vec![song(0)],
+                next: None,
+            };
+            second
+                .send(frame.request_id, Message::Page(page.to_json().into()))
+                .await;
+        }
+        cursors
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_jukebox_against(addr, &dir.path().join("out.wav"), "list\nmore\nlist\n").await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a failed command: {output:?}"
+    );
+    let errors = stderr_lines(&output);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert_eq!(errors[0], "songs 1-10 of 25; type more for the next page");
+    assert!(
+        errors[1].contains("WARN") && errors[1].contains("serves another catalog now"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[2],
+        "error: the server now serves another catalog (bbbbbbbbbbbb); list or search again"
+    );
+    assert_eq!(stdout_lines(&output).len(), PAGE + 1);
+    assert_eq!(within(server).await.unwrap(), [None]);
+}

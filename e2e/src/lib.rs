@@ -4,6 +4,8 @@
 //! the client in a pseudo-terminal and reads its screen through a terminal emulator.
 
 pub mod audio;
+#[cfg(unix)]
+pub mod haproxy;
 pub mod process;
 #[cfg(unix)]
 pub mod terminal;

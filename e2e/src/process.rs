@@ -190,6 +190,26 @@ impl ServerProcess {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("poll server").is_none()
     }
+
+    /// Sends the server `signal` (e.g. `libc::SIGTERM`).
+    #[cfg(unix)]
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.pid()).expect("a pid");
+        // SAFETY: kill(2) with a pid of our own child, which is not reaped before the drop.
+        assert_eq!(
+            unsafe { libc::kill(pid, signal) },
+            0,
+            "kill({pid}, {signal})"
+        );
+    }
+
+    /// Waits for the server to exit (at most [`PATIENCE`]) and returns its status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        self.child
+            .wait_timeout(PATIENCE)
+            .expect("wait for server")
+            .unwrap_or_else(|| panic!("the server did not exit within {PATIENCE:?}"))
+    }
 }
 
 /// A running `jukebox` client driven through stdin, as a script would; killed when dropped.

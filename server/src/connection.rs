@@ -23,6 +23,10 @@ use crate::session::{
 };
 use crate::store::Store;
 
+/// When the server drains (SIGTERM): the moment by which every connection closes. A connection
+/// tells its session as soon as it sees one ([`Session::handle_drain`]).
+pub type Drain = tokio::sync::watch::Receiver<Option<Instant>>;
+
 /// Serves one client until it closes, fails, or breaks the protocol. Catalog reads run on `reads`
 /// (the runtime whose blocking pool reads segment files). Never panics on what the peer does; how
 /// the connection ended is logged.
@@ -32,10 +36,20 @@ pub async fn serve(
     store: Arc<Store>,
     limits: Limits,
     reads: Handle,
+    drain: Drain,
 ) {
     tracing::debug!(%peer, "connection opened");
     let session = Session::new(store.clone(), limits, now());
-    run(stream, peer, session, &store, limits.notsent_lowat, reads).await;
+    run(
+        stream,
+        peer,
+        session,
+        &store,
+        limits.notsent_lowat,
+        reads,
+        Some(drain),
+    )
+    .await;
 }
 
 /// Turns a connection away: ERROR SERVER_BUSY (request ID 0), then closed as after any fatal
@@ -49,7 +63,16 @@ pub async fn reject_busy(
 ) {
     let session = Session::busy(store.clone(), limits, now(), why);
     let reads = Handle::current();
-    run(stream, peer, session, &store, limits.notsent_lowat, reads).await;
+    run(
+        stream,
+        peer,
+        session,
+        &store,
+        limits.notsent_lowat,
+        reads,
+        None,
+    )
+    .await;
 }
 
 async fn run(
@@ -59,8 +82,9 @@ async fn run(
     store: &Arc<Store>,
     notsent_lowat: Option<u32>,
     reads: Handle,
+    drain: Option<Drain>,
 ) {
-    match drive(stream, session, store, notsent_lowat, reads).await {
+    match drive(stream, session, store, notsent_lowat, reads, drain).await {
         Ok(why) => tracing::debug!(%peer, "connection closed: {why}"),
         Err(e) => tracing::debug!(%peer, "connection ended: {e}"),
     }
@@ -72,6 +96,7 @@ async fn drive(
     store: &Arc<Store>,
     notsent_lowat: Option<u32>,
     on: Handle,
+    mut drain: Option<Drain>,
 ) -> io::Result<Closed> {
     stream.set_nodelay(true)?;
     if let Some(lowat) = notsent_lowat {
@@ -83,6 +108,11 @@ async fn drive(
     tokio::pin!(timer);
 
     loop {
+        // The server drains: tell the session once (it sends GOAWAY and closes by the deadline).
+        if let Some(deadline) = drain.as_mut().and_then(|d| *d.borrow_and_update()) {
+            session.handle_drain(now(), deadline.into_std());
+            drain = None;
+        }
         // Take in whatever the client has sent, without waiting.
         let room = session.read_room();
         if room > 0 {
@@ -125,6 +155,12 @@ async fn drive(
                 return Err(socket_error(&stream));
             }
             ready = stream.readable(), if session.read_room() > 0 => ready?,
+            changed = async { drain.as_mut()?.changed().await.ok() }, if drain.is_some() => {
+                // A server gone without draining sends nothing more.
+                if changed.is_none() {
+                    drain = None;
+                }
+            }
             Some(done) = reads.tasks.join_next_with_id(), if !reads.tasks.is_empty() => {
                 reads.finished(&mut session, done);
             }

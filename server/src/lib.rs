@@ -25,6 +25,7 @@ use std::time::Duration;
 
 pub mod cache;
 mod connection;
+pub mod object_catalog;
 pub mod outgoing;
 mod refusals;
 mod server;
@@ -35,7 +36,7 @@ pub mod store;
 mod test_songs;
 
 pub use cache::DEFAULT_CACHE_BYTES;
-pub use server::{Listener, Server, MAX_REJECTING};
+pub use server::{Drainer, Listener, Server, MAX_REJECTING};
 pub use session::HELLO_TIMEOUT;
 pub use store::Store;
 

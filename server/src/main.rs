@@ -49,7 +49,11 @@ struct Args {
     music: Option<PathBuf>,
 
     /// Catalog folder written by `jukebox-segmenter IN_DIR DIR`: served without reading any audio
-    /// at startup; segments are read from disk when first asked for, then cached.
+    /// at startup; segments are read from disk when first asked for, then cached. Or such a
+    /// folder uploaded to an S3-compatible store, as s3://BUCKET/PREFIX (e.g. with aws s3 sync):
+    /// the index is downloaded at startup, segments fetched when first asked for; endpoint,
+    /// region and credentials from AWS_ENDPOINT, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true for an http:// endpoint).
     #[arg(long, value_name = "DIR", conflicts_with = "segment_duration")]
     catalog: Option<PathBuf>,
 
@@ -112,6 +116,12 @@ struct Args {
     /// --send-timeout for a client that has closed its sending side (if shorter).
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     fin_timeout: Duration,
+
+    /// Seconds a drain lasts at most. On SIGTERM (or Ctrl-C) the server stops accepting, sends each
+    /// client GOAWAY with this time, finishes the transfers under way, and exits when its clients
+    /// have moved to a new connection or this time is over. A second signal exits at once.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    drain_time: Duration,
 
     /// TCP_NOTSENT_LOWAT of client sockets: unsent bytes the kernel holds per connection, which a
     /// control response cannot overtake. 0 leaves the system default.
@@ -194,12 +204,23 @@ fn run(args: Args) -> Result<(), String> {
     let store = Arc::new(match (&args.music, &args.catalog) {
         (_, Some(catalog)) => {
             let cache = args.cache_mib.saturating_mul(1 << 20);
-            let store = Store::open_catalog(catalog, cache)
-                .map_err(|e| format!("cannot open catalog {}: {e}", catalog.display()))?;
+            let url = catalog
+                .to_str()
+                .filter(|path| path.starts_with(jukebox_server::object_catalog::SCHEME));
+            let store = match url {
+                Some(url) => Store::open_objects(url, cache),
+                None => Store::open_catalog(catalog, cache),
+            }
+            .map_err(|e| format!("cannot open catalog {}: {e}", catalog.display()))?;
             report(&store, &format!("catalog {}", catalog.display()))?;
             tracing::info!(
-                "segments are read from disk when first asked for; cache {} MiB, {} MiB more for \
-                 segments being sent",
+                "segments are read from {} when first asked for; cache {} MiB, {} MiB more \
+                 for segments being sent",
+                if url.is_some() {
+                    "the object store"
+                } else {
+                    "disk"
+                },
                 args.cache_mib,
                 args.transfer_mib
             );
@@ -226,11 +247,27 @@ fn run(args: Args) -> Result<(), String> {
         tracing::info!("listening on {}", server.local_addr());
         // Connections are served on one single-threaded runtime per core (see run_on_threads).
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let drainer = server.drainer();
+        let run = server.run_on_threads(threads);
+        tokio::pin!(run);
         tokio::select! {
-            result = server.run_on_threads(threads) => {
-                result.map_err(|e| format!("cannot start connection threads: {e}"))?
+            result = &mut run => {
+                return result.map_err(|e| format!("cannot start connection threads: {e}"));
             }
-            () = shutdown_signal() => tracing::info!("shutting down"),
+            () = shutdown_signal() => {}
+        }
+        tracing::info!(
+            "shutting down: draining for at most {} s",
+            args.drain_time.as_secs_f64()
+        );
+        drainer.drain(args.drain_time);
+        tokio::select! {
+            _ = &mut run => tracing::info!("every client has moved; exiting"),
+            () = shutdown_signal() => tracing::info!("a second signal: exiting now"),
+            // Connections close at the drain time; this is only a safety net.
+            () = tokio::time::sleep(args.drain_time + std::time::Duration::from_secs(5)) => {
+                tracing::warn!("connections outlived the drain time; exiting");
+            }
         }
         Ok(())
     })

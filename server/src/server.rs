@@ -1,5 +1,10 @@
 //! The accept loop: one task per connection, a cap on how many are served at once and on how many
 //! one source may hold or open, refusals answered with SERVER_BUSY and logged sparingly.
+//!
+//! Draining ([`Drainer::drain`], on SIGTERM): the listener is closed at once, so new connections
+//! are refused (a load balancer's health check fails and it sends them elsewhere); every
+//! connection sends GOAWAY with the time left and closes when its client has moved, or when the
+//! time is over; the server's run ends when the last connection has.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,10 +13,11 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use crate::connection;
+use crate::connection::{self, Drain};
 use crate::refusals::{Refusal, RefusalLog};
 use crate::session::{Busy, Limits};
 use crate::sources::{Refused, SourceLimits, SourceSlot, Sources};
@@ -36,6 +42,25 @@ pub struct Server {
     local_addr: SocketAddr,
     config: Config,
     store: Arc<Store>,
+    drain: watch::Sender<Option<Instant>>,
+}
+
+/// Starts a server's drain; see the module's documentation.
+#[derive(Clone)]
+pub struct Drainer(watch::Sender<Option<Instant>>);
+
+impl Drainer {
+    /// Stops accepting and asks every client to move within `within`. Once only: a second call
+    /// changes nothing.
+    pub fn drain(&self, within: Duration) {
+        self.0.send_if_modified(|deadline| {
+            let first = deadline.is_none();
+            if first {
+                *deadline = Some(Instant::now() + within);
+            }
+            first
+        });
+    }
 }
 
 /// What a connection holds while it is served: its place among the server's connections and in
@@ -85,6 +110,7 @@ impl Listener {
             local_addr: self.local_addr,
             config: self.config,
             store,
+            drain: watch::channel(None).0,
         }
     }
 }
@@ -100,20 +126,29 @@ impl Server {
         self.local_addr
     }
 
-    /// Accepts and serves connections on the current runtime until the future is dropped.
-    /// Dropping it also ends every connection it started.
+    /// What starts this server's drain, while its run goes on.
+    pub fn drainer(&self) -> Drainer {
+        Drainer(self.drain.clone())
+    }
+
+    /// Accepts and serves connections on the current runtime until the future is dropped, or,
+    /// after a drain, until the last connection has closed. Dropping it ends every connection it
+    /// started.
     pub async fn run(self) {
         let store = self.store.clone();
         let limits = self.limits();
+        let drain = self.drain.subscribe();
         let mut tasks = JoinSet::new();
         let serve = |stream: TcpStream, peer, admission, tasks: &mut JoinSet<()>| {
             let store = store.clone();
+            let drain = drain.clone();
             tasks.spawn(async move {
-                connection::serve(stream, peer, store, limits, Handle::current()).await;
+                connection::serve(stream, peer, store, limits, Handle::current(), drain).await;
                 drop(admission);
             });
         };
         self.accept(&mut tasks, serve).await;
+        while tasks.join_next().await.is_some() {}
     }
 
     /// Accepts connections on the current runtime and serves them on `threads` threads, each with
@@ -142,6 +177,7 @@ impl Server {
                 reads.shutdown_background();
             })?;
         let mut workers = Vec::with_capacity(threads);
+        let mut finished = Vec::with_capacity(threads);
         for n in 0..threads {
             let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -150,10 +186,16 @@ impl Server {
             let store = self.store.clone();
             let limits = self.limits();
             let reads = read_handle.clone();
+            let drain = self.drain.subscribe();
+            let (done, ended) = tokio::sync::oneshot::channel::<()>();
             std::thread::Builder::new()
                 .name(format!("jukebox-conn-{n}"))
-                .spawn(move || runtime.block_on(serve_handoffs(rx, store, limits, reads)))?;
+                .spawn(move || {
+                    runtime.block_on(serve_handoffs(rx, store, limits, reads, drain));
+                    drop(done);
+                })?;
             workers.push(tx);
+            finished.push(ended);
         }
         let mut next = 0;
         let mut tasks = JoinSet::new();
@@ -169,6 +211,10 @@ impl Server {
             }
         };
         self.accept(&mut tasks, hand_off).await;
+        // Drained: the workers serve their connections to the end, then stop.
+        for ended in finished {
+            let _ = ended.await;
+        }
         drop(stop_reads);
         Ok(())
     }
@@ -194,9 +240,15 @@ impl Server {
         });
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
         let mut log = RefusalLog::default();
+        let mut drain = self.drain.subscribe();
         loop {
             let summary = log.due().map(tokio::time::Instant::from_std);
             tokio::select! {
+                _ = async { drain.wait_for(Option::is_some).await.is_ok() } => {
+                    tracing::info!("draining: no new connections; every client is asked to move");
+                    // Dropping the listener (with `self`) refuses new connections at once.
+                    return;
+                }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Err(e) = done {
                         if e.is_panic() {
@@ -275,12 +327,13 @@ fn now() -> std::time::Instant {
 type Handoff = (std::net::TcpStream, SocketAddr, Admission);
 
 /// A worker thread's loop: serves the connections handed to it until the accept loop is gone, then
-/// drops them all.
+/// drops them all, or after a drain serves them until they have closed.
 async fn serve_handoffs(
     mut handoffs: mpsc::UnboundedReceiver<Handoff>,
     store: Arc<Store>,
     limits: Limits,
     reads: Handle,
+    drain: Drain,
 ) {
     let mut tasks = JoinSet::new();
     loop {
@@ -293,12 +346,21 @@ async fn serve_handoffs(
                 }
             }
             handoff = handoffs.recv() => {
-                let Some((stream, peer, admission)) = handoff else { return };
+                let Some((stream, peer, admission)) = handoff else {
+                    let drained = drain.borrow().is_some();
+                    if drained {
+                        while tasks.join_next().await.is_some() {}
+                    }
+                    return;
+                };
                 let store = store.clone();
                 let reads = reads.clone();
+                let drain = drain.clone();
                 tasks.spawn(async move {
                     match TcpStream::from_std(stream) {
-                        Ok(stream) => connection::serve(stream, peer, store, limits, reads).await,
+                        Ok(stream) => {
+                            connection::serve(stream, peer, store, limits, reads, drain).await
+                        }
                         Err(e) => tracing::warn!(%peer, "cannot take the connection over: {e}"),
                     }
                     drop(admission);

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::cache::{SegmentCache, DEFAULT_CACHE_BYTES};
+use crate::object_catalog::ObjectCatalog;
 
 /// Disk reads under way at once, server-wide: enough requests to keep a disk busy. A request
 /// waiting for its turn costs nothing and is dropped if cancelled. A read gives its place back
@@ -68,8 +69,8 @@ pub struct Store {
     /// The folder holding a store's own index (songs given in memory); removed with the store.
     /// Declared after `index`, so the index's connections close first.
     _own_index: Option<tempfile::TempDir>,
-    /// The catalog folder, whose `songs/` holds the segments the index names.
-    catalog: Option<PathBuf>,
+    /// Where the segments the index names are: a catalog folder's `songs/`, or its objects.
+    catalog: Option<Catalog>,
     /// Songs given in memory, by ID: their segments are theirs (in memory, or files of their own).
     held: HashMap<u64, Song>,
     manifests: Cache<u64, Arc<Served>, ByJsonSize>,
@@ -91,13 +92,32 @@ pub struct Store {
     cache_bytes: u64,
 }
 
+/// Where a catalog's segments are.
+enum Catalog {
+    /// A folder written by `jukebox-segmenter`.
+    Dir(PathBuf),
+    /// The same files as objects in an S3-compatible store (`--catalog s3://...`).
+    Objects(Arc<ObjectCatalog>),
+}
+
 /// A song's manifest, ready to serve.
 struct Served {
     json: Bytes,
     /// Each segment's size and SHA-256.
     segments: Vec<(u32, [u8; 32])>,
     /// Where its segments are read from, unless the store holds them in memory.
-    files: Option<SegmentFiles>,
+    files: Option<Segments>,
+}
+
+/// Where a song's segments are read from.
+#[derive(Clone)]
+enum Segments {
+    Files(SegmentFiles),
+    /// The song folder `dir` of an object store's catalog.
+    Objects {
+        catalog: Arc<ObjectCatalog>,
+        dir: Arc<str>,
+    },
 }
 
 /// A LIST request as the page cache knows it: the index generation, search, cursor and limit.
@@ -227,7 +247,26 @@ impl Store {
         Store::build(
             index,
             None,
-            Some(dir.to_path_buf()),
+            Some(Catalog::Dir(dir.to_path_buf())),
+            HashMap::new(),
+            cache_bytes,
+        )
+    }
+
+    /// A store serving the catalog uploaded to `url` (`s3://BUCKET/PREFIX`, see
+    /// [`crate::object_catalog`]): its index is downloaded into a temporary folder (removed with
+    /// the store), its segments fetched when first asked for. Blocks: call it before any runtime.
+    pub fn open_objects(url: &str, cache_bytes: u64) -> Result<Store, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("jukebox-index-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let catalog = ObjectCatalog::open(url, dir.path())?;
+        let index = jukebox_segmenter::open_catalog(dir.path()).map_err(|e| e.to_string())?;
+        Store::build(
+            index,
+            Some(dir),
+            Some(Catalog::Objects(Arc::new(catalog))),
             HashMap::new(),
             cache_bytes,
         )
@@ -236,7 +275,7 @@ impl Store {
     fn build(
         index: Index,
         own_index: Option<tempfile::TempDir>,
-        catalog: Option<PathBuf>,
+        catalog: Option<Catalog>,
         held: HashMap<u64, Song>,
         cache_bytes: u64,
     ) -> Result<Store, String> {
@@ -482,6 +521,21 @@ impl Store {
                 let Ok(_permit) = self.disk_reads.acquire().await else {
                     return Err("the read semaphore is closed".to_string());
                 };
+                let files = match files {
+                    Segments::Files(files) => files,
+                    Segments::Objects { catalog, dir } => {
+                        let size = served.segments[index as usize].0;
+                        let bytes = catalog.read(&dir, index, size).await?;
+                        if Sha256::digest(&bytes)[..] != sha256[..] {
+                            return Err(format!(
+                                "segment {index} in {dir} of {} does not match the manifest's \
+                                 SHA-256",
+                                catalog.url()
+                            ));
+                        }
+                        return Ok(bytes);
+                    }
+                };
                 let Ok(thread) = self.read_threads.clone().try_acquire_owned() else {
                     return Err(format!(
                         "{MAX_READ_THREADS} earlier reads are still stuck in the filesystem"
@@ -531,8 +585,10 @@ impl Store {
 
     /// The folder segment files of song `id` are read from, if they are on disk.
     pub fn song_folder(&self, id: u64) -> Option<PathBuf> {
-        let files = self.served(id).ok()?.files.clone()?;
-        Some(files.dir().to_path_buf())
+        match self.served(id).ok()?.files.clone()? {
+            Segments::Files(files) => Some(files.dir().to_path_buf()),
+            Segments::Objects { .. } => None,
+        }
     }
 
     /// Song `id`'s manifest, from the cache or else loaded from the index and checked.
@@ -573,16 +629,22 @@ impl Store {
             .collect::<Vec<_>>();
         let sizes = || segments.iter().map(|s| s.0).collect::<Vec<_>>();
         let files = match (self.held.get(&id), &self.catalog, &song.dir) {
-            (Some(held), _, _) => held.files.clone(),
+            (Some(held), _, _) => held.files.clone().map(Segments::Files),
             (None, Some(catalog), Some(dir)) => {
                 // The folder name comes from the index: it must name a folder inside `songs/`.
                 if dir.is_empty() || dir.starts_with('.') || dir.contains(['/', '\\', '\0']) {
                     return Err(Refusal::internal(&what, format!("bad folder name {dir:?}")));
                 }
-                Some(SegmentFiles::new(
-                    catalog.join(SONGS_DIR).join(dir),
-                    sizes(),
-                ))
+                Some(match catalog {
+                    Catalog::Dir(catalog) => Segments::Files(SegmentFiles::new(
+                        catalog.join(SONGS_DIR).join(dir),
+                        sizes(),
+                    )),
+                    Catalog::Objects(catalog) => Segments::Objects {
+                        catalog: catalog.clone(),
+                        dir: dir.as_str().into(),
+                    },
+                })
             }
             _ => None,
         };

@@ -117,6 +117,8 @@ struct Listing {
     next: Option<String>,
     /// Songs shown so far.
     shown: u64,
+    /// The catalog its pages came from: its cursor means nothing in another.
+    catalog: Arc<str>,
 }
 
 /// What to do after starting a line.
@@ -346,12 +348,17 @@ impl CommandLoop {
             // Paused, a piped `wait` would never end.
             Command::Wait if self.is_playing() && !self.player.is_paused() => Step::Wait,
             Command::Wait => Step::Done,
-            Command::List { all } => self.list(String::new(), None, 0, all, terminal),
-            Command::Search { words, all } => self.list(words, None, 0, all, terminal),
+            Command::List { all } => self.list(String::new(), None, None, 0, all, terminal),
+            Command::Search { words, all } => self.list(words, None, None, 0, all, terminal),
             Command::More => match self.listing.take() {
                 Some(listing) if listing.next.is_some() => {
-                    let Listing { query, next, shown } = listing;
-                    self.list(query, next, shown, false, terminal)
+                    let Listing {
+                        query,
+                        next,
+                        shown,
+                        catalog,
+                    } = listing;
+                    self.list(query, next, Some(catalog), shown, false, terminal)
                 }
                 Some(listing) => {
                     self.printer.note("that was the last page");
@@ -657,11 +664,13 @@ impl CommandLoop {
         ));
     }
 
-    /// Starts listing `query` (every song if empty) from `cursor`.
+    /// Starts listing `query` (every song if empty) from `cursor`, of a listing begun in
+    /// `catalog`.
     fn list(
         &mut self,
         query: String,
         cursor: Option<String>,
+        catalog: Option<Arc<str>>,
         shown: u64,
         all: bool,
         terminal: bool,
@@ -686,6 +695,7 @@ impl CommandLoop {
                 self.printer.clone(),
                 self.known.clone(),
                 request,
+                catalog,
                 shown,
                 all,
             )),
@@ -1000,11 +1010,13 @@ async fn list_job(
     printer: Printer,
     known: Arc<Mutex<KnownSongs>>,
     mut request: ListRequest,
+    mut catalog: Option<Arc<str>>,
     mut shown: u64,
     all: bool,
 ) -> Result<Effect, Failure> {
     loop {
-        let page = client.list(&request).await?;
+        let (page, from) = client.list_in(&request, catalog.as_deref()).await?;
+        catalog = Some(from.clone());
         remember(&known, &page.songs);
         if page.total == 0 {
             printer.note(&if request.query.is_empty() {
@@ -1031,6 +1043,7 @@ async fn list_job(
                     query: request.query,
                     next: Some(next),
                     shown,
+                    catalog: from,
                 }));
             }
             None => {
@@ -1041,6 +1054,7 @@ async fn list_job(
                     query: request.query,
                     next: None,
                     shown,
+                    catalog: from,
                 }));
             }
         }

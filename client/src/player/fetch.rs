@@ -6,6 +6,12 @@
 //! before it has played out (the status bar says "stalled" from then on), and it fails the song
 //! if it has not arrived the client's timeout after that. Until then a lost connection is
 //! replaced and the segment asked for again.
+//!
+//! A new connection may lead to another server (replicas behind one address). If its WELCOME
+//! names another catalog than the one the song's manifest was checked against, the fetcher asks
+//! that server for the manifest again before it asks for a segment: the same manifest means the
+//! same segments, and the song plays on; another, or none, stops the song with an error that
+//! says so, rather than play segments of another catalog.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,7 +23,8 @@ use tokio::sync::mpsc;
 
 use super::request::PlayId;
 use super::verify::segment_is_intact;
-use crate::client::Client;
+use crate::client::{short, Client};
+use crate::connection::Connection;
 use crate::error::{ClientError, Result};
 use crate::output::PcmQueue;
 
@@ -40,6 +47,8 @@ pub struct FetchJob {
     pub output_rate: u32,
     /// Set while the segment asked for is late: the audio before it has played out.
     pub late: Arc<AtomicBool>,
+    /// The catalog (WELCOME's value) of the server the manifest came from.
+    pub catalog: Arc<str>,
 }
 
 /// The pause before asking again after a failed reconnection.
@@ -76,8 +85,9 @@ pub async fn run(job: FetchJob) {
 async fn fetch(job: &FetchJob) -> Result<()> {
     let song = job.manifest.id;
     let mut fetched_samples = 0u64;
+    let mut checked = job.catalog.clone();
     for info in job.manifest.segments.iter().skip(job.first_segment) {
-        let bytes = fetch_segment(job, info).await?;
+        let bytes = fetch_segment(job, info, &mut checked).await?;
         if !segment_is_intact(info, &bytes) {
             return Err(ClientError::Corrupt {
                 song,
@@ -100,8 +110,13 @@ async fn fetch(job: &FetchJob) -> Result<()> {
 
 /// Fetches a segment by its deadline: the time the audio ahead of it lasts (after which it is
 /// late), plus the client's timeout. A connection that closes or fails is replaced and the
-/// segment asked for again; one that stays silent past the deadline is given up.
-async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
+/// segment asked for again; one that stays silent past the deadline is given up. `checked` is
+/// the catalog the manifest is known to belong to.
+async fn fetch_segment(
+    job: &FetchJob,
+    info: &SegmentInfo,
+    checked: &mut Arc<str>,
+) -> Result<Bytes> {
     let (song, index, bytes) = (job.manifest.id, info.index, info.bytes);
     let now = tokio::time::Instant::now();
     let due = now + job.ahead();
@@ -113,6 +128,10 @@ async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
             let attempt = async {
                 let connection = job.client.connection().await?;
                 used = Some(connection.clone());
+                if connection.catalog() != &**checked {
+                    same_song(job, &connection).await?;
+                    *checked = connection.catalog().into();
+                }
                 connection.get_segment(song, index, bytes).await
             };
             tokio::pin!(attempt);
@@ -120,6 +139,13 @@ async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
                 tokio::select! {
                     result = &mut attempt => break Some(result),
                     () = tokio::time::sleep_until(due), if !job.late.load(Ordering::Relaxed) => {
+                        // The audio before it has played out: listeners hear a gap, once the
+                        // song has begun (its first segment is awaited before anything plays).
+                        if index as usize > job.first_segment {
+                            tracing::info!(
+                                "segment {index} of song {song} is late: playback stalls"
+                            );
+                        }
                         job.late.store(true, Ordering::Relaxed);
                     }
                     () = tokio::time::sleep_until(deadline) => break None,
@@ -151,4 +177,27 @@ async fn fetch_segment(job: &FetchJob, info: &SegmentInfo) -> Result<Bytes> {
     };
     job.late.store(false, Ordering::Relaxed);
     result
+}
+
+/// Asks a server that serves another catalog than the manifest's whether the song is the same
+/// there: the same manifest (every segment's size and SHA-256) or an error saying what changed.
+async fn same_song(job: &FetchJob, connection: &Connection) -> Result<()> {
+    let song = job.manifest.id;
+    let changed = |reason: &str| ClientError::CatalogChanged {
+        song,
+        catalog: short(connection.catalog()).to_string(),
+        reason: reason.to_string(),
+    };
+    match connection.get_manifest(song).await {
+        Ok(manifest) if manifest == *job.manifest => {
+            tracing::info!(
+                "song {song} is the same in catalog {}; playing on",
+                short(connection.catalog())
+            );
+            Ok(())
+        }
+        Ok(_) => Err(changed("has another manifest there")),
+        Err(ClientError::UnknownSong(_)) => Err(changed("is not in it")),
+        Err(error) => Err(error),
+    }
 }

@@ -223,6 +223,8 @@ impl Player {
         let late = Arc::new(AtomicBool::new(false));
         self.queue.open(id);
         tokio::spawn(fetch::run(fetch::FetchJob {
+            // The manifest was fetched on the client's connection just before.
+            catalog: client.catalog(),
             client,
             manifest: start.manifest.clone(),
             id,

@@ -32,6 +32,12 @@ impl Peer {
 
     /// Accepts one connection and completes the handshake.
     pub async fn accept(listener: &TcpListener) -> Peer {
+        Peer::accept_serving(listener, &"0".repeat(64)).await
+    }
+
+    /// Accepts one connection and completes the handshake, naming `catalog` (64 hex digits) in
+    /// the WELCOME.
+    pub async fn accept_serving(listener: &TcpListener, catalog: &str) -> Peer {
         let mut peer = Peer::accept_raw(listener).await;
         let hello = peer.recv().await.expect("a HELLO");
         assert_eq!(hello.request_id, 0);
@@ -43,7 +49,7 @@ impl Peer {
                 info: bytes::Bytes::from(
                     jukebox_protocol::ServerInfo {
                         server: "fake".into(),
-                        catalog: "0".repeat(64),
+                        catalog: catalog.to_string(),
                         songs: 1,
                         max_page: 100,
                     }

@@ -47,6 +47,7 @@
 //! cancels honoured meanwhile. Then the frames of the write under way (`output.rs`), whether the
 //! client keeps up (`slow_client.rs`), and the deadlines (`timers.rs`).
 
+mod going_away;
 mod input;
 mod output;
 mod requests;
@@ -162,6 +163,11 @@ pub struct Session {
     /// When a write last took bytes, or something came to wait for writing: the send deadline
     /// counts from here.
     last_sent: Instant,
+    /// The server drains: the time by which the connection closes, for the GOAWAY that follows
+    /// the WELCOME.
+    going_away: Option<Instant>,
+    /// GOAWAY is queued: the server sends at most one.
+    went_away: bool,
 }
 
 impl Session {
@@ -184,6 +190,8 @@ impl Session {
             timers,
             last_activity: now,
             last_sent: now,
+            going_away: None,
+            went_away: false,
         }
     }
 

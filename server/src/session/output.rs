@@ -53,6 +53,8 @@ pub enum Closed {
     ErrorNotTaken,
     /// After a fatal ERROR, sent: the client closed, or the linger time or the drain limit ran out.
     AfterError,
+    /// The server's drain time is over; the client had GOAWAY.
+    Drained,
 }
 
 impl std::fmt::Display for Closed {
@@ -63,6 +65,7 @@ impl std::fmt::Display for Closed {
             Closed::StoppedReading => "the client stopped reading",
             Closed::ErrorNotTaken => "the client did not take its error",
             Closed::AfterError => "closed after a fatal error",
+            Closed::Drained => "closed at the end of the server's drain",
         })
     }
 }

@@ -36,6 +36,7 @@ impl Session {
                             info: self.store.info_json(),
                         },
                     }));
+                    self.send_going_away(now);
                 }
                 Message::Hello { version } => self.fail(
                     now,

@@ -39,15 +39,18 @@ pub(super) enum Timer {
     Send,
     /// The linger after a fatal error is over: close.
     Linger,
+    /// The server's drain is over (see `going_away.rs`): close.
+    GoneBy,
 }
 
 impl Timer {
-    const ALL: [Timer; 5] = [
+    const ALL: [Timer; 6] = [
         Timer::Hello,
         Timer::Frame,
         Timer::Idle,
         Timer::Send,
         Timer::Linger,
+        Timer::GoneBy,
     ];
 }
 
@@ -110,6 +113,11 @@ impl Session {
                     }
                     _ => {}
                 },
+                Timer::GoneBy => {
+                    if self.closed().is_none() {
+                        self.close(Closed::Drained);
+                    }
+                }
             }
         }
         self.watch_sending(now);

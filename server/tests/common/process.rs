@@ -92,7 +92,14 @@ impl Running {
     /// Starts the binary with `args` on a free loopback port, logging at info, and waits for its
     /// `listening on` line.
     pub fn start(args: &[&std::ffi::OsStr]) -> Running {
-        Running::start_command(server_command(), args)
+        Running::start_with_env(args, &[])
+    }
+
+    /// [`Running::start`] with more environment variables.
+    pub fn start_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Running {
+        let mut command = server_command();
+        command.envs(env.iter().copied());
+        Running::start_command(command, args)
     }
 
     /// [`Running::start`] under `ulimit` options (for example "-Sn 1024"), set by a shell that

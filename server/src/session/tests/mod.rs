@@ -2,6 +2,7 @@
 //! through `handle_input`, frames come out through `poll_transmit`, `write_slices` and
 //! `handle_written`, and the clock is whatever instant a test passes.
 
+mod going_away;
 mod reads;
 mod requests;
 mod sending;

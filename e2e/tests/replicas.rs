@@ -1,0 +1,112 @@
+//! Replicas behind HAProxy (`deploy/haproxy/haproxy.cfg`): a real client plays through the
+//! balancer while the replica holding its connection goes away, and what it plays is exactly the
+//! reference decode, without the fetcher ever running late (a gap a listener would hear).
+#![cfg(unix)]
+
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use jukebox_e2e::haproxy::{Haproxy, Replica};
+use jukebox_e2e::process::PATIENCE;
+use jukebox_e2e::{decode_file, make_song, read_wav, ClientProcess, ServerProcess};
+
+/// Waits until the client has written some of the song to `wav` (past the header's buffer).
+fn wait_for_audio(wav: &Path) {
+    let deadline = Instant::now() + PATIENCE;
+    while std::fs::metadata(wav).map_or(0, |m| m.len()) < 16 * 1024 {
+        assert!(Instant::now() < deadline, "no audio after {PATIENCE:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The replica that holds the one client connection, by its index in the server lines.
+fn holding(replicas: &[Replica]) -> Option<usize> {
+    let held: Vec<usize> = (0..replicas.len())
+        .filter(|&i| replicas[i].sessions > 0)
+        .collect();
+    match held.as_slice() {
+        [one] if replicas[*one].sessions == 1 => Some(*one),
+        _ => None,
+    }
+}
+
+/// Plays a 24-second song through HAProxy and three replicas; `move_away` is called with the
+/// replica that holds the client's connection once audio flows, and must make it go away. Checks
+/// that another replica takes the client over and that the song plays to its end, sample for
+/// sample, without a late segment.
+fn play_through_haproxy(move_away: impl Fn(&mut ServerProcess, &Haproxy)) {
+    let music = tempfile::tempdir().unwrap();
+    make_song(music.path(), "long", "Long", 24.0, 330, &["-b", "128"]);
+    let mut replicas: Vec<ServerProcess> =
+        (0..3).map(|_| ServerProcess::start(music.path())).collect();
+    let addrs = [replicas[0].addr, replicas[1].addr, replicas[2].addr];
+    let haproxy = Haproxy::start(addrs, false);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let wav = scratch.path().join("out.wav");
+    let mut client = ClientProcess::start(haproxy.addr, &wav);
+    client.send("list");
+    let line = client.expect_prefix("");
+    let id: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
+    client.send(&format!("play {id}"));
+    client.expect_prefix("playing ");
+    wait_for_audio(&wav);
+    let replicas_now =
+        haproxy.wait_until("one replica holding the client", |r| holding(r).is_some());
+    let first = holding(&replicas_now).unwrap();
+    move_away(&mut replicas[first], &haproxy);
+    let moved = haproxy.wait_until("another replica holding the client", |r| {
+        holding(r).is_some_and(|i| i != first)
+    });
+    assert_ne!(holding(&moved), Some(first));
+    client.send("wait");
+    client.expect("the song's end", |l| l == format!("finished {id}"));
+    client.send("quit");
+    let (status, _, stderr) = client.finish();
+    assert!(status.success(), "{stderr:?}");
+    let late: Vec<&String> = stderr.iter().filter(|l| l.contains("is late")).collect();
+    assert!(late.is_empty(), "playback stalled: {late:?}");
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains("reconnecting") || l.contains("connecting to")),
+        "the client did not move: {stderr:?}"
+    );
+    let played = read_wav(&wav);
+    let reference = decode_file(&music.path().join("long.mp3"));
+    assert_eq!(
+        (played.sample_rate, played.channels),
+        (reference.sample_rate, reference.channels)
+    );
+    assert_eq!(played.samples.len(), reference.samples.len());
+    assert!(played.samples == reference.samples, "the samples differ");
+}
+
+#[test]
+fn a_client_plays_on_when_its_replica_is_killed() {
+    play_through_haproxy(|replica, _| {
+        replica.signal(libc::SIGKILL);
+        replica.wait_exit();
+    });
+}
+
+#[test]
+fn a_client_plays_on_when_its_replica_drains() {
+    play_through_haproxy(|replica, _| {
+        replica.signal(libc::SIGTERM);
+        // The client moves at once, so the replica exits long before its drain time (10 s).
+        let asked = Instant::now();
+        assert!(replica.wait_exit().success());
+        assert!(
+            asked.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            asked.elapsed()
+        );
+        let log = replica.log();
+        assert!(
+            log.iter().any(|l| l.contains("every client has moved")),
+            "{log:?}"
+        );
+    });
+}
