@@ -2,8 +2,8 @@
 # Hostile clients against one jukebox-server while 200 honest players stream from it: for each
 # attack, a fresh server, `jukebox-bench realtime` for the whole run, the attack (jukebox-bench
 # attack) from 127.0.0.2 (and the addresses after it, for the spread attacks) in the middle, and a
-# newcomer (jukebox-bench probe) from 127.0.0.3 during and right after the attack. Prints one
-# markdown row per attack: server alive, RSS before/peak/after, CPU, threads and descriptors,
+# newcomer (jukebox-bench probe) from 127.1.0.1, outside the attacker's addresses, during and
+# right after the attack. Prints one markdown row per attack: server alive, RSS before/peak/after, CPU, threads and descriptors,
 # honest underruns, failures and segment latency p99, the newcomer's admissions, and what the
 # attacker got. Loopback only; every step is bounded in time, every attack in connections.
 #
@@ -46,6 +46,8 @@ port=${JUKEBOX_PORT:-18400}
 warm=5 after=10
 total=$((warm + attack_s + after))
 tick=$(getconf CLK_TCK)
+# The attack takes 127.0.0.2 and up to 24 addresses after it.
+newcomer=127.1.0.1
 
 # name | attacker options | server's ulimit -n (empty: as this shell)
 attacks=(
@@ -109,12 +111,13 @@ run_one() {
     local attacker=$!
     sleep 2
     timeout $((attack_s + 30)) "$JUKEBOX_BIN/jukebox-bench" --server "$addr" \
-        --duration $((attack_s - 3)) --json probe >"$out/$tag.during.json" 2>/dev/null || true
+        --duration $((attack_s - 3)) --json probe --source "$newcomer" >"$out/$tag.during.json" \
+        2>/dev/null || true
     wait "$attacker" || true
     local cpu1 t1
     cpu1=$(ticks); t1=$(date +%s.%N)
     timeout 60 "$JUKEBOX_BIN/jukebox-bench" --server "$addr" --duration 5 --json probe \
-        >"$out/$tag.after.json" 2>/dev/null || true
+        --source "$newcomer" >"$out/$tag.after.json" 2>/dev/null || true
     local fds_after
     fds_after=$(fds)
     wait "$players_pid" || true

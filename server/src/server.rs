@@ -238,6 +238,8 @@ impl Server {
             max_open: self.config.max_per_source,
             rate: self.config.source_rate,
         });
+        let reserved = self.config.reserved_slots();
+        let reserve_per_source = self.config.reserve_per_source;
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
         let mut log = RefusalLog::default();
         let mut drain = self.drain.subscribe();
@@ -265,12 +267,20 @@ impl Server {
                 }
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let admitted = sources
-                            .admit(peer.ip(), now())
-                            .map_err(|refused| match refused {
-                                Refused::TooMany => Refusal::SourceFull,
-                                Refused::TooFast => Refusal::SourceTooFast,
-                            })
+                        // Only the reserve left: it is for sources that hold few connections.
+                        let reserve_only = reserved > 0 && slots.available_permits() <= reserved;
+                        let admitted = if reserve_only
+                            && sources.open(peer.ip()) >= reserve_per_source
+                        {
+                            Err(Refusal::Reserved)
+                        } else {
+                            sources
+                                .admit(peer.ip(), now())
+                                .map_err(|refused| match refused {
+                                    Refused::TooMany => Refusal::SourceFull,
+                                    Refused::TooFast => Refusal::SourceTooFast,
+                                })
+                        }
                             .and_then(|source| match slots.clone().try_acquire_owned() {
                                 Ok(slot) => Ok(Admission { _slot: slot, _source: source }),
                                 Err(_) => Err(Refusal::Full),
