@@ -2,10 +2,10 @@
 # Hostile clients against one jukebox-server while 200 honest players stream from it: for each
 # attack, a fresh server, `jukebox-bench realtime` for the whole run, the attack (jukebox-bench
 # attack) from 127.0.0.2 (and the addresses after it, for the spread attacks) in the middle, and a
-# newcomer (jukebox-bench probe) from 127.0.0.3 during and right after the attack. Prints one
-# markdown row per attack: server alive, RSS before/peak/after, CPU, threads and descriptors,
-# honest underruns and failures, the newcomer's admissions, and what the attacker got. Loopback
-# only; every step is bounded in time, every attack in connections.
+# newcomer (jukebox-bench probe) from 127.1.0.1, outside the attacker's addresses, during and
+# right after the attack. Prints one markdown row per attack: server alive, RSS before/peak/after, CPU, threads and descriptors,
+# honest underruns, failures and segment latency p99, the newcomer's admissions, and what the
+# attacker got. Loopback only; every step is bounded in time, every attack in connections.
 #
 # Usage: bench/hostile.sh [--mode music|catalog|both] [--catalog DIR] [--attack NAME]...
 #                         [--attack-seconds S] [--clients N] [--out DIR]
@@ -46,6 +46,8 @@ port=${JUKEBOX_PORT:-18400}
 warm=5 after=10
 total=$((warm + attack_s + after))
 tick=$(getconf CLK_TCK)
+# The attack takes 127.0.0.2 and up to 24 addresses after it.
+newcomer=127.1.0.1
 
 # name | attacker options | server's ulimit -n (empty: as this shell)
 attacks=(
@@ -109,12 +111,13 @@ run_one() {
     local attacker=$!
     sleep 2
     timeout $((attack_s + 30)) "$JUKEBOX_BIN/jukebox-bench" --server "$addr" \
-        --duration $((attack_s - 3)) --json probe >"$out/$tag.during.json" 2>/dev/null || true
+        --duration $((attack_s - 3)) --json probe --source "$newcomer" >"$out/$tag.during.json" \
+        2>/dev/null || true
     wait "$attacker" || true
     local cpu1 t1
     cpu1=$(ticks); t1=$(date +%s.%N)
     timeout 60 "$JUKEBOX_BIN/jukebox-bench" --server "$addr" --duration 5 --json probe \
-        >"$out/$tag.after.json" 2>/dev/null || true
+        --source "$newcomer" >"$out/$tag.after.json" 2>/dev/null || true
     local fds_after
     fds_after=$(fds)
     wait "$players_pid" || true
@@ -135,7 +138,8 @@ run_one() {
     cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$t0" -v e="$t1" -v k="$tick" \
         'BEGIN {printf "%.0f", 100 * (b - a) / k / (e - s)}')
     local honest during afterwards attacker_got="-"
-    honest="$(json "$out/$tag.players.json" underruns) / $(json "$out/$tag.players.json" failed)"
+    honest="$(json "$out/$tag.players.json" underruns) / $(json "$out/$tag.players.json" failed), \
+p99 $(json "$out/$tag.players.json" "'%.1f ms' % latency['p99_ms']")"
     during="$(json "$out/$tag.during.json" admitted)/$(json "$out/$tag.during.json" attempts), \
 $(json "$out/$tag.during.json" "'%.2f s' % longest_wait_s")"
     afterwards="$(json "$out/$tag.after.json" admitted)/$(json "$out/$tag.after.json" attempts), \
@@ -150,7 +154,7 @@ $(json "$out/$tag.attack.json" closed_by_server) closed by server, peak $(json "
     port=$((port + 1))
 }
 
-echo "| attack | mode | alive | RSS MB before / peak / after | CPU % | threads | fds before / peak / after | honest underruns / failures | newcomer during: admitted, longest wait | right after | attacker |"
+echo "| attack | mode | alive | RSS MB before / peak / after | CPU % | threads | fds before / peak / after | honest underruns / failures, segment p99 | newcomer during: admitted, longest wait | right after | attacker |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for mode in $modes; do
     for entry in "${attacks[@]}"; do

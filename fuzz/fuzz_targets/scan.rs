@@ -21,13 +21,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(song) = segment_bytes("fuzz", buffer.clone(), Duration::from_millis(target_ms)) else {
         return;
     };
-    song.manifest.validate().expect("a produced manifest is valid");
+    song.manifest
+        .validate()
+        .expect("a produced manifest is valid");
     assert_eq!(song.segments.len(), song.manifest.segments.len());
     let range = buffer.as_ptr_range();
     let mut last_end = range.start;
     for (segment, info) in song.segments.iter().zip(&song.manifest.segments) {
         let seg = segment.as_ptr_range();
-        assert!(seg.start >= last_end && seg.end <= range.end, "ordered slices of the input");
+        assert!(
+            seg.start >= last_end && seg.end <= range.end,
+            "ordered slices of the input"
+        );
         assert_eq!(segment.len(), info.bytes as usize);
         last_end = seg.end;
     }

@@ -70,6 +70,12 @@ pub const DEFAULT_MAX_PER_SOURCE: usize = 256;
 /// of [`Config::max_per_source`].
 pub const DEFAULT_SOURCE_RATE: u32 = 64;
 
+/// Default [`Config::reserve_percent`]: of 16,384 connections, 1,638 are kept for sources with few.
+pub const DEFAULT_RESERVE_PERCENT: u8 = 10;
+
+/// Default [`Config::reserve_per_source`]: a household or a small office, not a NAT of thousands.
+pub const DEFAULT_RESERVE_PER_SOURCE: usize = 8;
+
 /// Default [`Config::backlog`], as nginx and redis use: room for a reconnect storm after a
 /// restart. The kernel caps it at `net.core.somaxconn`.
 pub const DEFAULT_BACKLOG: u32 = 511;
@@ -105,6 +111,14 @@ pub struct Config {
     /// New connections per second from one source, after a burst of `max_per_source`; more are
     /// answered with SERVER_BUSY. 0: no limit.
     pub source_rate: u32,
+    /// The last this many percent of `max_connections` are kept for sources that hold fewer than
+    /// `reserve_per_source` connections: when no more slots are free than that, a source holding
+    /// `reserve_per_source` or more is answered with SERVER_BUSY. Attackers from as many sources
+    /// as fill `max_connections` at `max_per_source` each then leave the reserve to everyone else,
+    /// and need a source for every `reserve_per_source` slots of it. 0: no reserve.
+    pub reserve_percent: u8,
+    /// See `reserve_percent`.
+    pub reserve_per_source: usize,
     /// Connections the kernel completes and queues before the server accepts them.
     pub backlog: u32,
     /// A connection that neither sends a whole frame nor is sent one for this long is closed: with
@@ -144,6 +158,8 @@ impl Default for Config {
             max_connections: 16_384,
             max_per_source: DEFAULT_MAX_PER_SOURCE,
             source_rate: DEFAULT_SOURCE_RATE,
+            reserve_percent: DEFAULT_RESERVE_PERCENT,
+            reserve_per_source: DEFAULT_RESERVE_PER_SOURCE,
             backlog: DEFAULT_BACKLOG,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
@@ -154,5 +170,15 @@ impl Default for Config {
             data_frames_per_write: 1,
             proxy_protocol: false,
         }
+    }
+}
+
+impl Config {
+    /// Connection slots kept for sources that hold few connections (see
+    /// [`Config::reserve_percent`]).
+    pub fn reserved_slots(&self) -> usize {
+        self.max_connections
+            .saturating_mul(usize::from(self.reserve_percent.min(100)))
+            / 100
     }
 }

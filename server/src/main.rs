@@ -95,6 +95,18 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = jukebox_server::DEFAULT_SOURCE_RATE)]
     source_rate: u32,
 
+    /// Percent of --max-connections kept for sources that hold few connections: once only these
+    /// slots are free, a source holding --reserve-per-source or more is refused with SERVER_BUSY,
+    /// so that attackers from many addresses cannot fill the server. 0: no reserve.
+    #[arg(long, value_name = "PERCENT", default_value_t = jukebox_server::DEFAULT_RESERVE_PERCENT,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    reserve: u8,
+
+    /// Connections a source may hold and still be given one of the reserved slots (see
+    /// --reserve).
+    #[arg(long, value_name = "N", default_value_t = jukebox_server::DEFAULT_RESERVE_PER_SOURCE)]
+    reserve_per_source: usize,
+
     /// Connections the kernel queues before the server accepts them (capped by the system's
     /// net.core.somaxconn).
     #[arg(long, value_name = "N", default_value_t = jukebox_server::DEFAULT_BACKLOG)]
@@ -196,6 +208,8 @@ fn run(args: Args) -> Result<(), String> {
         max_connections: fit_descriptors(args.max_connections)?,
         max_per_source: args.max_per_source,
         source_rate: args.source_rate,
+        reserve_percent: args.reserve,
+        reserve_per_source: args.reserve_per_source,
         backlog: args.backlog,
         idle_timeout: args.idle_timeout,
         frame_timeout: args.frame_timeout,
@@ -299,7 +313,8 @@ fn fit_descriptors(max_connections: usize) -> Result<usize, String> {
             std::io::Error::last_os_error()
         ));
     }
-    if limit.rlim_cur < needed {
+    // Only up to the hard limit; already there, there is nothing to raise.
+    if limit.rlim_cur < needed.min(limit.rlim_max) {
         let raised = libc::rlimit {
             rlim_cur: needed.min(limit.rlim_max),
             rlim_max: limit.rlim_max,
@@ -417,6 +432,8 @@ mod tests {
         assert_eq!(args.max_connections, config.max_connections);
         assert_eq!(args.max_per_source, config.max_per_source);
         assert_eq!(args.source_rate, config.source_rate);
+        assert_eq!(args.reserve, config.reserve_percent);
+        assert_eq!(args.reserve_per_source, config.reserve_per_source);
         assert_eq!(args.backlog, config.backlog);
         assert_eq!(args.idle_timeout, config.idle_timeout);
         assert_eq!(args.frame_timeout, config.frame_timeout);

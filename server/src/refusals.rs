@@ -16,6 +16,8 @@ pub enum Refusal {
     SourceFull,
     /// Its source opens connections faster than it may: SERVER_BUSY.
     SourceTooFast,
+    /// The free slots are the reserve, and its source holds too many for it: SERVER_BUSY.
+    Reserved,
     /// Too many refusals were under way to answer this one: closed unanswered.
     Unanswered,
     /// Accepting failed (out of descriptors, for example): retried after a pause.
@@ -23,10 +25,11 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 5] = [
+    const ALL: [Refusal; 6] = [
         Refusal::Full,
         Refusal::SourceFull,
         Refusal::SourceTooFast,
+        Refusal::Reserved,
         Refusal::Unanswered,
         Refusal::AcceptFailed,
     ];
@@ -37,6 +40,9 @@ impl Refusal {
             Refusal::Full => "at the connection limit",
             Refusal::SourceFull => "over their source's connection limit",
             Refusal::SourceTooFast => "over their source's connection rate",
+            Refusal::Reserved => {
+                "over their source's share of the last slots, kept for sources with few"
+            }
             Refusal::Unanswered => "closed unanswered (too many refusals under way)",
             Refusal::AcceptFailed => "failed accepts",
         }

@@ -262,6 +262,8 @@ impl Server {
             max_open: self.config.max_per_source,
             rate: self.config.source_rate,
         });
+        let reserved = self.config.reserved_slots();
+        let reserve_per_source = self.config.reserve_per_source;
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
         let mut log = RefusalLog::default();
         let mut drain = self.drain.subscribe();
@@ -290,18 +292,24 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         // Behind a balancer the socket's peer is the balancer: the source is
-                        // admitted once the PROXY header has named the client.
+                        // admitted once the PROXY header has named the client (the reserve for
+                        // sources with few connections is not applied to it then).
                         let proxied = self.config.proxy_protocol;
-                        let source = if proxied {
+                        // Only the reserve left: it is for sources that hold few connections.
+                        let reserve_only = reserved > 0 && slots.available_permits() <= reserved;
+                        let admitted = if proxied {
                             Ok(None)
+                        } else if reserve_only && sources.open(peer.ip()) >= reserve_per_source {
+                            Err(Refusal::Reserved)
                         } else {
-                            sources.admit(peer.ip(), now()).map(Some)
-                        };
-                        let admitted = source
-                            .map_err(|refused| match refused {
-                                Refused::TooMany => Refusal::SourceFull,
-                                Refused::TooFast => Refusal::SourceTooFast,
-                            })
+                            sources
+                                .admit(peer.ip(), now())
+                                .map(Some)
+                                .map_err(|refused| match refused {
+                                    Refused::TooMany => Refusal::SourceFull,
+                                    Refused::TooFast => Refusal::SourceTooFast,
+                                })
+                        }
                             .and_then(|source| match slots.clone().try_acquire_owned() {
                                 Ok(slot) => Ok(Admission {
                                     _slot: slot,

@@ -59,6 +59,10 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// Bytes of manifests kept in memory: a few thousand songs' worth, whatever the catalog's size.
 pub const MANIFEST_CACHE_BYTES: u64 = 16 << 20;
 
+/// Bytes of PAGE documents kept in memory: a few hundred pages, the first pages every client asks
+/// for among them.
+pub const PAGE_CACHE_BYTES: u64 = 4 << 20;
+
 /// The songs a server offers.
 pub struct Store {
     index: Index,
@@ -70,6 +74,8 @@ pub struct Store {
     /// Songs given in memory, by ID: their segments are theirs (in memory, or files of their own).
     held: HashMap<u64, Song>,
     manifests: Cache<u64, Arc<Served>, ByJsonSize>,
+    /// PAGE documents made, by the index generation and the request they answer.
+    pages: Cache<PageKey, Bytes, ByPageSize>,
     /// The index generation the manifest cache and `info` belong to.
     generation: AtomicI64,
     /// The WELCOME document, and the generation it was made for.
@@ -112,6 +118,19 @@ enum Segments {
         catalog: Arc<ObjectCatalog>,
         dir: Arc<str>,
     },
+}
+
+/// A LIST request as the page cache knows it: the index generation, search, cursor and limit.
+type PageKey = (i64, String, Option<String>, u32);
+
+/// A page's weight in the cache is its size and its key's.
+#[derive(Debug, Clone, Copy)]
+struct ByPageSize;
+
+impl Weighter<PageKey, Bytes> for ByPageSize {
+    fn weight(&self, key: &PageKey, page: &Bytes) -> u64 {
+        (page.len() + key.1.len() + key.2.as_ref().map_or(0, String::len) + 64) as u64
+    }
 }
 
 /// A manifest's weight in the cache is its size.
@@ -267,6 +286,7 @@ impl Store {
             catalog,
             held,
             manifests: Cache::with_weighter(4096, MANIFEST_CACHE_BYTES, ByJsonSize),
+            pages: Cache::with_weighter(1024, PAGE_CACHE_BYTES, ByPageSize),
             generation: AtomicI64::new(meta.generation),
             info: Mutex::new((meta.generation, Bytes::from(info_document(&meta)))),
             cache: SegmentCache::new(cache_bytes),
@@ -335,7 +355,34 @@ impl Store {
     /// most [`MAX_PAGE`]) and as fit into one frame, in the index's order (artist, album, title,
     /// ID; case and accents folded), for a search as for the whole list. BAD_REQUEST for a
     /// cursor this store did not make, or made for another search.
+    ///
+    /// A page is made once for each state of the index: the same request, from any client, gets
+    /// the same bytes from a cache ([`PAGE_CACHE_BYTES`]) until the index's generation changes,
+    /// so that the first page every client asks for costs one read of the generation.
     pub fn page(&self, request: &ListRequest) -> Result<Bytes, Refusal> {
+        let generation = self
+            .index
+            .generation()
+            .map_err(|e| Refusal::internal("the song list", e))?;
+        let key = (
+            generation,
+            request.query.clone(),
+            request.cursor.clone(),
+            request.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE),
+        );
+        if let Some(page) = self.pages.get(&key) {
+            return Ok(page);
+        }
+        // Made in a read of its own: should a run commit in between, the page shows the newer
+        // state under the older generation, which no request asks for once the newer is seen.
+        // Never the other way round, so a page is never older than its generation.
+        let page = self.make_page(request)?;
+        self.pages.insert(key, page.clone());
+        Ok(page)
+    }
+
+    /// [`Store::page`], read from the index.
+    fn make_page(&self, request: &ListRequest) -> Result<Bytes, Refusal> {
         let search = index::match_expression(&request.query);
         let tag = search_tag(search.as_deref());
         let cursor = match &request.cursor {
@@ -723,6 +770,26 @@ mod tests {
 
     fn page(store: &Store, request: &ListRequest) -> Page {
         Page::from_json(&store.page(request).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_page_is_made_once_for_every_client_that_asks() {
+        let store = Store::new(vec![song(1, &[b"a"]), song(2, &[b"b"])]);
+        let request = ListRequest {
+            limit: Some(1),
+            ..ListRequest::default()
+        };
+        let first = store.page(&request).unwrap();
+        let again = store.page(&request).unwrap();
+        assert_eq!(
+            again.as_ptr(),
+            first.as_ptr(),
+            "the same bytes, not made again"
+        );
+        // Another request is another page.
+        let all = store.page(&ListRequest::default()).unwrap();
+        assert_ne!(all, first);
+        assert_eq!(page(&store, &ListRequest::default()).songs.len(), 2);
     }
 
     #[test]

@@ -56,6 +56,41 @@ async fn a_source_at_its_limit_is_busy_and_another_source_gets_in() {
 }
 
 #[tokio::test]
+async fn the_last_slots_are_kept_for_sources_with_few_connections() {
+    let config = Config {
+        max_connections: 10,
+        // No limit of each source's own: only the reserve's.
+        max_per_source: 0,
+        source_rate: 0,
+        reserve_percent: 30,
+        reserve_per_source: 2,
+        ..Config::default()
+    };
+    let (addr, _) = start(songs(1, 1000), config).await;
+    let mut held = Vec::new();
+    // One source takes every slot but the three reserved, and no more.
+    for _ in 0..7 {
+        held.push(Client::open_from(addr, ip("127.0.0.2")).await);
+    }
+    let mut heavy = Client::connect_from(addr, ip("127.0.0.2")).await;
+    assert_eq!(heavy.hello().await, Err(ErrorCode::ServerBusy));
+    // A source holding fewer than two gets a reserved slot, up to two.
+    for _ in 0..2 {
+        held.push(Client::open_from(addr, ip("127.0.0.3")).await);
+    }
+    let mut third = Client::connect_from(addr, ip("127.0.0.3")).await;
+    assert_eq!(third.hello().await, Err(ErrorCode::ServerBusy));
+    // The last slot goes to another source; then the server is full for everyone.
+    held.push(Client::open_from(addr, ip("127.0.0.4")).await);
+    let mut late = Client::connect_from(addr, ip("127.0.0.5")).await;
+    assert_eq!(late.hello().await, Err(ErrorCode::ServerBusy));
+    // Those held are served.
+    let last = held.last_mut().unwrap();
+    last.send(1, Message::list_all()).await;
+    assert_eq!(last.recv().await.unwrap().request_id, 1);
+}
+
+#[tokio::test]
 async fn the_listen_backlog_is_the_configured_one() {
     let config = Config {
         backlog: 37,

@@ -203,6 +203,8 @@ async fn a_server_follows_the_index_when_a_run_changes_it() {
     let after = welcome(&store);
     assert_eq!(after.songs, 3);
     assert_ne!(after.catalog, before.catalog);
+    // The same LIST as before the run: answered for the index as it is now, not as it was.
+    assert_eq!(list_all(&mut client, "", 100).await.len(), 3);
     let songs = list_all(&mut client, "small", 100).await;
     assert_eq!(songs.len(), 1);
     let bytes = client.fetch(1000, songs[0].id, 0).await;
