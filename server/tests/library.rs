@@ -7,13 +7,13 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::Client;
 use jukebox_protocol::{ListRequest, Message, Page, ServerInfo};
 use jukebox_segmenter::catalog::index::sort_key;
 use jukebox_segmenter::catalog::write::Quiet;
 use jukebox_segmenter::mp3::header::MpegHeader;
 use jukebox_segmenter::{segment_file, write_catalog, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::{Config, Store};
+use jukebox_test_kit::wire::Client;
 
 const SONGS: usize = 20_000;
 

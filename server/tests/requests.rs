@@ -2,9 +2,11 @@
 
 mod common;
 
-use common::{assert_error, sha256, songs, start, start_default, Client};
+use common::{songs, start, start_default};
 use jukebox_protocol::{ErrorCode, Frame, Manifest, Message, Page};
 use jukebox_server::Config;
+use jukebox_test_kit::wire::{assert_error, Client};
+use jukebox_test_kit::{sha256, song};
 
 /// Size of the segments of song 3 in the long-transfer tests: far more than loopback socket
 /// buffers hold, so the transfer cannot finish while the client is not reading.
@@ -267,7 +269,7 @@ async fn list_all_pages(client: &mut Client, query: &str, limit: u32) -> Vec<u64
 #[tokio::test]
 async fn a_long_list_is_paged_and_every_song_is_listed_once() {
     let songs: Vec<_> = (1..=1234)
-        .map(|id| common::song(id, vec![common::pattern(id as u32, 10)]))
+        .map(|id| song(id, vec![common::pattern(id as u32, 10)]))
         .collect();
     let (addr, _) = common::start(songs, jukebox_server::Config::default()).await;
     let mut client = Client::open(addr).await;
