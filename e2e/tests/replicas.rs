@@ -3,22 +3,10 @@
 //! reference decode, without the fetcher ever running late (a gap a listener would hear).
 #![cfg(unix)]
 
-use std::path::Path;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use jukebox_e2e::haproxy::{Haproxy, Replica};
-use jukebox_e2e::process::PATIENCE;
-use jukebox_e2e::{decode_file, make_song, read_wav, ClientProcess, ServerProcess};
-
-/// Waits until the client has written some of the song to `wav` (past the header's buffer).
-fn wait_for_audio(wav: &Path) {
-    let deadline = Instant::now() + PATIENCE;
-    while std::fs::metadata(wav).map_or(0, |m| m.len()) < 16 * 1024 {
-        assert!(Instant::now() < deadline, "no audio after {PATIENCE:?}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
+use jukebox_e2e::{decode_file, make_song, read_wav, wait_for_audio, ClientProcess, ServerProcess};
 
 /// The replica that holds the one client connection, by its index in the server lines.
 fn holding(replicas: &[Replica]) -> Option<usize> {
@@ -105,7 +93,7 @@ fn a_client_plays_on_when_its_replica_drains() {
             "{:?}",
             asked.elapsed()
         );
-        let log = replica.log();
+        let log = replica.log_lines();
         assert!(
             log.iter().any(|l| l.contains("every client has moved")),
             "{log:?}"
