@@ -140,6 +140,32 @@ async fn play_trials(
     (latencies, result.err())
 }
 
+/// Starts `song` as a player does: its first [`PLAYING_AHEAD`] segments requested, until the
+/// first DATA frame arrives. Returns the requests, to cancel.
+async fn start_streaming(conn: &mut Conn, song: &Manifest) -> Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    for index in 0..song.segments.len().min(PLAYING_AHEAD) {
+        let id = conn.id();
+        conn.send(&Request::get_segment(id, song.id, index as u32))
+            .await?;
+        ids.push(id);
+    }
+    conn.read_until(|piece| match piece {
+        Piece::Data { request_id, .. } if ids.contains(&request_id) => Ok(Flow::Done),
+        other => Err(unexpected(&other)),
+    })
+    .await?;
+    Ok(ids)
+}
+
+/// Sends CANCEL for each of `ids`.
+async fn cancel(conn: &mut Conn, ids: &[u32]) -> Result<()> {
+    for &id in ids {
+        conn.send(&Request::cancel(id)).await?;
+    }
+    Ok(())
+}
+
 /// Starts a song (several segments requested, one arriving), then switches to the next song:
 /// CANCEL every request of the old one, GET_MANIFEST and GET_SEGMENT 0 of the new one, to decoded
 /// audio. Frames of the old song that were already on their way are discarded, as the client does.
@@ -155,23 +181,9 @@ async fn switch_trials(
         for trial in 0..trials {
             let old = songs[trial % songs.len()];
             let new = songs[(trial + 1) % songs.len()].id;
-            let mut old_ids = Vec::new();
-            for index in 0..old.segments.len().min(PLAYING_AHEAD) {
-                let id = conn.id();
-                conn.send(&Request::get_segment(id, old.id, index as u32))
-                    .await?;
-                old_ids.push(id);
-            }
-            // Wait until the old song is streaming.
-            conn.read_until(|piece| match piece {
-                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::Done),
-                other => Err(unexpected(&other)),
-            })
-            .await?;
+            let old_ids = start_streaming(&mut conn, old).await?;
             let started = Instant::now();
-            for &id in &old_ids {
-                conn.send(&Request::cancel(id)).await?;
-            }
+            cancel(&mut conn, &old_ids).await?;
             let manifest_id = conn.id();
             conn.send(&Request::get_manifest(manifest_id, new)).await?;
             let mut json = Bytes::new();
@@ -235,23 +247,10 @@ async fn seek_trials(
         let mut conn = Conn::open(addr, 64 * 1024).await?;
         for trial in 0..trials {
             let song = songs[trial % songs.len()];
-            let mut old_ids = Vec::new();
-            for index in 0..song.segments.len().min(PLAYING_AHEAD) {
-                let id = conn.id();
-                conn.send(&Request::get_segment(id, song.id, index as u32))
-                    .await?;
-                old_ids.push(id);
-            }
-            conn.read_until(|piece| match piece {
-                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::Done),
-                other => Err(unexpected(&other)),
-            })
-            .await?;
+            let old_ids = start_streaming(&mut conn, song).await?;
             let target = seek_target(trial, window::song_samples(song));
             let started = Instant::now();
-            for &id in &old_ids {
-                conn.send(&Request::cancel(id)).await?;
-            }
+            cancel(&mut conn, &old_ids).await?;
             let plan = window::Window::new(song, target);
             let target_frame = plan.keep_from / plan.samples_per_frame;
             // The segments from the plan's first to the one holding the target frame.
