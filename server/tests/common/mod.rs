@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use jukebox_protocol::{Manifest, Message, Page};
+use jukebox_protocol::{ListRequest, Manifest, Message, Page, SongSummary};
 use jukebox_segmenter::Song;
 use jukebox_server::{Config, Server, Store};
 use jukebox_test_kit::wire::Client;
@@ -175,4 +175,41 @@ pub async fn everything(client: &mut Client) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<
         }
     }
     (page_json.to_vec(), manifests, segments)
+}
+
+/// Every page of a LIST with `query`, `limit` songs a page (request IDs from 1001), checking that
+/// each page answers its request, holds at most `limit` songs and gives the same total, and that
+/// the total is what was listed; returns the songs in order.
+pub async fn list_all(client: &mut Client, query: &str, limit: u32) -> Vec<SongSummary> {
+    let mut request = ListRequest {
+        query: query.into(),
+        cursor: None,
+        limit: Some(limit),
+    };
+    let (mut songs, mut total, mut id) = (Vec::new(), None, 1000);
+    loop {
+        id += 1;
+        client
+            .send(id, Message::List(request.to_json().into()))
+            .await;
+        let frame = client.recv().await.unwrap();
+        assert_eq!(frame.request_id, id);
+        let Message::Page(json) = frame.message else {
+            panic!("expected PAGE, got {frame:?}");
+        };
+        let page = Page::from_json(&json).unwrap();
+        assert!(page.songs.len() <= limit as usize);
+        assert_eq!(
+            *total.get_or_insert(page.total),
+            page.total,
+            "the total changed"
+        );
+        songs.extend(page.songs);
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(total, Some(songs.len() as u64));
+    songs
 }
