@@ -10,24 +10,12 @@ use std::sync::Arc;
 use jukebox_protocol::{ListRequest, Message, Page, ServerInfo};
 use jukebox_segmenter::catalog::index::sort_key;
 use jukebox_segmenter::catalog::write::Quiet;
-use jukebox_segmenter::mp3::header::MpegHeader;
-use jukebox_segmenter::{segment_file, write_catalog, DEFAULT_SEGMENT_DURATION};
+use jukebox_segmenter::{write_catalog, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::{Config, Store};
+use jukebox_test_kit::songs::three_frames;
 use jukebox_test_kit::wire::Client;
 
 const SONGS: usize = 20_000;
-
-/// Three MPEG frames of a bundled song, after its info frame: a valid, tiny mp3.
-fn three_frames() -> Vec<u8> {
-    let music = Path::new(env!("CARGO_MANIFEST_DIR")).join("../music/03-small-hours.mp3");
-    let song = segment_file(&music, DEFAULT_SEGMENT_DURATION).unwrap();
-    let audio = &song.segments[1];
-    let mut at = 0;
-    for _ in 0..3 {
-        at += MpegHeader::from_bytes(&audio[at..]).unwrap().frame_len();
-    }
-    audio[..at].to_vec()
-}
 
 /// An ID3v2.3 tag with a title, artist and album (ISO-8859-1).
 fn id3(title: &str, artist: &str, album: &str) -> Vec<u8> {

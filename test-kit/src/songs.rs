@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 use jukebox_protocol::{Manifest, SegmentInfo};
-use jukebox_segmenter::Song;
+use jukebox_segmenter::mp3::header::MpegHeader;
+use jukebox_segmenter::{segment_file, Song, DEFAULT_SEGMENT_DURATION};
 use sha2::{Digest, Sha256};
 
 /// The SHA-256 of `bytes` in lowercase hex, as a manifest gives it.
@@ -72,4 +73,21 @@ pub fn song(id: u64, segments: Vec<Bytes>) -> Song {
         segments,
         files: None,
     }
+}
+
+/// Three MPEG frames of the bundled "Small Hours", after its info frame: a valid, tiny mp3.
+pub fn three_frames() -> Vec<u8> {
+    let song = segment_file(
+        &crate::music_dir().join("03-small-hours.mp3"),
+        DEFAULT_SEGMENT_DURATION,
+    )
+    .expect("the bundled song");
+    let audio = &song.segments[1];
+    let mut at = 0;
+    for _ in 0..3 {
+        at += MpegHeader::from_bytes(&audio[at..])
+            .expect("a frame")
+            .frame_len();
+    }
+    audio[..at].to_vec()
 }
