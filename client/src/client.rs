@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
-use jukebox_protocol::{ListRequest, Manifest, Page};
+use jukebox_protocol::{ErrorCode, ListRequest, Manifest, Page};
 use tokio::sync::Mutex;
 
 use crate::connection::Connection;
@@ -238,6 +238,10 @@ impl Client {
     fn trouble(&self, error: &ClientError) {
         *self.problem() = Some(match error {
             ClientError::Timeout { .. } => "server not answering; reconnecting".to_string(),
+            ClientError::Server {
+                code: ErrorCode::ServerBusy,
+                ..
+            } => "server busy; reconnecting".to_string(),
             _ => "server unreachable; reconnecting".to_string(),
         });
         if self.inner.reconnecting.swap(true, Ordering::AcqRel) {
