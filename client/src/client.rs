@@ -231,7 +231,16 @@ impl Client {
     pub fn unresponsive(&self, connection: &Connection, error: &ClientError) {
         tracing::info!("{error}; giving the connection up");
         connection.close(&error.to_string());
-        self.trouble(error);
+        // A connection already replaced (after a GOAWAY, say) says nothing of the current one:
+        // recording a problem then would keep a reconnecting task going while that one works.
+        let current = self
+            .inner
+            .connection
+            .try_lock()
+            .map_or(true, |now| now.same(connection));
+        if current {
+            self.trouble(error);
+        }
     }
 
     /// Records the problem and makes sure a background task is reconnecting.
