@@ -46,6 +46,8 @@ pub struct Link {
     /// A new connection was opened since the last segment arrived.
     resumed: bool,
     pub moves: Moves,
+    /// Why the last failed attempt to reconnect failed.
+    pub attempt_failure: Option<String>,
 }
 
 impl Link {
@@ -59,6 +61,7 @@ impl Link {
             broken_at: None,
             resumed: false,
             moves: Moves::default(),
+            attempt_failure: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl Link {
                 Err(e) => e,
             };
             self.moves.failed_attempts += 1;
+            self.attempt_failure = Some(why.0.clone());
             if broken_at.elapsed() >= RECONNECT_PATIENCE {
                 return Err(Failure(format!(
                     "no new connection within {} s: {why}",

@@ -44,6 +44,8 @@ pub struct Report {
     /// How players got through their connections going away.
     pub moves: Moves,
     pub failures: Vec<String>,
+    /// A few distinct reasons of failed attempts to reconnect (each retried).
+    pub reconnect_failures: Vec<String>,
 }
 
 impl std::fmt::Display for Report {
@@ -78,6 +80,9 @@ impl std::fmt::Display for Report {
         }
         for failure in &self.failures {
             write!(f, "\n  failure: {failure}")?;
+        }
+        for failure in &self.reconnect_failures {
+            write!(f, "\n  failed attempt to reconnect (retried): {failure}")?;
         }
         Ok(())
     }
@@ -125,6 +130,7 @@ pub fn realtime(
                 stats.failure = Some(e.0);
             }
             stats.moves = link.moves;
+            stats.attempt_failure = link.attempt_failure.take();
             stats
         }
     })?;
@@ -139,6 +145,7 @@ pub fn realtime(
         latency: totals.latency.summary(),
         moves: totals.moves,
         failures: totals.failures,
+        reconnect_failures: totals.attempt_failures,
     })
 }
 

@@ -124,6 +124,8 @@ pub struct ConnStats {
     pub moves: Moves,
     /// Why the connection failed, if it did.
     pub failure: Option<String>,
+    /// Why its last failed attempt to reconnect failed, if one did.
+    pub attempt_failure: Option<String>,
 }
 
 /// What all connections of a load run did together.
@@ -138,6 +140,15 @@ pub struct Totals {
     pub moves: Moves,
     /// The first few distinct failure messages, for the report.
     pub failures: Vec<String>,
+    /// The first few distinct reasons of failed attempts to reconnect.
+    pub attempt_failures: Vec<String>,
+}
+
+/// Adds `message` to the few distinct ones kept for a report.
+fn keep(few: &mut Vec<String>, message: &str) {
+    if few.len() < 5 && !few.iter().any(|m| m == message) {
+        few.push(message.to_string());
+    }
 }
 
 impl Totals {
@@ -150,9 +161,10 @@ impl Totals {
         self.moves.merge(&conn.moves);
         if let Some(failure) = &conn.failure {
             self.failed += 1;
-            if self.failures.len() < 5 && !self.failures.contains(failure) {
-                self.failures.push(failure.clone());
-            }
+            keep(&mut self.failures, failure);
+        }
+        if let Some(failure) = &conn.attempt_failure {
+            keep(&mut self.attempt_failures, failure);
         }
     }
 }
@@ -167,10 +179,11 @@ impl Totals {
         self.underruns += other.underruns;
         self.latency.merge(&other.latency);
         self.moves.merge(&other.moves);
-        for failure in other.failures {
-            if self.failures.len() < 5 && !self.failures.contains(&failure) {
-                self.failures.push(failure);
-            }
+        for failure in &other.failures {
+            keep(&mut self.failures, failure);
+        }
+        for failure in &other.attempt_failures {
+            keep(&mut self.attempt_failures, failure);
         }
     }
 }

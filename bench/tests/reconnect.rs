@@ -350,6 +350,8 @@ async fn busy_and_refused_reconnects_are_retried_after_a_backoff() {
         (1, 2, 1),
         "{m:?}"
     );
+    let why = link.attempt_failure.as_deref().unwrap_or_default();
+    assert!(why.contains("closed"), "the last attempt's reason: {why:?}");
 }
 
 #[tokio::test]
