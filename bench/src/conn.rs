@@ -1,15 +1,20 @@
 //! One benchmark connection: the socket, a read buffer sized for the mode, and the requests every
 //! mode makes (handshake, manifest, catalog, whole segments).
+//!
+//! A connection notes what a player must react to without failing the request under way: a GOAWAY
+//! (the server's requests still finish here; new ones belong on a new connection) and a lost
+//! connection (closed, reset or silent; what was asked may be asked again elsewhere).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
 use jukebox_protocol::{
-    Frame, ListRequest, Manifest, Message, MessageType, Page, Piece, SongSummary, StreamDecoder,
+    Frame, ListRequest, Manifest, Message, MessageType, Page, Piece, ServerInfo, SongSummary,
+    StreamDecoder,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 
 use crate::wire::Request;
@@ -46,30 +51,85 @@ pub struct Conn {
     decoder: StreamDecoder,
     buf: Vec<u8>,
     next_id: u32,
+    /// The WELCOME's catalog value.
+    catalog: String,
+    marks: Marks,
+}
+
+/// What a connection's frames and reads said of the connection itself.
+#[derive(Debug, Default, Clone, Copy)]
+struct Marks {
+    /// A GOAWAY came: no new request belongs here.
+    going_away: bool,
+    /// The connection closed, was reset, failed or stayed silent, or the server sent an ERROR
+    /// with request ID 0 (which ends a connection): nothing more comes from it.
+    lost: bool,
 }
 
 impl Conn {
     /// Connects and completes the handshake. `buf_size` is the read buffer: large for throughput
     /// (fewer reads), small where thousands of connections mostly wait.
     pub async fn open(addr: SocketAddr, buf_size: usize) -> Result<Conn> {
-        let stream = TcpStream::connect(addr).await?;
+        Conn::open_from(addr, None, buf_size).await
+    }
+
+    /// [`Conn::open`] from the local address `source` (any port), e.g. one of several loopback
+    /// addresses, so that the server counts the connections against several sources.
+    pub async fn open_from(
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        buf_size: usize,
+    ) -> Result<Conn> {
+        let stream = match source {
+            None => TcpStream::connect(addr).await?,
+            Some(source) => connect_from(addr, source).await?,
+        };
         stream.set_nodelay(true)?;
         let mut conn = Conn {
             stream,
             decoder: StreamDecoder::new(),
             buf: vec![0; buf_size],
             next_id: 0,
+            catalog: String::new(),
+            marks: Marks::default(),
         };
         conn.send(&Request::hello()).await?;
+        let mut info = None;
         conn.read_until(|piece| match piece {
             Piece::Frame(Frame {
                 request_id: 0,
-                message: Message::Welcome { .. },
-            }) => Ok(Flow::Done),
+                message: Message::Welcome { info: json, .. },
+            }) => {
+                info = Some(ServerInfo::from_json(&json));
+                Ok(Flow::Done)
+            }
             other => Err(unexpected(&other)),
         })
         .await?;
+        match info {
+            Some(Ok(info)) => conn.catalog = info.catalog,
+            Some(Err(e)) => return Err(Failure(format!("bad WELCOME: {e}"))),
+            None => return Err(Failure("no WELCOME".into())),
+        }
         Ok(conn)
+    }
+
+    /// The catalog the server serves, as its WELCOME named it (64 hex digits).
+    pub fn catalog(&self) -> &str {
+        &self.catalog
+    }
+
+    /// True once the server has sent GOAWAY: requests already sent are answered here, new ones
+    /// belong on a new connection.
+    pub fn is_going_away(&self) -> bool {
+        self.marks.going_away
+    }
+
+    /// True once the connection closed, was reset, or stayed silent past the timeout: an error
+    /// of the request under way is then the connection's, and the request may be sent again on
+    /// another.
+    pub fn is_lost(&self) -> bool {
+        self.marks.lost
     }
 
     /// A fresh request ID: nonzero, never reused on this connection.
@@ -79,27 +139,36 @@ impl Conn {
     }
 
     pub async fn send(&mut self, request: &Request) -> Result<()> {
-        self.stream.write_all(request.as_bytes()).await?;
+        if let Err(e) = self.stream.write_all(request.as_bytes()).await {
+            self.marks.lost = true;
+            return Err(e.into());
+        }
         Ok(())
     }
 
     /// Reads whatever the server has sent (waiting for something); returns how many bytes, for
     /// [`Conn::walk`]. Cancel-safe, so it can race a timer.
     pub async fn read_some(&mut self) -> Result<usize> {
-        match timeout(IO_TIMEOUT, self.stream.read(&mut self.buf)).await {
+        let read = match timeout(IO_TIMEOUT, self.stream.read(&mut self.buf)).await {
             Err(_) => Err(Failure(format!(
                 "no answer from the server in {} s",
                 IO_TIMEOUT.as_secs()
             ))),
             Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(0)) if self.marks.going_away => {
+                Err(Failure("server closed the connection after GOAWAY".into()))
+            }
             Ok(Ok(0)) => Err(Failure("server closed the connection".into())),
             Ok(Ok(n)) => Ok(n),
-        }
+        };
+        self.marks.lost |= read.is_err();
+        read
     }
 
-    /// Walks the `n` bytes just read, handing each piece to `on`.
+    /// Walks the `n` bytes just read, handing each piece to `on` (a GOAWAY only marks the
+    /// connection, see [`Conn::is_going_away`]).
     pub fn walk(&mut self, n: usize, on: impl FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
-        walk(&mut self.decoder, &self.buf[..n], on)
+        walk(&mut self.decoder, &self.buf[..n], &mut self.marks, on)
     }
 
     /// Reads and walks frames, handing each piece to `on`, until it says [`Flow::Done`].
@@ -110,16 +179,21 @@ impl Conn {
         let mut done = false;
         loop {
             let n = self.read_some().await?;
-            walk(&mut self.decoder, &self.buf[..n], |piece| {
-                if done {
-                    // A response arrived in the same read as the awaited one; pass it on too.
-                    return on(piece).map(|_| ());
-                }
-                if let Flow::Done = on(piece)? {
-                    done = true;
-                }
-                Ok(())
-            })?;
+            walk(
+                &mut self.decoder,
+                &self.buf[..n],
+                &mut self.marks,
+                |piece| {
+                    if done {
+                        // A response arrived in the same read as the awaited one; pass it on too.
+                        return on(piece).map(|_| ());
+                    }
+                    if let Flow::Done = on(piece)? {
+                        done = true;
+                    }
+                    Ok(())
+                },
+            )?;
             if done {
                 return Ok(());
             }
@@ -198,10 +272,13 @@ impl Conn {
 }
 
 /// Hands every piece of `bytes` to `on`, stopping at the first error. A frame of a type only clients
-/// send is the server's error, like one the decoder refuses.
+/// send is the server's error, like one the decoder refuses. A GOAWAY (request ID 0) is noted in
+/// `marks` instead of reaching `on`: it fails no request. An ERROR with request ID 0 is noted as
+/// the connection's end, and still reaches `on`.
 fn walk(
     decoder: &mut StreamDecoder,
     mut bytes: &[u8],
+    marks: &mut Marks,
     mut on: impl FnMut(Piece<'_>) -> Result<()>,
 ) -> Result<()> {
     while let Some(piece) = decoder
@@ -213,10 +290,34 @@ fn walk(
                 let name = frame.message.kind().name();
                 return Err(Failure(format!("server sent a {name} frame")));
             }
+            match frame {
+                Frame {
+                    request_id: 0,
+                    message: Message::GoAway { .. },
+                } => {
+                    marks.going_away = true;
+                    continue;
+                }
+                Frame {
+                    request_id: 0,
+                    message: Message::Error { .. },
+                } => marks.lost = true,
+                _ => {}
+            }
         }
         on(piece)?;
     }
     Ok(())
+}
+
+/// Connects from `source` (any port of it) to `addr`.
+pub async fn connect_from(addr: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }
 
 /// The failure for a frame nobody asked for (or an ERROR).
@@ -272,7 +373,7 @@ mod tests {
             let mut decoder = StreamDecoder::new();
             let (mut data, mut end, mut manifests) = (Vec::new(), false, 0);
             for chunk in bytes.chunks(split) {
-                walk(&mut decoder, chunk, |piece| {
+                walk(&mut decoder, chunk, &mut Marks::default(), |piece| {
                     match piece {
                         Piece::Data { bytes, end: e, .. } => {
                             data.extend_from_slice(bytes);
@@ -292,9 +393,65 @@ mod tests {
     }
 
     #[test]
+    fn a_goaway_marks_the_connection_and_an_error_of_request_0_ends_it() {
+        let goaway = Frame {
+            request_id: 0,
+            message: Message::GoAway {
+                within_ms: 10_000,
+                message: "restarting".into(),
+            },
+        };
+        let data = Frame {
+            request_id: 3,
+            message: Message::Data {
+                end: true,
+                bytes: Bytes::from_static(b"rest"),
+            },
+        };
+        let mut marks = Marks::default();
+        let mut passed = Vec::new();
+        let bytes = wire(&[goaway, data]);
+        walk(&mut StreamDecoder::new(), &bytes, &mut marks, |piece| {
+            passed.push(matches!(piece, Piece::Data { request_id: 3, .. }));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(passed, [true], "only the DATA is passed on");
+        assert!(marks.going_away && !marks.lost, "{marks:?}");
+
+        let busy = Frame {
+            request_id: 0,
+            message: Message::Error {
+                code: jukebox_protocol::ErrorCode::ServerBusy,
+                message: "busy".into(),
+            },
+        };
+        let mut marks = Marks::default();
+        let error = walk(
+            &mut StreamDecoder::new(),
+            &wire(&[busy]),
+            &mut marks,
+            |piece| Err(unexpected(&piece)),
+        )
+        .unwrap_err();
+        assert!(
+            error.0.contains("SERVER_BUSY") || error.0.contains("busy"),
+            "{error}"
+        );
+        assert!(marks.lost && !marks.going_away, "{marks:?}");
+    }
+
+    #[test]
     fn a_request_type_from_the_server_is_an_error() {
         let mut decoder = StreamDecoder::new();
-        let error = walk(&mut decoder, Request::list(1, b"").as_bytes(), |_| Ok(())).unwrap_err();
+        let bytes = Request::list(1, b"");
+        let error = walk(
+            &mut decoder,
+            bytes.as_bytes(),
+            &mut Marks::default(),
+            |_| Ok(()),
+        )
+        .unwrap_err();
         assert!(error.0.contains("server sent a LIST frame"), "{error}");
     }
 }

@@ -18,6 +18,7 @@ pub mod conn;
 pub mod decode;
 pub mod dump;
 pub mod latency;
+pub mod link;
 pub mod load;
 pub mod probe;
 pub mod realtime;

@@ -2,7 +2,7 @@
 //! the server's accept backlog, and running one task per connection to a common deadline.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -18,8 +18,51 @@ use crate::stats::{ConnStats, Totals};
 /// thousands of clients come up without SYN retries.
 const CONNECTING_AT_ONCE: usize = 256;
 
+/// How a load's connections are opened: the server, the local addresses they come from (in turn,
+/// by connection index; none: the system's choice) and the read buffer of each.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    pub addr: SocketAddr,
+    pub sources: Vec<IpAddr>,
+    pub buf_size: usize,
+}
+
+impl Dial {
+    pub fn new(addr: SocketAddr, buf_size: usize) -> Dial {
+        Dial {
+            addr,
+            sources: Vec::new(),
+            buf_size,
+        }
+    }
+
+    /// Connection `index` comes from this address, and so does every connection opened again
+    /// in its place.
+    pub fn source(&self, index: usize) -> Option<IpAddr> {
+        (!self.sources.is_empty()).then(|| self.sources[index % self.sources.len()])
+    }
+
+    /// Opens (and greets) connection `index`.
+    pub async fn open(&self, index: usize) -> Result<Conn> {
+        Conn::open_from(self.addr, self.source(index), self.buf_size).await
+    }
+}
+
+/// `count` IPv4 addresses from `first` up (at least one).
+pub fn sources_from(first: std::net::Ipv4Addr, count: u32) -> Vec<IpAddr> {
+    (0..count.max(1))
+        .map(|k| IpAddr::V4((u32::from(first).wrapping_add(k)).into()))
+        .collect()
+}
+
 /// Every song's manifest, learned once over one connection before the load starts.
 pub async fn manifests(addr: SocketAddr) -> Result<Arc<Vec<Manifest>>> {
+    Ok(catalog(addr).await?.1)
+}
+
+/// The catalog value of the server's WELCOME and every song's manifest, learned once over one
+/// connection before the load starts.
+pub async fn catalog(addr: SocketAddr) -> Result<(String, Arc<Vec<Manifest>>)> {
     let mut conn = Conn::open(addr, 64 * 1024).await?;
     let songs = conn.songs().await?;
     let mut manifests = Vec::with_capacity(songs.len());
@@ -29,7 +72,7 @@ pub async fn manifests(addr: SocketAddr) -> Result<Arc<Vec<Manifest>>> {
     if !manifests.iter().any(|m| !m.segments.is_empty()) {
         return Err(Failure("the server offers no song with segments".into()));
     }
-    Ok(Arc::new(manifests))
+    Ok((conn.catalog().to_string(), Arc::new(manifests)))
 }
 
 /// A runtime for one load thread: single-threaded, so a connection's task never moves between
@@ -45,9 +88,8 @@ pub fn thread_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// all wait until every connection is open, then run `work(index, connection)` on each. Returns the
 /// totals and the seconds the work phase lasted.
 pub fn run<F, Fut>(
-    addr: SocketAddr,
+    dial: Arc<Dial>,
     clients: usize,
-    buf_size: usize,
     threads: usize,
     work: F,
 ) -> Result<(Totals, f64)>
@@ -62,6 +104,7 @@ where
     for thread in 0..threads {
         let work = work.clone();
         let opened = opened.clone();
+        let dial = dial.clone();
         let runtime = thread_runtime()?;
         let gate = (CONNECTING_AT_ONCE / threads).max(1);
         handles.push(std::thread::spawn(move || {
@@ -71,9 +114,10 @@ where
                 let mut opening = JoinSet::new();
                 for index in (thread..clients).step_by(threads) {
                     let gate = gate.clone();
+                    let dial = dial.clone();
                     opening.spawn(async move {
                         let _permit = gate.acquire_owned().await;
-                        (index, Conn::open(addr, buf_size).await)
+                        (index, dial.open(index).await)
                     });
                 }
                 let mut conns = Vec::new();

@@ -36,13 +36,23 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Mode {
-    /// N players at real-time pace: underruns, segment latency, failed connections.
+    /// N players at real-time pace: underruns, segment latency, failed streams. A player whose
+    /// server goes away (GOAWAY) or whose connection is lost reconnects to the same address and
+    /// plays on; reconnects are counted.
     Realtime {
         #[arg(long, value_name = "N", default_value_t = 100)]
         clients: usize,
         /// Every player plays this song, over and over (default: the songs in turn).
         #[arg(long, value_name = "ID")]
         song: Option<u64>,
+        /// Players connect from this local address and the next --sources - 1 in turn (e.g.
+        /// 127.0.0.2 and up, so that a server's per-source limits see many listeners), default:
+        /// the system's choice.
+        #[arg(long, value_name = "ADDR")]
+        source: Option<std::net::Ipv4Addr>,
+        /// Source addresses to use, counting up from --source.
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "source")]
+        sources: u32,
     },
     /// N connections pulling segments back to back: segments/s, MB/s, latency.
     Throughput {
@@ -138,8 +148,16 @@ fn main() -> ExitCode {
     let duration = args.duration;
     let json = args.json;
     let outcome = match args.mode {
-        Mode::Realtime { clients, song } => {
-            realtime::realtime(server, clients, duration, song, threads)
+        Mode::Realtime {
+            clients,
+            song,
+            source,
+            sources,
+        } => {
+            let sources = source.map_or_else(Vec::new, |first| {
+                jukebox_bench::load::sources_from(first, sources)
+            });
+            realtime::realtime(server, sources, clients, duration, song, threads)
                 .map(|r| (r.failed + r.underruns == 0, render(&r, json)))
         }
         Mode::Throughput {

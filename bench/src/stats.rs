@@ -64,6 +64,56 @@ impl std::fmt::Display for Percentiles {
     }
 }
 
+/// How players got through their connections going away (see [`crate::link`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct Moves {
+    /// New connections opened in place of one that went away or was lost.
+    pub reconnects: u64,
+    /// Connections left on the server's GOAWAY.
+    pub goaways: u64,
+    /// Connections lost (closed, reset, silent, or ended by an ERROR with request ID 0).
+    pub lost: u64,
+    /// Connection attempts that failed while reconnecting (then retried after a backoff).
+    pub failed_attempts: u64,
+    /// New connections whose WELCOME named another catalog, on which the song played on.
+    pub catalog_changes: u64,
+    /// Longest time from a connection going away or being lost to a new one's WELCOME, ms.
+    pub longest_reconnect_ms: f64,
+    /// Segments that arrived on a new connection while their song played.
+    pub resumed: u64,
+    /// Of those, the least audio still buffered when the segment arrived, in seconds (negative:
+    /// the player had run dry, an underrun). `None` when nothing resumed mid-song.
+    pub least_buffered_on_resume_s: Option<f64>,
+}
+
+impl Moves {
+    pub fn merge(&mut self, other: &Moves) {
+        self.reconnects += other.reconnects;
+        self.goaways += other.goaways;
+        self.lost += other.lost;
+        self.failed_attempts += other.failed_attempts;
+        self.catalog_changes += other.catalog_changes;
+        self.longest_reconnect_ms = self.longest_reconnect_ms.max(other.longest_reconnect_ms);
+        self.resumed += other.resumed;
+        self.least_buffered_on_resume_s = match (
+            self.least_buffered_on_resume_s,
+            other.least_buffered_on_resume_s,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Notes a segment that arrived on a new connection with `buffered` seconds of audio left.
+    pub fn resume(&mut self, buffered: f64) {
+        self.resumed += 1;
+        self.least_buffered_on_resume_s = Some(
+            self.least_buffered_on_resume_s
+                .map_or(buffered, |least| least.min(buffered)),
+        );
+    }
+}
+
 /// What one connection of a load run did.
 #[derive(Default)]
 pub struct ConnStats {
@@ -71,8 +121,11 @@ pub struct ConnStats {
     pub bytes: u64,
     pub underruns: u64,
     pub latency: Latencies,
+    pub moves: Moves,
     /// Why the connection failed, if it did.
     pub failure: Option<String>,
+    /// Why its last failed attempt to reconnect failed, if one did.
+    pub attempt_failure: Option<String>,
 }
 
 /// What all connections of a load run did together.
@@ -84,8 +137,18 @@ pub struct Totals {
     pub bytes: u64,
     pub underruns: u64,
     pub latency: Latencies,
+    pub moves: Moves,
     /// The first few distinct failure messages, for the report.
     pub failures: Vec<String>,
+    /// The first few distinct reasons of failed attempts to reconnect.
+    pub attempt_failures: Vec<String>,
+}
+
+/// Adds `message` to the few distinct ones kept for a report.
+fn keep(few: &mut Vec<String>, message: &str) {
+    if few.len() < 5 && !few.iter().any(|m| m == message) {
+        few.push(message.to_string());
+    }
 }
 
 impl Totals {
@@ -95,11 +158,13 @@ impl Totals {
         self.bytes += conn.bytes;
         self.underruns += conn.underruns;
         self.latency.merge(&conn.latency);
+        self.moves.merge(&conn.moves);
         if let Some(failure) = &conn.failure {
             self.failed += 1;
-            if self.failures.len() < 5 && !self.failures.contains(failure) {
-                self.failures.push(failure.clone());
-            }
+            keep(&mut self.failures, failure);
+        }
+        if let Some(failure) = &conn.attempt_failure {
+            keep(&mut self.attempt_failures, failure);
         }
     }
 }
@@ -113,10 +178,12 @@ impl Totals {
         self.bytes += other.bytes;
         self.underruns += other.underruns;
         self.latency.merge(&other.latency);
-        for failure in other.failures {
-            if self.failures.len() < 5 && !self.failures.contains(&failure) {
-                self.failures.push(failure);
-            }
+        self.moves.merge(&other.moves);
+        for failure in &other.failures {
+            keep(&mut self.failures, failure);
+        }
+        for failure in &other.attempt_failures {
+            keep(&mut self.attempt_failures, failure);
         }
     }
 }
@@ -146,5 +213,38 @@ mod tests {
         let p = totals.latency.summary();
         assert_eq!(p.count, 2);
         assert!(p.max_ms >= 9.0 && p.p50_ms < 2.0, "{p:?}");
+    }
+
+    #[test]
+    fn moves_add_up_and_keep_the_least_buffered_resume() {
+        let mut a = Moves {
+            reconnects: 2,
+            longest_reconnect_ms: 5.0,
+            ..Moves::default()
+        };
+        a.resume(4.5);
+        a.resume(3.0);
+        let mut b = Moves {
+            reconnects: 1,
+            lost: 1,
+            longest_reconnect_ms: 9.0,
+            ..Moves::default()
+        };
+        b.resume(-0.5);
+        let mut totals = Totals::default();
+        totals.add(&ConnStats {
+            moves: a,
+            ..ConnStats::default()
+        });
+        assert_eq!(totals.moves.least_buffered_on_resume_s, Some(3.0));
+        totals.add(&ConnStats {
+            moves: b,
+            ..ConnStats::default()
+        });
+        totals.add(&ConnStats::default());
+        let m = totals.moves;
+        assert_eq!((m.reconnects, m.lost, m.resumed), (3, 1, 3));
+        assert_eq!(m.longest_reconnect_ms, 9.0);
+        assert_eq!(m.least_buffered_on_resume_s, Some(-0.5));
     }
 }

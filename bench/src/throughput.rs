@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::conn::Failure;
-use crate::load::{all_segments, manifests, run, thread_runtime};
+use crate::load::{all_segments, manifests, run, thread_runtime, Dial};
 use crate::stats::{ConnStats, Percentiles};
 
 /// Read buffer per connection: a few DATA frames per read, so a 32 KB segment takes one or two.
@@ -73,7 +73,8 @@ pub fn throughput(
         ));
     }
     let plan = Arc::new(plan);
-    let (totals, seconds) = run(addr, clients, BUF_SIZE, threads, move |index, mut conn| {
+    let dial = Arc::new(Dial::new(addr, BUF_SIZE));
+    let (totals, seconds) = run(dial, clients, threads, move |index, mut conn| {
         let plan = plan.clone();
         async move {
             let mut stats = ConnStats::default();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
-use jukebox_protocol::{ListRequest, Manifest, Page};
+use jukebox_protocol::{ErrorCode, ListRequest, Manifest, Page};
 use tokio::sync::Mutex;
 
 use crate::connection::Connection;
@@ -231,13 +231,26 @@ impl Client {
     pub fn unresponsive(&self, connection: &Connection, error: &ClientError) {
         tracing::info!("{error}; giving the connection up");
         connection.close(&error.to_string());
-        self.trouble(error);
+        // A connection already replaced (after a GOAWAY, say) says nothing of the current one:
+        // recording a problem then would keep a reconnecting task going while that one works.
+        let current = self
+            .inner
+            .connection
+            .try_lock()
+            .map_or(true, |now| now.same(connection));
+        if current {
+            self.trouble(error);
+        }
     }
 
     /// Records the problem and makes sure a background task is reconnecting.
     fn trouble(&self, error: &ClientError) {
         *self.problem() = Some(match error {
             ClientError::Timeout { .. } => "server not answering; reconnecting".to_string(),
+            ClientError::Server {
+                code: ErrorCode::ServerBusy,
+                ..
+            } => "server busy; reconnecting".to_string(),
             _ => "server unreachable; reconnecting".to_string(),
         });
         if self.inner.reconnecting.swap(true, Ordering::AcqRel) {

@@ -155,6 +155,11 @@ impl Routes {
 }
 
 impl Connection {
+    /// Whether `self` and `other` are the same connection (clones of one).
+    pub fn same(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.routes, &other.routes)
+    }
+
     /// Connects to `addr` (HOST:PORT) and performs the handshake within
     /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT).
     pub async fn connect(addr: &str) -> Result<Connection> {

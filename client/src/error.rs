@@ -73,11 +73,19 @@ impl ClientError {
         }
     }
 
-    /// The connection failed or the server stopped answering: another connection may do.
+    /// The connection failed, the server stopped answering, or it was too busy to take a new
+    /// connection (as a replica may be for a moment while another drains): another connection
+    /// may do.
     pub fn is_connection_problem(&self) -> bool {
         matches!(
             self,
-            ClientError::Connect { .. } | ClientError::Closed(_) | ClientError::Timeout { .. }
+            ClientError::Connect { .. }
+                | ClientError::Closed(_)
+                | ClientError::Timeout { .. }
+                | ClientError::Server {
+                    code: ErrorCode::ServerBusy,
+                    ..
+                }
         )
     }
 

@@ -95,6 +95,41 @@ async fn a_connection_closed_mid_song_is_reopened_and_the_song_plays_on() {
     within(server).await.unwrap();
 }
 
+/// A full server (or one source's share of a replica, behind a balancer) answers the reconnect
+/// with SERVER_BUSY: the client tries again within its deadline and the song plays on.
+#[tokio::test]
+async fn a_busy_server_on_reconnect_is_tried_again_and_the_song_plays_on() {
+    let (manifest, segments) = short_song(2);
+    let expected = decode_bytes(segments.concat());
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let mut first = Peer::accept(&listener).await;
+        serve(&mut first, &manifest, &segments, 1).await;
+        drop(first);
+        let mut busy = Peer::accept_raw(&listener).await;
+        let hello = busy.recv().await.expect("a HELLO");
+        assert_eq!(hello.request_id, 0);
+        let message = "too many connections".to_string();
+        let refusal = Message::Error {
+            code: jukebox_protocol::ErrorCode::ServerBusy,
+            message,
+        };
+        busy.send(0, refusal).await;
+        drop(busy);
+        let mut third = Peer::accept(&listener).await;
+        serve(&mut third, &manifest, &segments, usize::MAX).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("out.wav");
+    let output = run_jukebox_against(addr, &wav, "play 1\nwait\n").await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout_lines(&output).last().unwrap(), "finished 1");
+    let played = read_wav(&wav);
+    assert_eq!(played.samples.len(), expected.samples.len());
+    assert!(played.samples == expected.samples, "the samples differ");
+    within(server).await.unwrap();
+}
+
 /// Serves the manifest and segments until the client asks for segment `goaway_at`: then sends
 /// GOAWAY, answers that request in full, and returns once the client has closed its side without
 /// asking anything more here.

@@ -40,6 +40,7 @@ pub fn binary(name: &str) -> PathBuf {
                 "jukebox-server",
             ]);
             cmd.args(["--bin", "jukebox-segmenter"]);
+            cmd.args(["-p", "jukebox-bench", "--bin", "jukebox-bench"]);
             if !cfg!(debug_assertions) {
                 cmd.arg("--release");
             }

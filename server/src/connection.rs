@@ -52,10 +52,34 @@ pub async fn serve(
     .await;
 }
 
+/// How a connection through a load balancer is admitted once its PROXY header has named the
+/// client: among the sources (its address's limits), and to the reserve of connection slots as
+/// a connection from that address would be (the connection holds one of `slots` already).
+pub struct HeaderAdmission {
+    pub sources: Arc<crate::sources::Sources>,
+    pub slots: Arc<tokio::sync::Semaphore>,
+    /// The last slots, kept for sources holding fewer than `reserve_per_source` (0: none).
+    pub reserved: usize,
+    pub reserve_per_source: usize,
+}
+
+impl HeaderAdmission {
+    fn admit(
+        &self,
+        client: std::net::IpAddr,
+    ) -> Result<crate::sources::SourceSlot, crate::sources::Refused> {
+        // This connection's own slot is taken: the reserve is all that is left when fewer than
+        // `reserved` are free, as the accept loop sees it before taking one.
+        let reserve_only = self.reserved > 0 && self.slots.available_permits() < self.reserved;
+        self.sources
+            .admit_with_reserve(client, now(), reserve_only, self.reserve_per_source)
+    }
+}
+
 /// Serves a connection that comes through a load balancer: first its PROXY protocol v2 header,
 /// within the HELLO time, which names the client (a health check's names none: the balancer is
-/// the client); then the client is admitted among `sources` (its address's limits), or turned
-/// away with SERVER_BUSY, and served. A connection without a valid header is closed unanswered.
+/// the client); then the client is admitted ([`HeaderAdmission`]), or turned away with
+/// SERVER_BUSY, and served. A connection without a valid header is closed unanswered.
 pub async fn serve_proxied(
     mut stream: TcpStream,
     balancer: SocketAddr,
@@ -63,7 +87,7 @@ pub async fn serve_proxied(
     limits: Limits,
     reads: Handle,
     drain: Drain,
-    sources: Arc<crate::sources::Sources>,
+    admission: HeaderAdmission,
 ) {
     let deadline = Instant::now() + crate::session::HELLO_TIMEOUT.min(limits.idle_timeout);
     let peer = match crate::proxy_header::read(&mut stream, deadline).await {
@@ -73,13 +97,13 @@ pub async fn serve_proxied(
             return;
         }
     };
-    match sources.admit(peer.ip(), now()) {
+    match admission.admit(peer.ip()) {
         Ok(slot) => {
             serve(stream, peer, store, limits, reads, drain).await;
             drop(slot);
         }
-        Err(_) => {
-            tracing::debug!(%peer, "turning a connection away: its source is at its limit");
+        Err(why) => {
+            tracing::debug!(%peer, "turning a connection away: {why:?}");
             reject_busy(stream, peer, store, limits, Busy::Source).await;
         }
     }

@@ -69,6 +69,16 @@ impl ObjectCatalog {
             .with_bucket_name(bucket)
             .build()
             .map_err(|e| format!("cannot use {url}: {e}"))?;
+        ObjectCatalog::open_in(url, Arc::new(store), prefix, into)
+    }
+
+    /// [`ObjectCatalog::open`] on a store already made (tests use an in-memory one).
+    pub(crate) fn open_in(
+        url: &str,
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        into: &FsPath,
+    ) -> Result<ObjectCatalog, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("jukebox-s3")
@@ -77,7 +87,7 @@ impl ObjectCatalog {
             .map_err(|e| format!("cannot start the object store's runtime: {e}"))?;
         let catalog = ObjectCatalog {
             url: url.to_string(),
-            store: Arc::new(store),
+            store,
             prefix: Path::from(prefix),
             runtime: Some(runtime),
         };
@@ -127,17 +137,29 @@ impl ObjectCatalog {
         let path = self.object(&[SONGS_DIR, dir, &segment_file_name(index)]);
         let store = self.store.clone();
         let name = path.to_string();
-        let task = self
-            .runtime()
-            .spawn(async move { store.get(&path).await?.bytes().await });
+        // The object's size is checked before its body is read: a wrong or hostile object of any
+        // size costs one response header, not a download into memory.
+        let task = self.runtime().spawn(async move {
+            let got = store.get(&path).await?;
+            if got.meta.size != u64::from(size) {
+                return Ok(Err(got.meta.size));
+            }
+            got.bytes().await.map(Ok)
+        });
         // Abandoned with the future: the request stops on the object store's runtime too.
         let guard = AbortOnDrop(task.abort_handle());
         let bytes = match task.await {
-            Ok(Ok(bytes)) => bytes,
+            Ok(Ok(Ok(bytes))) => bytes,
+            Ok(Ok(Err(found))) => {
+                return Err(format!(
+                    "{name} has {found} bytes, the manifest says {size}"
+                ))
+            }
             Ok(Err(e)) => return Err(format!("cannot fetch {name}: {e}")),
             Err(e) => return Err(format!("the fetch of {name} failed: {e}")),
         };
         drop(guard);
+        // A store that sends another length than the size it announced.
         if bytes.len() != size as usize {
             return Err(format!(
                 "{name} has {} bytes, the manifest says {size}",

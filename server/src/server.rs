@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::connection::{self, Drain};
+use crate::connection::{self, Drain, HeaderAdmission};
 use crate::refusals::{Refusal, RefusalLog};
 use crate::session::{Busy, Limits};
 use crate::sources::{Refused, SourceLimits, SourceSlot, Sources};
@@ -69,8 +69,8 @@ struct Admission {
     _slot: OwnedSemaphorePermit,
     _source: Option<SourceSlot>,
     /// With the PROXY protocol, the source is known only from the header: the connection is
-    /// admitted among these once it has read it.
-    by_header: Option<Arc<Sources>>,
+    /// admitted by this once it has read it.
+    by_header: Option<HeaderAdmission>,
 }
 
 impl Admission {
@@ -85,8 +85,9 @@ impl Admission {
         drain: Drain,
     ) {
         match self.by_header.take() {
-            Some(sources) => {
-                connection::serve_proxied(stream, peer, store, limits, reads, drain, sources).await
+            Some(admission) => {
+                connection::serve_proxied(stream, peer, store, limits, reads, drain, admission)
+                    .await
             }
             None => connection::serve(stream, peer, store, limits, reads, drain).await,
         }
@@ -291,33 +292,32 @@ impl Server {
                 }
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        // Behind a balancer the socket's peer is the balancer: the source is
-                        // admitted once the PROXY header has named the client (the reserve for
-                        // sources with few connections is not applied to it then).
-                        let proxied = self.config.proxy_protocol;
                         // Only the reserve left: it is for sources that hold few connections.
                         let reserve_only = reserved > 0 && slots.available_permits() <= reserved;
-                        let admitted = if proxied {
+                        // Behind a balancer the socket's peer is the balancer: the source (and
+                        // its share of the reserve) is admitted once the PROXY header has named
+                        // the client.
+                        let admitted = if self.config.proxy_protocol {
                             Ok(None)
-                        } else if reserve_only && sources.open(peer.ip()) >= reserve_per_source {
-                            Err(Refusal::Reserved)
                         } else {
                             sources
-                                .admit(peer.ip(), now())
+                                .admit_with_reserve(peer.ip(), now(), reserve_only, reserve_per_source)
                                 .map(Some)
-                                .map_err(|refused| match refused {
-                                    Refused::TooMany => Refusal::SourceFull,
-                                    Refused::TooFast => Refusal::SourceTooFast,
-                                })
+                                .map_err(refusal)
                         }
-                            .and_then(|source| match slots.clone().try_acquire_owned() {
-                                Ok(slot) => Ok(Admission {
-                                    _slot: slot,
-                                    _source: source,
-                                    by_header: proxied.then(|| sources.clone()),
+                        .and_then(|source| match slots.clone().try_acquire_owned() {
+                            Ok(slot) => Ok(Admission {
+                                by_header: self.config.proxy_protocol.then(|| HeaderAdmission {
+                                    sources: sources.clone(),
+                                    slots: slots.clone(),
+                                    reserved,
+                                    reserve_per_source,
                                 }),
-                                Err(_) => Err(Refusal::Full),
-                            });
+                                _slot: slot,
+                                _source: source,
+                            }),
+                            Err(_) => Err(Refusal::Full),
+                        });
                         match admitted {
                             Ok(admission) => serve(stream, peer, admission, tasks),
                             Err(why) => {
@@ -358,6 +358,15 @@ impl Server {
                 },
             }
         }
+    }
+}
+
+/// The refusal that a source's is logged as.
+fn refusal(refused: Refused) -> Refusal {
+    match refused {
+        Refused::TooMany => Refusal::SourceFull,
+        Refused::TooFast => Refusal::SourceTooFast,
+        Refused::Reserved => Refusal::Reserved,
     }
 }
 

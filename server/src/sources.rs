@@ -54,6 +54,8 @@ pub enum Refused {
     TooMany,
     /// It opened connections faster than a source may.
     TooFast,
+    /// Only the reserve of slots is left, and it holds too many connections for a share of it.
+    Reserved,
 }
 
 /// What one source may do. 0 turns a limit off.
@@ -148,6 +150,21 @@ impl Sources {
             sources: self.clone(),
             source,
         })
+    }
+
+    /// [`Sources::admit`], when `reserve_only` says that only the reserve of connection slots is
+    /// left: a source holding `reserve_per_source` or more connections is then refused.
+    pub fn admit_with_reserve(
+        self: &Arc<Self>,
+        addr: IpAddr,
+        now: Instant,
+        reserve_only: bool,
+        reserve_per_source: usize,
+    ) -> Result<SourceSlot, Refused> {
+        if reserve_only && self.open(addr) >= reserve_per_source {
+            return Err(Refused::Reserved);
+        }
+        self.admit(addr, now)
     }
 
     /// Connections open from the source `addr` belongs to.

@@ -262,6 +262,15 @@ impl Store {
             .tempdir()
             .map_err(|e| e.to_string())?;
         let catalog = ObjectCatalog::open(url, dir.path())?;
+        Store::from_objects(catalog, dir, cache_bytes)
+    }
+
+    /// A store serving `catalog`, whose index was downloaded into `dir`.
+    fn from_objects(
+        catalog: ObjectCatalog,
+        dir: tempfile::TempDir,
+        cache_bytes: u64,
+    ) -> Result<Store, String> {
         let index = jukebox_segmenter::open_catalog(dir.path()).map_err(|e| e.to_string())?;
         Store::build(
             index,
@@ -306,7 +315,9 @@ impl Store {
     /// the cache's size plus this. So memory for segments stays bounded however many clients ask
     /// for segments they do not read.
     pub fn with_transfer_budget(mut self, bytes: u64) -> Store {
-        self.memory_kib = kib(self.cache_bytes.saturating_add(bytes));
+        // At least one KiB: a read asks for at least one, and a budget of none would refuse every
+        // read at its timeout instead of sending segments one at a time.
+        self.memory_kib = kib(self.cache_bytes.saturating_add(bytes)).max(1);
         self.memory = Arc::new(Semaphore::new(self.memory_kib));
         self
     }
@@ -521,7 +532,11 @@ impl Store {
                                 catalog.url()
                             ));
                         }
-                        return Ok(bytes);
+                        // Held like a file's bytes, so that --transfer-mib bounds these too.
+                        return Ok(Bytes::from_owner(Held {
+                            bytes,
+                            _memory: memory,
+                        }));
                     }
                 };
                 let Ok(thread) = self.read_threads.clone().try_acquire_owned() else {
@@ -1058,6 +1073,104 @@ mod tests {
         assert_eq!(store.memory_available_kib(), 1);
         assert_eq!(store.clone().read(4, 1).await.unwrap(), "one!");
         assert_eq!(store.memory_available_kib(), 1);
+    }
+
+    #[tokio::test]
+    async fn with_no_budget_at_all_segments_are_still_read_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::with_cache(vec![catalog_song(dir.path())], 0)
+                .with_transfer_budget(0)
+                .with_read_timeout(Duration::from_millis(100)),
+        );
+        let first = store.clone().read(4, 0).await.unwrap();
+        assert!(
+            store.clone().read(4, 1).await.is_err(),
+            "the one KiB is held"
+        );
+        drop(first);
+        assert_eq!(store.clone().read(4, 1).await.unwrap(), "one!");
+    }
+
+    /// The bundled music's catalog as objects in an in-memory store under `lib/`, served with
+    /// no cache and room for one segment beyond it; and the first song's ID and folder.
+    fn object_store_catalog() -> (Arc<Store>, Arc<object_store::memory::InMemory>, u64, String) {
+        use object_store::ObjectStoreExt;
+        let music = Path::new(env!("CARGO_MANIFEST_DIR")).join("../music");
+        let local = tempfile::tempdir().unwrap();
+        let quiet = jukebox_segmenter::catalog::write::Quiet;
+        let duration = jukebox_segmenter::DEFAULT_SEGMENT_DURATION;
+        jukebox_segmenter::write_catalog(&music, local.path(), duration, &quiet).unwrap();
+        let objects = Arc::new(object_store::memory::InMemory::new());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut pending = vec![local.path().to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let name = path.strip_prefix(local.path()).unwrap().to_str().unwrap();
+                let key = object_store::path::Path::from(format!("lib/{name}"));
+                let bytes = std::fs::read(&path).unwrap();
+                runtime.block_on(objects.put(&key, bytes.into())).unwrap();
+            }
+        }
+        let index = tempfile::tempdir().unwrap();
+        let catalog =
+            ObjectCatalog::open_in("s3://test/lib", objects.clone(), "lib", index.path()).unwrap();
+        let store = Store::from_objects(catalog, index, 0)
+            .unwrap()
+            .with_transfer_budget(64 << 10)
+            .with_read_timeout(Duration::from_millis(200));
+        let page = Page::from_json(&store.page(&ListRequest::default()).unwrap()).unwrap();
+        let song = page.songs[0].id;
+        let on_disk = Store::open_catalog(local.path(), 0).unwrap();
+        let folder = on_disk.song_folder(song).unwrap();
+        let folder = folder.file_name().unwrap().to_str().unwrap().to_string();
+        (Arc::new(store), objects, song, folder)
+    }
+
+    /// Buffers fetched from an object store count against the same memory budget as those read
+    /// from disk, until their last reference goes.
+    #[test]
+    fn a_buffer_from_an_object_store_holds_its_memory_until_its_last_reference_goes() {
+        let (store, _objects, song, _) = object_store_catalog();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let budget = store.memory_available_kib();
+            let first = store.clone().read(song, 0).await.unwrap();
+            let taken = budget - store.memory_available_kib();
+            assert!(
+                taken >= first.len() / 1024,
+                "{taken} KiB for {} bytes",
+                first.len()
+            );
+            drop(first);
+            assert_eq!(store.memory_available_kib(), budget);
+        });
+    }
+
+    /// An object of another size than the manifest's is refused, whatever its bytes.
+    #[test]
+    fn an_object_of_the_wrong_size_is_refused() {
+        use object_store::ObjectStoreExt;
+        let (store, objects, song, folder) = object_store_catalog();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let key = object_store::path::Path::from(format!("lib/songs/{folder}/000001.seg"));
+        runtime
+            .block_on(objects.put(&key, vec![0u8; 4 << 20].into()))
+            .unwrap();
+        runtime.block_on(async {
+            assert!(store.clone().read(song, 0).await.is_ok());
+            assert_eq!(
+                store.clone().read(song, 1).await,
+                Err(ReadFailed { song, index: 1 })
+            );
+        });
     }
 
     /// Once [`MAX_READ_THREADS`] (here 1) threads are stuck, a read fails at once instead of

@@ -126,3 +126,76 @@ async fn without_the_option_a_header_is_refused() {
     client.send_raw(&bytes).await;
     client.expect_fatal(ErrorCode::FrameTooLarge).await;
 }
+
+fn is_busy(answer: &Option<Message>) -> bool {
+    matches!(
+        answer,
+        Some(Message::Error {
+            code: ErrorCode::ServerBusy,
+            ..
+        })
+    )
+}
+
+#[tokio::test]
+async fn the_reserve_of_slots_counts_the_address_in_the_header() {
+    let config = Config {
+        max_connections: 10,
+        // No limit of each source's own: only the reserve's.
+        max_per_source: 0,
+        source_rate: 0,
+        reserve_percent: 30,
+        reserve_per_source: 2,
+        ..proxied(0)
+    };
+    let (addr, _) = start(songs(1, 1000), config).await;
+    let from = |text: &str| -> SocketAddr { text.parse().unwrap() };
+    let mut held = Vec::new();
+    // Every connection comes from 127.0.0.1; the headers name the sources. One takes every slot
+    // but the three reserved.
+    for port in 0..7 {
+        let (client, answer) =
+            first_answer(addr, &header(from(&format!("203.0.113.7:{}", 4000 + port)))).await;
+        assert!(
+            matches!(answer, Some(Message::Welcome { .. })),
+            "{answer:?}"
+        );
+        held.push(client);
+    }
+    // A source holding fewer than two gets a reserved slot, up to two.
+    for port in 0..2 {
+        let (client, answer) = first_answer(
+            addr,
+            &header(from(&format!("198.51.100.1:{}", 4000 + port))),
+        )
+        .await;
+        assert!(
+            matches!(answer, Some(Message::Welcome { .. })),
+            "{answer:?}"
+        );
+        held.push(client);
+    }
+    // The source holding seven does not, nor the one holding two now.
+    for client in ["203.0.113.7:4100", "198.51.100.1:4100"] {
+        let (mut refused, answer) = first_answer(addr, &header(from(client))).await;
+        assert!(is_busy(&answer), "{client}: {answer:?}");
+        assert!(refused.recv().await.is_none(), "closed after SERVER_BUSY");
+    }
+    // The last slot goes to another source, once the refused connections have given back the
+    // slots they held while being answered (they were admitted to the server before the header).
+    let patience = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (client, answer) = first_answer(addr, &header(from("192.0.2.1:4000"))).await;
+        if matches!(answer, Some(Message::Welcome { .. })) {
+            held.push(client);
+            break;
+        }
+        assert!(is_busy(&answer), "{answer:?}");
+        assert!(
+            std::time::Instant::now() < patience,
+            "the last slot was never free"
+        );
+        drop(client);
+        tokio::task::yield_now().await;
+    }
+}
