@@ -11,9 +11,9 @@ use bytes::{Bytes, BytesMut};
 use jukebox_bench::link::Link;
 use jukebox_bench::load::Dial;
 use jukebox_protocol::{
-    decode_frame, encode_frame, ErrorCode, Frame, Manifest, Message, SegmentInfo, ServerInfo,
+    decode_frame, encode_frame, ErrorCode, Frame, Manifest, Message, ServerInfo,
 };
-use sha2::{Digest, Sha256};
+use jukebox_test_kit::songs::{self, segment_info};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -32,37 +32,13 @@ fn segment_bytes() -> Vec<u8> {
     (0..3 * PIECE).map(|i| (i % 251) as u8).collect()
 }
 
+/// Song [`SONG`], titled `title`: two segments of [`segment_bytes`].
 fn manifest(title: &str) -> Manifest {
     let bytes = segment_bytes();
-    let sha256: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let segments: Vec<SegmentInfo> = (0..2)
-        .map(|index| SegmentInfo {
-            index,
-            bytes: bytes.len() as u32,
-            frames: 1,
-            samples: 1152,
-            sha256: sha256.clone(),
-        })
-        .collect();
+    let segments = (0..2).map(|index| segment_info(index, &bytes)).collect();
     Manifest {
-        id: SONG,
         title: title.into(),
-        artist: String::new(),
-        album: String::new(),
-        codec: "mp3".into(),
-        mpeg_version: "1".into(),
-        sample_rate: 44_100,
-        channels: 2,
-        bitrate: 128_000,
-        frames: 2,
-        samples: 2304,
-        duration_ms: 52,
-        encoder_delay: 0,
-        encoder_padding: 0,
-        segments,
+        ..songs::manifest(SONG, segments)
     }
 }
 
