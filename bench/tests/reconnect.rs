@@ -62,6 +62,8 @@ fn manifest(title: &str) -> Manifest {
         duration_ms: 52,
         encoder_delay: 0,
         encoder_padding: 0,
+        loudness_lufs: None,
+        true_peak_dbtp: None,
         segments,
     }
 }

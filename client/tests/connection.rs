@@ -268,6 +268,8 @@ async fn a_manifest_with_a_giant_segment_is_refused() {
         duration_ms: 26,
         encoder_delay: 0,
         encoder_padding: 0,
+        loudness_lufs: None,
+        true_peak_dbtp: None,
         segments: vec![SegmentInfo {
             index: 0,
             bytes: u32::MAX,

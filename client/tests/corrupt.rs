@@ -25,6 +25,8 @@ fn manifest() -> Manifest {
         duration_ms: 26,
         encoder_delay: 0,
         encoder_padding: 0,
+        loudness_lufs: None,
+        true_peak_dbtp: None,
         segments: vec![SegmentInfo {
             index: 0,
             bytes: 10,

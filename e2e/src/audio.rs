@@ -1,4 +1,5 @@
-//! Reference audio: songs made with sox and lame, decoded directly with symphonia.
+//! Reference audio: songs made with sox (or from samples computed here) and lame, decoded
+//! directly with symphonia, and measured with EBU R128.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,34 @@ pub struct Pcm {
 impl Pcm {
     pub fn seconds(&self) -> f64 {
         self.samples.len() as f64 / f64::from(self.sample_rate) / f64::from(self.channels)
+    }
+
+    /// Integrated loudness (LUFS) and the highest true peak of any channel (dBTP), as the
+    /// segmenter measures a song (`ebur128`, a mono one as dual mono).
+    pub fn loudness(&self) -> (f64, f64) {
+        use ebur128::{Channel, EbuR128, Mode};
+        let channels = u32::from(self.channels);
+        let mut meter = EbuR128::new(channels, self.sample_rate, Mode::I | Mode::TRUE_PEAK)
+            .expect("a format ebur128 measures");
+        if channels == 1 {
+            meter.set_channel(0, Channel::DualMono).unwrap();
+        }
+        meter.add_frames_f32(&self.samples).unwrap();
+        let peak = (0..channels)
+            .map(|c| meter.true_peak(c).unwrap())
+            .fold(0.0, f64::max);
+        (meter.loudness_global().unwrap(), 20.0 * peak.log10())
+    }
+
+    /// The same audio with every frame's one channel on two, as the client plays a mono song
+    /// on a stereo output.
+    pub fn to_stereo(&self) -> Pcm {
+        assert_eq!(self.channels, 1, "mono to stereo");
+        Pcm {
+            sample_rate: self.sample_rate,
+            channels: 2,
+            samples: self.samples.iter().flat_map(|&s| [s, s]).collect(),
+        }
     }
 }
 
@@ -169,4 +198,42 @@ pub fn make_sweep(dir: &Path, seconds: f32, parts: usize, lame_args: &[&str]) ->
         .collect();
     std::fs::remove_file(whole).expect("remove the temporary wav");
     files
+}
+
+/// Encodes `samples` (interleaved, -1 to 1, written as 16-bit PCM) with lame and `lame_args` into
+/// `NAME.mp3` in `dir`, titled `title`; returns its path.
+pub fn encode_samples(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    format: (u32, u16),
+    samples: &[f32],
+    lame_args: &[&str],
+) -> PathBuf {
+    let (sample_rate, channels) = format;
+    let wav = dir.join(format!("{name}.wav"));
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&wav, spec).expect("create the wav");
+    for &sample in samples {
+        let value = (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
+        writer.write_sample(value).expect("write the wav");
+    }
+    writer.finalize().expect("finish the wav");
+    let mp3 = dir.join(format!("{name}.mp3"));
+    let status = Command::new("lame")
+        .arg("--quiet")
+        .args(lame_args)
+        .args(["--tt", title, "--ta", "Test Band"])
+        .arg(&wav)
+        .arg(&mp3)
+        .status()
+        .expect("lame is installed (see README prerequisites)");
+    assert!(status.success(), "lame failed");
+    std::fs::remove_file(wav).expect("remove the temporary wav");
+    mp3
 }

@@ -217,6 +217,8 @@ fn synthetic_index(dir: &Path, n: usize) {
                 duration_ms: 77 * 1152 * 1000 / 44_100,
                 encoder_delay: 0,
                 encoder_padding: 0,
+                loudness_lufs: None,
+                true_peak_dbtp: None,
                 segments: vec![SegmentInfo {
                     index: 0,
                     bytes: 32_000,

@@ -37,6 +37,8 @@ pub fn song(id: u64, segments: &[&[u8]]) -> Song {
             duration_ms: n * 1152 * 1000 / 44_100,
             encoder_delay: 0,
             encoder_padding: 0,
+            loudness_lufs: None,
+            true_peak_dbtp: None,
             segments: infos,
         },
         segments: segments.iter().map(|s| Bytes::copy_from_slice(s)).collect(),

@@ -156,6 +156,8 @@ mod tests {
             duration_ms: 0,
             encoder_delay: delay,
             encoder_padding: padding,
+            loudness_lufs: None,
+            true_peak_dbtp: None,
             segments,
         }
     }

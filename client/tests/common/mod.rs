@@ -40,8 +40,13 @@ pub fn music_dir() -> PathBuf {
 }
 
 /// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it; bounded by [`PATIENCE`].
+/// Unless `args` say otherwise, loudness normalisation is off, so that what is played is the
+/// reference decode sample for sample.
 pub fn run_jukebox(args: &[&str], commands: impl AsRef<[u8]>) -> Output {
     let mut jukebox = process::command(env!("CARGO_BIN_EXE_jukebox"));
+    if !args.contains(&"--normalize") {
+        jukebox.args(["--normalize", "off"]);
+    }
     process::output_within(jukebox.args(args), commands.as_ref())
 }
 
