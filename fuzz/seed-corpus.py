@@ -13,30 +13,15 @@ Usage: fuzz/seed-corpus.py   (writes fuzz/corpus/TARGET/*; safe to re-run; corpo
 """
 
 import pathlib
+import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 RFC = HERE.parent / "docs" / "rfc" / "jukebox-protocol.md"
 MUSIC = HERE.parent / "music"
 CORPUS = HERE / "corpus"
 
-
-def vectors(source):
-    """(label, bytes) of every 'Vector ...' and 'Invalid vector ...' of the appendix."""
-    out = []
-    lines = source.splitlines()
-    for i, line in enumerate(lines):
-        if not (line.startswith("Vector ") or line.startswith("Invalid vector ")):
-            continue
-        j = i + 1
-        while not lines[j].startswith("~~~"):
-            j += 1
-        data = bytearray()
-        for dump in lines[j + 1 :]:
-            if dump.startswith("~~~"):
-                break
-            data.extend(bytes.fromhex("".join(dump.split()[1:])))
-        out.append((line, bytes(data)))
-    return out
+sys.path.insert(0, str(RFC.parent))
+from vectors import vectors  # noqa: E402
 
 
 def figure(source, anchor):

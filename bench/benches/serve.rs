@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use jukebox_bench::conn::Conn;
-use jukebox_protocol::{encode_frame, Frame, Message, VERSION};
+use jukebox_protocol::{encode_frame, Frame, Manifest, Message, VERSION};
 use jukebox_server::session::{Limits, Session, Transmit};
 use jukebox_server::{Config, Server, Store};
 
@@ -45,9 +45,14 @@ fn send_all(session: &mut Session) -> usize {
 
 fn serve(c: &mut Criterion) {
     let (store, song) = store();
-    let segment = store.segment(song, 1).expect("a segment 1").len();
+    // The segment's size, as the server's manifest gives it to a client.
+    let manifest = store.manifest_json(song).expect("the song's manifest");
+    let segment = Manifest::from_json(&manifest)
+        .expect("a valid manifest")
+        .segments[1]
+        .bytes;
     let mut group = c.benchmark_group("serve one segment");
-    group.throughput(Throughput::Bytes(segment as u64));
+    group.throughput(Throughput::Bytes(u64::from(segment)));
 
     group.bench_function("session (no socket)", |b| {
         let limits = Limits::from(&Config::default());

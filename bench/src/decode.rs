@@ -3,8 +3,8 @@
 use std::io::Cursor;
 
 use sha2::{Digest, Sha256};
-use symphonia::core::codecs::DecoderOptions;
-use symphonia::core::formats::FormatOptions;
+use symphonia::core::codecs::{Decoder, DecoderOptions};
+use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
@@ -22,27 +22,37 @@ pub fn verify(bytes: &[u8], sha256_hex: &str) -> Result<()> {
     }
 }
 
-/// Decodes mp3 bytes until the first packet that yields samples; returns how many sample frames
-/// it held.
-pub fn first_pcm(bytes: Vec<u8>) -> Result<usize> {
+/// symphonia's reader of mp3 `bytes` and a decoder for its track. Not gapless: every frame's
+/// samples, as the client's player reads a stream (a seek trims by its window).
+fn open(bytes: Vec<u8>) -> Result<(Box<dyn FormatReader>, Box<dyn Decoder>)> {
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
     hint.with_extension("mp3");
-    let probed = symphonia::default::get_probe()
+    let format = symphonia::default::get_probe()
         .format(
             &hint,
             source,
-            &FormatOptions::default(),
+            &FormatOptions {
+                enable_gapless: false,
+                ..Default::default()
+            },
             &MetadataOptions::default(),
         )
-        .map_err(|e| Failure(format!("cannot read segment as mp3: {e}")))?;
-    let mut format = probed.format;
+        .map_err(|e| Failure(format!("cannot read segment as mp3: {e}")))?
+        .format;
     let track = format
         .default_track()
         .ok_or_else(|| Failure("segment has no audio track".into()))?;
-    let mut decoder = symphonia::default::get_codecs()
+    let decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| Failure(format!("no decoder: {e}")))?;
+    Ok((format, decoder))
+}
+
+/// Decodes mp3 bytes until the first packet that yields samples; returns how many sample frames
+/// it held.
+pub fn first_pcm(bytes: Vec<u8>) -> Result<usize> {
+    let (mut format, mut decoder) = open(bytes)?;
     loop {
         let packet = format
             .next_packet()
@@ -62,27 +72,7 @@ pub fn first_pcm(bytes: Vec<u8>) -> Result<usize> {
 /// but not decoded, the warm-up frames are decoded and dropped, and it stops at the first packet
 /// holding the target sample. Returns the frames of it at and after the target.
 pub fn seek_pcm(bytes: Vec<u8>, plan: &jukebox_client::player::window::Window) -> Result<usize> {
-    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
-    let mut hint = Hint::new();
-    hint.with_extension("mp3");
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            source,
-            &FormatOptions {
-                enable_gapless: false,
-                ..Default::default()
-            },
-            &MetadataOptions::default(),
-        )
-        .map_err(|e| Failure(format!("cannot read segment as mp3: {e}")))?;
-    let mut format = probed.format;
-    let track = format
-        .default_track()
-        .ok_or_else(|| Failure("segment has no audio track".into()))?;
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .map_err(|e| Failure(format!("no decoder: {e}")))?;
+    let (mut format, mut decoder) = open(bytes)?;
     let mut frame = plan.first_frame;
     loop {
         let packet = format

@@ -113,31 +113,70 @@ fn playable(manifests: &Arc<Vec<Manifest>>) -> Vec<&Manifest> {
         .collect()
 }
 
+/// Runs `trials` trials in turn over one connection, each timing itself: the latencies, and the
+/// failure that ended them early, if one did.
+async fn run_trials(
+    addr: SocketAddr,
+    trials: usize,
+    mut trial: impl AsyncFnMut(&mut Conn, usize) -> Result<Duration>,
+) -> (Latencies, Option<Failure>) {
+    let mut latencies = Latencies::default();
+    let result = async {
+        let mut conn = Conn::open(addr, 64 * 1024).await?;
+        for n in 0..trials {
+            latencies.record(trial(&mut conn, n).await?);
+        }
+        Ok::<(), Failure>(())
+    }
+    .await;
+    (latencies, result.err())
+}
+
 /// Plays songs in turn, from the request for the manifest to decoded audio.
 async fn play_trials(
     addr: SocketAddr,
     manifests: &Arc<Vec<Manifest>>,
     trials: usize,
 ) -> (Latencies, Option<Failure>) {
-    let mut latencies = Latencies::default();
     let songs = playable(manifests);
-    let result = async {
-        let mut conn = Conn::open(addr, 64 * 1024).await?;
-        for trial in 0..trials {
-            let song = songs[trial % songs.len()].id;
-            let started = Instant::now();
-            let manifest = conn.manifest(song).await?;
-            let mut bytes = Vec::new();
-            conn.segment(song, 0, |b| bytes.extend_from_slice(b))
-                .await?;
-            verify(&bytes, &manifest.segments[0].sha256)?;
-            first_pcm(bytes)?;
-            latencies.record(started.elapsed());
-        }
-        Ok::<(), Failure>(())
+    run_trials(addr, trials, async |conn, trial| {
+        let song = songs[trial % songs.len()].id;
+        let started = Instant::now();
+        let manifest = conn.manifest(song).await?;
+        let mut bytes = Vec::new();
+        conn.segment(song, 0, |b| bytes.extend_from_slice(b))
+            .await?;
+        verify(&bytes, &manifest.segments[0].sha256)?;
+        first_pcm(bytes)?;
+        Ok(started.elapsed())
+    })
+    .await
+}
+
+/// Starts `song` as a player does: its first [`PLAYING_AHEAD`] segments requested, until the
+/// first DATA frame arrives. Returns the requests, to cancel.
+async fn start_streaming(conn: &mut Conn, song: &Manifest) -> Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    for index in 0..song.segments.len().min(PLAYING_AHEAD) {
+        let id = conn.id();
+        conn.send(&Request::get_segment(id, song.id, index as u32))
+            .await?;
+        ids.push(id);
     }
-    .await;
-    (latencies, result.err())
+    conn.read_until(|piece| match piece {
+        Piece::Data { request_id, .. } if ids.contains(&request_id) => Ok(Flow::Done),
+        other => Err(unexpected(&other)),
+    })
+    .await?;
+    Ok(ids)
+}
+
+/// Sends CANCEL for each of `ids`.
+async fn cancel(conn: &mut Conn, ids: &[u32]) -> Result<()> {
+    for &id in ids {
+        conn.send(&Request::cancel(id)).await?;
+    }
+    Ok(())
 }
 
 /// Starts a song (several segments requested, one arriving), then switches to the next song:
@@ -148,71 +187,51 @@ async fn switch_trials(
     manifests: &Arc<Vec<Manifest>>,
     trials: usize,
 ) -> (Latencies, Option<Failure>) {
-    let mut latencies = Latencies::default();
     let songs = playable(manifests);
-    let result = async {
-        let mut conn = Conn::open(addr, 64 * 1024).await?;
-        for trial in 0..trials {
-            let old = songs[trial % songs.len()];
-            let new = songs[(trial + 1) % songs.len()].id;
-            let mut old_ids = Vec::new();
-            for index in 0..old.segments.len().min(PLAYING_AHEAD) {
-                let id = conn.id();
-                conn.send(&Request::get_segment(id, old.id, index as u32))
-                    .await?;
-                old_ids.push(id);
+    run_trials(addr, trials, async |conn, trial| {
+        let old = songs[trial % songs.len()];
+        let new = songs[(trial + 1) % songs.len()].id;
+        let old_ids = start_streaming(conn, old).await?;
+        let started = Instant::now();
+        cancel(conn, &old_ids).await?;
+        let manifest_id = conn.id();
+        conn.send(&Request::get_manifest(manifest_id, new)).await?;
+        let mut json = Bytes::new();
+        conn.read_until(|piece| match piece {
+            Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
+            Piece::Frame(Frame {
+                request_id,
+                message: Message::Manifest(manifest),
+            }) if request_id == manifest_id => {
+                json = manifest;
+                Ok(Flow::Done)
             }
-            // Wait until the old song is streaming.
-            conn.read_until(|piece| match piece {
-                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::Done),
-                other => Err(unexpected(&other)),
-            })
-            .await?;
-            let started = Instant::now();
-            for &id in &old_ids {
-                conn.send(&Request::cancel(id)).await?;
+            other => Err(unexpected(&other)),
+        })
+        .await?;
+        let manifest = Manifest::from_json(&json)
+            .map_err(|e| Failure(format!("bad manifest of song {new}: {e}")))?;
+        let segment_id = conn.id();
+        conn.send(&Request::get_segment(segment_id, new, 0)).await?;
+        let mut bytes = Vec::new();
+        conn.read_until(|piece| match piece {
+            Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
+            Piece::Data {
+                request_id,
+                bytes: b,
+                end,
+            } if request_id == segment_id => {
+                bytes.extend_from_slice(b);
+                Ok(if end { Flow::Done } else { Flow::More })
             }
-            let manifest_id = conn.id();
-            conn.send(&Request::get_manifest(manifest_id, new)).await?;
-            let mut json = Bytes::new();
-            conn.read_until(|piece| match piece {
-                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
-                Piece::Frame(Frame {
-                    request_id,
-                    message: Message::Manifest(manifest),
-                }) if request_id == manifest_id => {
-                    json = manifest;
-                    Ok(Flow::Done)
-                }
-                other => Err(unexpected(&other)),
-            })
-            .await?;
-            let manifest = Manifest::from_json(&json)
-                .map_err(|e| Failure(format!("bad manifest of song {new}: {e}")))?;
-            let segment_id = conn.id();
-            conn.send(&Request::get_segment(segment_id, new, 0)).await?;
-            let mut bytes = Vec::new();
-            conn.read_until(|piece| match piece {
-                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
-                Piece::Data {
-                    request_id,
-                    bytes: b,
-                    end,
-                } if request_id == segment_id => {
-                    bytes.extend_from_slice(b);
-                    Ok(if end { Flow::Done } else { Flow::More })
-                }
-                other => Err(unexpected(&other)),
-            })
-            .await?;
-            verify(&bytes, &manifest.segments[0].sha256)?;
-            first_pcm(bytes)?;
-            latencies.record(started.elapsed());
-        }
-        Ok::<(), Failure>(())
-    }
-    .await;
-    (latencies, result.err())
+            other => Err(unexpected(&other)),
+        })
+        .await?;
+        verify(&bytes, &manifest.segments[0].sha256)?;
+        first_pcm(bytes)?;
+        Ok(started.elapsed())
+    })
+    .await
 }
 
 /// A place in the song for trial `trial`: spread over the song, never the same twice in a row.
@@ -229,79 +248,60 @@ async fn seek_trials(
     manifests: &Arc<Vec<Manifest>>,
     trials: usize,
 ) -> (Latencies, Option<Failure>) {
-    let mut latencies = Latencies::default();
     let songs = playable(manifests);
-    let result = async {
-        let mut conn = Conn::open(addr, 64 * 1024).await?;
-        for trial in 0..trials {
-            let song = songs[trial % songs.len()];
-            let mut old_ids = Vec::new();
-            for index in 0..song.segments.len().min(PLAYING_AHEAD) {
-                let id = conn.id();
-                conn.send(&Request::get_segment(id, song.id, index as u32))
-                    .await?;
-                old_ids.push(id);
+    run_trials(addr, trials, async |conn, trial| {
+        let song = songs[trial % songs.len()];
+        let old_ids = start_streaming(conn, song).await?;
+        let target = seek_target(trial, window::song_samples(song));
+        let started = Instant::now();
+        cancel(conn, &old_ids).await?;
+        let plan = window::Window::new(song, target);
+        let target_frame = plan.keep_from / plan.samples_per_frame;
+        // The segments from the plan's first to the one holding the target frame.
+        let mut last = plan.first_segment;
+        let mut frame = plan.first_frame;
+        for (i, segment) in song.segments.iter().enumerate().skip(plan.first_segment) {
+            last = i;
+            frame += u64::from(segment.frames);
+            if frame > target_frame {
+                break;
             }
-            conn.read_until(|piece| match piece {
-                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::Done),
-                other => Err(unexpected(&other)),
-            })
-            .await?;
-            let target = seek_target(trial, window::song_samples(song));
-            let started = Instant::now();
-            for &id in &old_ids {
-                conn.send(&Request::cancel(id)).await?;
-            }
-            let plan = window::Window::new(song, target);
-            let target_frame = plan.keep_from / plan.samples_per_frame;
-            // The segments from the plan's first to the one holding the target frame.
-            let mut last = plan.first_segment;
-            let mut frame = plan.first_frame;
-            for (i, segment) in song.segments.iter().enumerate().skip(plan.first_segment) {
-                last = i;
-                frame += u64::from(segment.frames);
-                if frame > target_frame {
-                    break;
-                }
-            }
-            let mut ids = Vec::new();
-            for index in plan.first_segment..=last {
-                let id = conn.id();
-                conn.send(&Request::get_segment(id, song.id, index as u32))
-                    .await?;
-                ids.push(id);
-            }
-            let mut parts: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];
-            let mut done = 0;
-            conn.read_until(|piece| match piece {
-                Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
-                Piece::Data {
-                    request_id,
-                    bytes,
-                    end,
-                } if ids.contains(&request_id) => {
-                    let at = ids.iter().position(|&id| id == request_id).expect("listed");
-                    parts[at].extend_from_slice(bytes);
-                    done += usize::from(end);
-                    Ok(if done == ids.len() {
-                        Flow::Done
-                    } else {
-                        Flow::More
-                    })
-                }
-                other => Err(unexpected(&other)),
-            })
-            .await?;
-            for (part, index) in parts.iter().zip(plan.first_segment..) {
-                verify(part, &song.segments[index].sha256)?;
-            }
-            seek_pcm(parts.concat(), &plan)?;
-            latencies.record(started.elapsed());
         }
-        Ok::<(), Failure>(())
-    }
-    .await;
-    (latencies, result.err())
+        let mut ids = Vec::new();
+        for index in plan.first_segment..=last {
+            let id = conn.id();
+            conn.send(&Request::get_segment(id, song.id, index as u32))
+                .await?;
+            ids.push(id);
+        }
+        let mut parts: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];
+        let mut done = 0;
+        conn.read_until(|piece| match piece {
+            Piece::Data { request_id, .. } if old_ids.contains(&request_id) => Ok(Flow::More),
+            Piece::Data {
+                request_id,
+                bytes,
+                end,
+            } if ids.contains(&request_id) => {
+                let at = ids.iter().position(|&id| id == request_id).expect("listed");
+                parts[at].extend_from_slice(bytes);
+                done += usize::from(end);
+                Ok(if done == ids.len() {
+                    Flow::Done
+                } else {
+                    Flow::More
+                })
+            }
+            other => Err(unexpected(&other)),
+        })
+        .await?;
+        for (part, index) in parts.iter().zip(plan.first_segment..) {
+            verify(part, &song.segments[index].sha256)?;
+        }
+        seek_pcm(parts.concat(), &plan)?;
+        Ok(started.elapsed())
+    })
+    .await
 }
 
 /// Keeps [`QUEUED`] segment requests of the longest song outstanding, refilling as each ends, and

@@ -2,81 +2,27 @@
 //! a smoke test that the load generator speaks the protocol and reports errors, not a benchmark (no
 //! timing is asserted: docs/BENCHMARKS.md has the figures, underruns included).
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use jukebox_server::{Config, Server, Store};
+use jukebox_test_kit::music_dir;
+use jukebox_test_kit::process::{command, output_within};
 use serde_json::Value;
-use wait_timeout::ChildExt;
-
-/// Longest a run may take (each lasts a second or two) before the test fails, so that a hung
-/// load generator fails the test instead of hanging it. Never used to synchronise.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A child process that is killed and reaped when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs `jukebox-bench ARGS` and returns what it printed once it has exited; fails the test, with
-/// what it printed so far, after [`PATIENCE`]. The colour variables are removed, as they would
-/// change its error output.
+/// what it printed so far, after the kit's patience, so that a hung load generator fails the test
+/// instead of hanging it.
 fn run_bench(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_jukebox-bench"));
-    for name in ["CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"] {
-        command.env_remove(name);
-    }
-    let spawned = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = Killed(spawned.expect("jukebox-bench runs"));
-    let stdout = read_all(child.0.stdout.take().expect("stdout is piped"));
-    let stderr = read_all(child.0.stderr.take().expect("stderr is piped"));
-    let status = child
-        .0
-        .wait_timeout(PATIENCE)
-        .expect("waiting for jukebox-bench");
-    let Some(status) = status else {
-        let _ = child.0.kill();
-        panic!(
-            "jukebox-bench did not exit within {PATIENCE:?}; stdout: {}; stderr: {}",
-            String::from_utf8_lossy(&stdout.join().unwrap()),
-            String::from_utf8_lossy(&stderr.join().unwrap())
-        );
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout is read"),
-        stderr: stderr.join().expect("stderr is read"),
-    }
-}
-
-fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
+    output_within(command(env!("CARGO_BIN_EXE_jukebox-bench")).args(args), b"")
 }
 
 /// Starts a server on a free loopback port in a runtime of its own; it lives as long as the test.
 fn start_server() -> SocketAddr {
-    let music = Path::new(env!("CARGO_MANIFEST_DIR")).join("../music");
-    let loaded = jukebox_segmenter::load_dir(&music, jukebox_segmenter::DEFAULT_SEGMENT_DURATION)
-        .expect("bundled music loads");
+    let loaded =
+        jukebox_segmenter::load_dir(&music_dir(), jukebox_segmenter::DEFAULT_SEGMENT_DURATION)
+            .expect("bundled music loads");
     assert!(!loaded.songs.is_empty());
     let store = Arc::new(Store::new(loaded.songs));
     let (tx, rx) = std::sync::mpsc::channel();

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::process::{command, output_within};
 use common::*;
+use jukebox_test_kit::process::{command, output_within};
 
 fn jukebox(args: &[&str]) -> std::process::Output {
     output_within(command(env!("CARGO_BIN_EXE_jukebox")).args(args), b"")

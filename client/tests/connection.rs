@@ -4,10 +4,11 @@
 mod common;
 
 use bytes::Bytes;
-use common::fake_server::{listen, Peer};
-use common::{within, PATIENCE};
 use jukebox_client::{Client, ClientError, Connection};
 use jukebox_protocol::{ErrorCode, ListRequest, Manifest, Message, Page, SegmentInfo, SongSummary};
+use jukebox_test_kit::songs::{self, segment_info};
+use jukebox_test_kit::wire::{listen, Peer};
+use jukebox_test_kit::{within, PATIENCE};
 
 fn catalog() -> Page {
     Page {
@@ -253,30 +254,14 @@ async fn a_segment_longer_than_the_manifest_says_is_cancelled_at_once() {
 
 #[tokio::test]
 async fn a_manifest_with_a_giant_segment_is_refused() {
+    let giant = SegmentInfo {
+        bytes: u32::MAX,
+        sha256: "0".repeat(64),
+        ..segment_info(0, b"")
+    };
     let manifest = Manifest {
-        id: 1,
         title: "Huge".into(),
-        artist: String::new(),
-        album: String::new(),
-        codec: "mp3".into(),
-        mpeg_version: "1".into(),
-        sample_rate: 44_100,
-        channels: 2,
-        bitrate: 128_000,
-        frames: 1,
-        samples: 1152,
-        duration_ms: 26,
-        encoder_delay: 0,
-        encoder_padding: 0,
-        loudness_lufs: None,
-        true_peak_dbtp: None,
-        segments: vec![SegmentInfo {
-            index: 0,
-            bytes: u32::MAX,
-            frames: 1,
-            samples: 1152,
-            sha256: "0".repeat(64),
-        }],
+        ..songs::manifest(1, vec![giant])
     };
     let (listener, addr) = listen().await;
     let server = tokio::spawn(async move {

@@ -4,37 +4,29 @@
 mod common;
 
 use bytes::Bytes;
-use common::fake_server::{listen, Peer};
 use common::*;
 use jukebox_protocol::{Manifest, Message, SegmentInfo};
-use sha2::{Digest, Sha256};
+use jukebox_test_kit::songs::{manifest, recount, segment_info};
+use jukebox_test_kit::wire::{listen, Peer};
+use jukebox_test_kit::{read_wav, within};
 
-fn manifest() -> Manifest {
-    Manifest {
-        id: 1,
+/// Song 1, "Tampered": one MPEG-2 frame (22.05 kHz mono) whose manifest has the hash of
+/// "0123456789".
+fn tampered() -> Manifest {
+    let segment = SegmentInfo {
+        samples: 576,
+        ..segment_info(0, b"0123456789")
+    };
+    let mut tampered = Manifest {
         title: "Tampered".into(),
-        artist: String::new(),
-        album: String::new(),
-        codec: "mp3".into(),
         mpeg_version: "2".into(),
         sample_rate: 22_050,
         channels: 1,
         bitrate: 48_000,
-        frames: 1,
-        samples: 576,
-        duration_ms: 26,
-        encoder_delay: 0,
-        encoder_padding: 0,
-        loudness_lufs: None,
-        true_peak_dbtp: None,
-        segments: vec![SegmentInfo {
-            index: 0,
-            bytes: 10,
-            frames: 1,
-            samples: 576,
-            sha256: hex::encode(Sha256::digest(b"0123456789")),
-        }],
-    }
+        ..manifest(1, vec![segment])
+    };
+    recount(&mut tampered);
+    tampered
 }
 
 #[tokio::test]
@@ -44,7 +36,7 @@ async fn a_corrupt_segment_stops_the_song_with_an_error() {
         let mut peer = Peer::accept(&listener).await;
         while let Some(frame) = peer.recv().await {
             let reply = match frame.message {
-                Message::GetManifest { song: 1 } => Message::Manifest(manifest().to_json().into()),
+                Message::GetManifest { song: 1 } => Message::Manifest(tampered().to_json().into()),
                 Message::GetSegment { song: 1, index: 0 } => Message::Data {
                     end: true,
                     bytes: Bytes::from_static(b"9876543210"),
@@ -67,7 +59,6 @@ async fn a_corrupt_segment_stops_the_song_with_an_error() {
         stderr_lines(&output),
         ["error: song 1: segment 0 of song 1 failed verification (SHA-256 mismatch); playback stopped"]
     );
-    let (_, _, samples) = read_wav(&wav);
-    assert!(samples.is_empty());
+    assert!(read_wav(&wav).samples.is_empty());
     within(server).await.unwrap();
 }

@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::fake_server::{listen, Peer};
 use common::*;
 use jukebox_protocol::{ListRequest, Message, Page, SongSummary};
+use jukebox_test_kit::process::{command, output_within};
+use jukebox_test_kit::wire::{listen, Peer};
+use jukebox_test_kit::within;
 
 const SONGS: u64 = 25;
 const PAGE: usize = 10;
@@ -95,8 +97,8 @@ async fn an_empty_library_is_said_and_jukebox_server_names_the_server() {
         }
     });
     let output = tokio::task::spawn_blocking(move || {
-        common::process::output_within(
-            common::process::command(env!("CARGO_BIN_EXE_jukebox"))
+        output_within(
+            command(env!("CARGO_BIN_EXE_jukebox"))
                 .args(["list", "--output", "null"])
                 .env("JUKEBOX_SERVER", addr),
             b"",

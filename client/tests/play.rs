@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use jukebox_test_kit::{decode_file, music_dir, read_wav};
 
 #[test]
 fn list_shows_every_bundled_song() {
@@ -35,8 +36,7 @@ fn list_shows_every_bundled_song() {
         ]
     );
     // No song played: still a valid, empty WAV file.
-    let (_, _, samples) = read_wav(&wav);
-    assert!(samples.is_empty());
+    assert!(read_wav(&wav).samples.is_empty());
 }
 
 #[test]
@@ -56,13 +56,17 @@ fn a_played_song_is_written_sample_for_sample_as_decoded() {
             format!("finished {id}")
         ]
     );
-    let (rate, channels, played) = read_wav(&wav);
-    let (want_rate, want_channels, decoded) = decode_file(&music_dir().join("03-small-hours.mp3"));
-    assert_eq!((rate, channels), (want_rate, want_channels));
-    assert_eq!(played.len(), decoded.len());
+    let played = read_wav(&wav);
+    let decoded = decode_file(&music_dir().join("03-small-hours.mp3"));
+    assert_eq!(
+        (played.sample_rate, played.channels),
+        (decoded.sample_rate, decoded.channels)
+    );
+    assert_eq!(played.samples.len(), decoded.samples.len());
     let first_difference = played
+        .samples
         .iter()
-        .zip(&decoded)
+        .zip(&decoded.samples)
         .position(|(a, b)| a.to_bits() != b.to_bits());
     assert_eq!(first_difference, None);
 }
@@ -206,6 +210,6 @@ fn switching_and_stopping_print_one_line_each_and_the_wav_keeps_the_first_format
     );
     assert_eq!(stderr_lines(&output), ["nothing is playing"]);
     // Song 3 (22.05 kHz mono) came first; song 1 (44.1 kHz stereo) was converted to it.
-    let (rate, channels, _) = read_wav(&wav);
-    assert_eq!((rate, channels), (22_050, 1));
+    let played = read_wav(&wav);
+    assert_eq!((played.sample_rate, played.channels), (22_050, 1));
 }

@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::fake_server::{listen, Peer};
-use common::*;
 use jukebox_client::output::OutputSpec;
 use jukebox_client::player::{Player, ReadAhead};
 use jukebox_client::Client;
 use jukebox_protocol::Message;
 use jukebox_segmenter::{segment_file, DEFAULT_SEGMENT_DURATION};
+use jukebox_test_kit::wire::{listen, Peer};
+use jukebox_test_kit::{music_dir, within};
 use tokio::sync::{mpsc, oneshot};
 
 /// Seconds of audio fetched beyond what has been played that the test tolerates.

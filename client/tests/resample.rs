@@ -5,31 +5,23 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use jukebox_client::player::resample::thd_n_db;
+use jukebox_test_kit::audio::synth_mp3;
+use jukebox_test_kit::{decode_file, read_wav};
 
+/// Makes `name.mp3` in `dir`: sox's `synth` at `rate`, mono, 24-bit, encoded with `lame_args`.
 fn make_mp3(dir: &Path, name: &str, rate: u32, synth: &[&str], lame_args: &[&str]) {
-    let wav = dir.join(format!("{name}.wav"));
-    let status = Command::new("sox")
-        .args(["-n", "-r", &rate.to_string(), "-c", "1", "-b", "24"])
-        .arg(&wav)
-        .arg("synth")
-        .args(synth)
-        .status()
-        .expect("sox is installed");
-    assert!(status.success());
-    let status = Command::new("lame")
-        .arg("--quiet")
-        .args(lame_args)
-        .args(["--tt", name])
-        .arg(&wav)
-        .arg(dir.join(format!("{name}.mp3")))
-        .status()
-        .expect("lame is installed");
-    assert!(status.success());
-    std::fs::remove_file(wav).unwrap();
+    let rate = rate.to_string();
+    let lame_args = [lame_args, &["--tt", name]].concat();
+    synth_mp3(
+        dir,
+        name,
+        &["-r", &rate, "-c", "1", "-b", "24"],
+        synth,
+        &lame_args,
+    );
 }
 
 #[test]
@@ -60,11 +52,13 @@ fn a_48_khz_sine_played_at_44_1_khz_stays_clean() {
         "add first\nadd sine\nplay\nwait\n",
     );
     assert!(output.status.success(), "{output:?}");
-    let (rate, channels, played) = read_wav(&wav);
-    assert_eq!((rate, channels), (44_100, 1));
-    let (_, _, first) = decode_file(&music.path().join("first.mp3"));
-    let (source_rate, _, source) = decode_file(&music.path().join("sine.mp3"));
-    assert_eq!(source_rate, 48_000);
+    let played = read_wav(&wav);
+    assert_eq!((played.sample_rate, played.channels), (44_100, 1));
+    let played = played.samples;
+    let first = decode_file(&music.path().join("first.mp3")).samples;
+    let source = decode_file(&music.path().join("sine.mp3"));
+    assert_eq!(source.sample_rate, 48_000);
+    let source = source.samples;
     let converted = &played[first.len()..];
     let want = (source.len() as f64 * 44_100.0 / 48_000.0).round() as usize;
     assert_eq!(converted.len(), want, "the converted song's length");

@@ -6,38 +6,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
+use jukebox_test_kit::audio::synth_mp3;
+use jukebox_test_kit::{decode_file, read_wav};
 
 /// Makes `name.mp3` in `dir`: a tone with a slow tremolo, at `rate`, encoded with `lame_args`.
 fn make_mp3(dir: &Path, name: &str, rate: u32, seconds: f32, lame_args: &[&str]) {
-    let wav = dir.join(format!("{name}.wav"));
-    let status = Command::new("sox")
-        .args(["-n", "-r", &rate.to_string(), "-c", "2"])
-        .arg(&wav)
-        .args([
-            "synth",
-            &seconds.to_string(),
-            "sine",
-            "200-3000",
-            "tremolo",
-            "3",
-            "60",
-        ])
-        .status()
-        .expect("sox is installed");
-    assert!(status.success());
-    let status = Command::new("lame")
-        .arg("--quiet")
-        .args(lame_args)
-        .args(["--tt", name])
-        .arg(&wav)
-        .arg(dir.join(format!("{name}.mp3")))
-        .status()
-        .expect("lame is installed");
-    assert!(status.success());
-    std::fs::remove_file(wav).unwrap();
+    let (rate, seconds) = (rate.to_string(), seconds.to_string());
+    let synth = [&*seconds, "sine", "200-3000", "tremolo", "3", "60"];
+    let lame_args = [lame_args, &["--tt", name]].concat();
+    synth_mp3(dir, name, &["-r", &rate, "-c", "2"], &synth, &lame_args);
 }
 
 /// Plays the song from the start, pauses at once, seeks to song sample `target`, resumes and
@@ -57,7 +36,7 @@ fn check_seek(music: &Path, id: u64, rate: u32, reference: &[f32], channels: usi
         format!("play {id}\npause\nseek {seconds}\nresume\nwait\n"),
     );
     assert!(output.status.success(), "{output:?}");
-    let (_, _, played) = read_wav(&wav);
+    let played = read_wav(&wav).samples;
     let rest = &reference[target as usize * channels..];
     assert!(
         played.len() >= rest.len(),
@@ -96,9 +75,10 @@ fn seek_case(rate: u32, seconds: f32, lame_args: &[&str]) {
         "{} segments",
         manifest.segments.len()
     );
-    let (file_rate, channels, reference) = decode_file(&path);
-    assert_eq!(file_rate, rate);
-    let channels = usize::from(channels);
+    let reference = decode_file(&path);
+    assert_eq!(reference.sample_rate, rate);
+    let channels = usize::from(reference.channels);
+    let reference = reference.samples;
     let length = (reference.len() / channels) as u64;
     // Song samples where each segment starts: raw samples less the delay symphonia trims.
     let delay = u64::from(manifest.encoder_delay) + 529;

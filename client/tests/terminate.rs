@@ -8,8 +8,10 @@ mod common;
 use std::io::Write;
 use std::process::Stdio;
 
-use common::process::{command, lines, Killed};
 use common::*;
+use jukebox_test_kit::process::{command, signal, Killed, Lines};
+use jukebox_test_kit::wire::{listen, Peer};
+use jukebox_test_kit::{decode_file, music_dir, read_wav, within};
 
 #[test]
 fn sigterm_stops_playback_and_completes_the_wav() {
@@ -26,23 +28,22 @@ fn sigterm_stops_playback_and_completes_the_wav() {
     let mut stdin = child.stdin.take().unwrap();
     let id = bundled_id("03-small-hours.mp3");
     stdin.write_all(format!("play {id}\n").as_bytes()).unwrap();
-    let stdout = lines(child.stdout.take().unwrap());
-    let line = stdout.recv_timeout(PATIENCE).expect("a line from jukebox");
+    let stdout = Lines::read(child.stdout.take().unwrap());
+    let line = stdout.next().expect("a line from jukebox");
     assert_eq!(
         line,
         format!("playing {id}: Small Hours — Jukebox Ensemble (0:12)")
     );
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    // SAFETY: sends a signal to the child this test started and has not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    signal(child.id(), libc::SIGTERM);
     let status = child.wait();
     assert_eq!(status.code(), Some(143), "{status:?}");
-    let line = stdout.recv_timeout(PATIENCE).expect("a line from jukebox");
+    let line = stdout.next().expect("a line from jukebox");
     assert_eq!(line, format!("stopped {id}"));
-    let (rate, channels, samples) = read_wav(&wav);
-    assert_eq!((rate, channels), (22_050, 1));
+    let played = read_wav(&wav);
+    assert_eq!((played.sample_rate, played.channels), (22_050, 1));
+    let samples = played.samples;
     // Stopped early: at most the whole song, and a prefix of it.
-    let (_, _, decoded) = decode_file(&music_dir().join("03-small-hours.mp3"));
+    let decoded = decode_file(&music_dir().join("03-small-hours.mp3")).samples;
     assert!(samples.len() < decoded.len());
     assert_eq!(samples[..], decoded[..samples.len()]);
     drop(stdin);
@@ -50,10 +51,10 @@ fn sigterm_stops_playback_and_completes_the_wav() {
 
 #[tokio::test]
 async fn sigint_ends_a_command_waiting_for_a_silent_server() {
-    let (listener, addr) = fake_server::listen().await;
+    let (listener, addr) = listen().await;
     let (got_list, list_seen) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
-        let mut peer = fake_server::Peer::accept(&listener).await;
+        let mut peer = Peer::accept(&listener).await;
         let list = peer.recv().await.unwrap();
         assert_eq!(list.message, jukebox_protocol::Message::list_all());
         got_list.send(()).unwrap();
@@ -70,9 +71,7 @@ async fn sigint_ends_a_command_waiting_for_a_silent_server() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"list\n").unwrap();
     within(list_seen).await.unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    // SAFETY: sends a signal to the child this test started and has not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    signal(child.id(), libc::SIGINT);
     // A client stuck in the command would never exit. The wait is bounded, and the child is killed
     // if it fails, so the runtime never waits for ever on this blocking task when the test ends.
     let status = tokio::task::spawn_blocking(move || child.wait())

@@ -6,15 +6,17 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use jukebox_test_kit::process::Killed;
 
 use crate::process::PATIENCE;
 
 /// A running HAProxy, killed when dropped.
 pub struct Haproxy {
-    child: Child,
+    _child: Killed,
     /// Where clients connect.
     pub addr: SocketAddr,
     socket: PathBuf,
@@ -69,7 +71,7 @@ impl Haproxy {
             .spawn()
             .expect("haproxy is installed (see README prerequisites)");
         let haproxy = Haproxy {
-            child,
+            _child: Killed::from(child),
             addr,
             socket,
             _dir: dir,
@@ -123,12 +125,5 @@ impl Haproxy {
             );
             thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -4,21 +4,17 @@
 //! net so that a broken build fails a test instead of hanging CI. Every process is killed when the
 //! test ends, failed or not, from right after it is started.
 
-use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Write};
+use std::collections::HashMap;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
 
-use wait_timeout::ChildExt;
-
-/// How long any single expected event may take before the test is declared hung.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+use jukebox_test_kit::process::{command, poll_until, Killed, Lines};
+pub use jukebox_test_kit::PATIENCE;
 
 /// Path of a binary of this workspace, built by `cargo test --workspace` next to the test executable;
 /// built on demand when a test is run on its own.
@@ -58,95 +54,9 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Variables that change what the binaries print whatever the harness asks for (colour switches;
-/// the harness sets `RUST_LOG` itself); they are removed so that the output is the same on every
-/// machine.
-const OUTPUT_ENV: [&str; 4] = ["RUST_LOG", "CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"];
-
-fn command(program: impl AsRef<OsStr>) -> Command {
-    let mut command = Command::new(program);
-    for name in OUTPUT_ENV {
-        command.env_remove(name);
-    }
-    command
-}
-
-/// A child process that is killed and reaped when dropped.
-struct Killed(Child);
-
-impl Deref for Killed {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl DerefMut for Killed {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Collects a child's output lines in the background and hands them out as they arrive.
-struct Lines {
-    rx: Receiver<String>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Lines {
-    fn spawn(reader: impl std::io::Read + Send + 'static) -> Lines {
-        let (tx, rx) = channel();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let all = Arc::clone(&seen);
-        thread::spawn(move || {
-            for line in BufReader::new(reader).lines() {
-                let Ok(line) = line else { break };
-                all.lock().unwrap().push(line.clone());
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines { rx, seen }
-    }
-
-    /// Waits for the next line that satisfies `pred`, skipping others; panics on EOF or timeout.
-    fn expect(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {what}"),
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "output ended while waiting for {what}; saw {:?}",
-                        self.all()
-                    )
-                }
-            }
-        }
-    }
-
-    fn all(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// A running `jukebox-server`, killed when dropped.
-pub struct ServerProcess {
-    child: Killed,
-    pub addr: SocketAddr,
-    log: Lines,
-}
+/// A running `jukebox-server` on a music folder, killed when dropped: the test kit's server
+/// process, with its log.
+pub struct ServerProcess(jukebox_test_kit::process::ServerProcess);
 
 impl ServerProcess {
     /// Starts a server on `music` at a free loopback port and waits until it is listening.
@@ -155,62 +65,49 @@ impl ServerProcess {
     }
 
     pub fn start_with(music: &Path, args: &[&str]) -> ServerProcess {
-        let spawned = command(binary("jukebox-server"))
-            .arg("--music")
-            .arg(music)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut child = Killed(spawned.expect("start jukebox-server"));
-        let log = Lines::spawn(child.stderr.take().unwrap());
-        let line = log.expect("`listening on`", |l| l.contains("listening on "));
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        ServerProcess { child, addr, log }
+        let mut server = command(binary("jukebox-server"));
+        server.arg("--music").arg(music).args(args);
+        ServerProcess(jukebox_test_kit::process::ServerProcess::start(&mut server))
     }
+}
 
-    /// Everything the server has logged so far.
-    pub fn log(&self) -> Vec<String> {
-        self.log.all()
+impl Deref for ServerProcess {
+    type Target = jukebox_test_kit::process::ServerProcess;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
+}
 
-    /// True while the server process has not exited.
-    /// The process ID, to send the server signals (SIGSTOP, SIGCONT).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+impl DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
+}
 
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("poll server").is_none()
-    }
+/// The ID of each song the server lists, by title: a song's ID comes from its audio, so a test
+/// learns it as a user would, from `list --all`. `scratch` holds the lister's WAV file.
+pub fn ids(server: &ServerProcess, scratch: &Path) -> HashMap<String, u64> {
+    let mut client = ClientProcess::start(server.addr, &scratch.join("list.wav"));
+    client.send("list --all");
+    client.send("quit");
+    let (status, stdout, _) = client.finish();
+    assert!(status.success());
+    stdout
+        .iter()
+        .filter_map(|line| {
+            let (id, rest) = line.trim_start().split_once("  ")?;
+            let title = rest.split(" — ").next()?;
+            Some((title.to_string(), id.parse().ok()?))
+        })
+        .collect()
+}
 
-    /// Sends the server `signal` (e.g. `libc::SIGTERM`).
-    #[cfg(unix)]
-    pub fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.pid()).expect("a pid");
-        // SAFETY: kill(2) with a pid of our own child, which is not reaped before the drop.
-        assert_eq!(
-            unsafe { libc::kill(pid, signal) },
-            0,
-            "kill({pid}, {signal})"
-        );
-    }
-
-    /// Waits for the server to exit (at most [`PATIENCE`]) and returns its status.
-    pub fn wait_exit(&mut self) -> ExitStatus {
-        self.child
-            .wait_timeout(PATIENCE)
-            .expect("wait for server")
-            .unwrap_or_else(|| panic!("the server did not exit within {PATIENCE:?}"))
-    }
+/// Waits until the client has written some of the song to `wav`: the file grows through an 8 KiB
+/// buffer, so once it is past 16 KiB it holds samples, whatever the header's size.
+pub fn wait_for_audio(wav: &Path) {
+    poll_until("audio", Duration::from_millis(10), || {
+        std::fs::metadata(wav).map_or(0, |m| m.len()) >= 16 * 1024
+    });
 }
 
 /// A running `jukebox` client driven through stdin, as a script would; killed when dropped.
@@ -248,9 +145,9 @@ impl ClientProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();
-        let mut child = Killed(spawned.expect("start jukebox"));
-        let out = Lines::spawn(child.stdout.take().unwrap());
-        let err = Lines::spawn(child.stderr.take().unwrap());
+        let mut child = Killed::from(spawned.expect("start jukebox"));
+        let out = Lines::read(child.stdout.take().unwrap());
+        let err = Lines::read(child.stderr.take().unwrap());
         ClientProcess {
             stdin: child.stdin.take(),
             child,
@@ -295,15 +192,10 @@ impl ClientProcess {
     /// Closes stdin (end of input) and waits for the client to exit.
     pub fn finish(mut self) -> (ExitStatus, Vec<String>, Vec<String>) {
         drop(self.stdin.take());
-        let status = self
-            .child
-            .wait_timeout(PATIENCE)
-            .expect("wait for client")
-            .unwrap_or_else(|| panic!("client did not exit after end of input"));
+        let status = self.child.wait();
         // The reader threads see EOF once the process is gone: collect everything they read.
-        let drain = |lines: &Lines| while lines.rx.recv_timeout(PATIENCE).is_ok() {};
-        drain(&self.out);
-        drain(&self.err);
+        self.out.wait_end();
+        self.err.wait_end();
         (status, self.out.all(), self.err.all())
     }
 

@@ -2,18 +2,11 @@
 //! loopback, driven through stdin as a script would, with what they play written to WAV files and
 //! compared sample for sample with a direct symphonia decode of the same mp3.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
-
-use jukebox_e2e::process::PATIENCE;
-use jukebox_e2e::{decode_file, make_song, read_wav, ClientProcess, Pcm, ServerProcess};
+use jukebox_e2e::{
+    decode_file, ids, make_song, read_wav, wait_for_audio, ClientProcess, Pcm, ServerProcess,
+};
+use jukebox_test_kit::music_dir;
 use tempfile::TempDir;
-
-fn bundled_music() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
-}
 
 /// A folder of short songs, all 44.1 kHz stereo so that one WAV can hold any sequence of them.
 fn short_songs() -> TempDir {
@@ -22,34 +15,6 @@ fn short_songs() -> TempDir {
     make_song(dir.path(), "b", "Bravo", 3.0, 660, &["-b", "128"]);
     make_song(dir.path(), "c", "Charlie", 3.0, 550, &["-V", "5"]);
     dir
-}
-
-/// Waits until the client has written some of the song to `wav`: the file grows through an 8 KiB
-/// buffer, so once it is past 16 KiB it holds samples, whatever the header's size.
-fn wait_for_audio(wav: &Path) {
-    let deadline = Instant::now() + PATIENCE;
-    while std::fs::metadata(wav).map_or(0, |m| m.len()) < 16 * 1024 {
-        assert!(Instant::now() < deadline, "no audio after {PATIENCE:?}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The ID of each song the server lists, by title: a song's ID comes from its audio, so a test
-/// learns it as a user would, from `list`.
-fn ids(server: &ServerProcess, scratch: &Path) -> HashMap<String, u64> {
-    let mut client = ClientProcess::start(server.addr, &scratch.join("list.wav"));
-    client.send("list");
-    client.send("quit");
-    let (status, stdout, _) = client.finish();
-    assert!(status.success());
-    stdout
-        .iter()
-        .filter_map(|line| {
-            let (id, rest) = line.trim_start().split_once("  ")?;
-            let title = rest.split(" — ").next()?;
-            Some((title.to_string(), id.parse().ok()?))
-        })
-        .collect()
 }
 
 fn assert_same_format(wav: &Pcm, reference: &Pcm) {
@@ -81,7 +46,7 @@ fn assert_stale_frames_only_of_one_cancelled_request(stderr: &[String]) {
 
 #[test]
 fn list_shows_every_bundled_song() {
-    let server = ServerProcess::start(&bundled_music());
+    let server = ServerProcess::start(&music_dir());
     let dir = tempfile::tempdir().unwrap();
     let mut client = ClientProcess::start(server.addr, &dir.path().join("out.wav"));
     client.send("list");
@@ -106,7 +71,7 @@ fn list_shows_every_bundled_song() {
 
 #[test]
 fn play_writes_exactly_the_decoded_song() {
-    let server = ServerProcess::start(&bundled_music());
+    let server = ServerProcess::start(&music_dir());
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
     let small_hours = ids(&server, dir.path())["Small Hours"];
@@ -117,7 +82,7 @@ fn play_writes_exactly_the_decoded_song() {
     client.expect_prefix(&format!("finished {small_hours}"));
     let (status, _, stderr) = client.finish();
     assert!(status.success(), "{stderr:?}");
-    let reference = decode_file(&bundled_music().join("03-small-hours.mp3"));
+    let reference = decode_file(&music_dir().join("03-small-hours.mp3"));
     let played = read_wav(&wav);
     assert_same_format(&played, &reference);
     assert_eq!(played.samples.len(), reference.samples.len());
@@ -177,7 +142,7 @@ fn switching_songs_mid_song_plays_all_of_the_new_one() {
 #[test]
 fn stop_ends_sound_and_transfer() {
     // Long Road (0:44) is long enough that the stop comes in its middle even on a busy machine.
-    let server = ServerProcess::start(&bundled_music());
+    let server = ServerProcess::start(&music_dir());
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
     let long_road = ids(&server, dir.path())["Long Road"];
@@ -197,7 +162,7 @@ fn stop_ends_sound_and_transfer() {
         !stdout.iter().any(|l| l.starts_with("finished")),
         "{stdout:?}"
     );
-    let song = decode_file(&bundled_music().join("04-long-road.mp3"));
+    let song = decode_file(&music_dir().join("04-long-road.mp3"));
     let played = read_wav(&wav);
     assert!(!played.samples.is_empty() && played.seconds() < song.seconds() - 1.0);
     assert!(played.samples[..] == song.samples[..played.samples.len()]);
@@ -301,7 +266,7 @@ fn the_server_skips_broken_files_and_serves_the_rest() {
     .unwrap();
     std::fs::create_dir(dir.path().join("folder.mp3")).unwrap();
     let server = ServerProcess::start(dir.path());
-    let log = server.log().join("\n");
+    let log = server.log();
     for name in ["empty.mp3", "noise.mp3", "folder.mp3"] {
         assert!(log.contains(name), "no warning about {name} in {log}");
     }

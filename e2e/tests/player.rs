@@ -3,28 +3,10 @@
 //! for sample with symphonia's decode of each file. Queue order with shuffle and repeat, and
 //! gapless changes from one song to the next.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use jukebox_e2e::audio::make_sweep;
-use jukebox_e2e::{decode_file, make_song, read_wav, ClientProcess, Pcm, ServerProcess};
-
-/// The ID of each song the server lists, by title, learnt as a user would, from `list`.
-fn ids(server: &ServerProcess, scratch: &Path) -> HashMap<String, u64> {
-    let mut client = ClientProcess::start(server.addr, &scratch.join("list.wav"));
-    client.send("list --all");
-    client.send("quit");
-    let (status, stdout, _) = client.finish();
-    assert!(status.success());
-    stdout
-        .iter()
-        .filter_map(|line| {
-            let (id, rest) = line.trim_start().split_once("  ")?;
-            let title = rest.split(" — ").next()?;
-            Some((title.to_string(), id.parse().ok()?))
-        })
-        .collect()
-}
+use jukebox_e2e::{decode_file, ids, make_song, read_wav, ClientProcess, Pcm, ServerProcess};
+use jukebox_test_kit::audio::make_sweep;
 
 /// The `playing` and `finished` lines, as (word, ID).
 fn song_events(stdout: &[String]) -> Vec<(String, u64)> {

@@ -4,22 +4,12 @@
 //! jukebox-bench's real-time players carry on the same way through a drain and a kill.
 #![cfg(unix)]
 
-use std::path::Path;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use jukebox_e2e::haproxy::{Haproxy, Replica};
-use jukebox_e2e::process::{binary, PATIENCE};
-use jukebox_e2e::{decode_file, make_song, read_wav, ClientProcess, ServerProcess};
-
-/// Waits until the client has written some of the song to `wav` (past the header's buffer).
-fn wait_for_audio(wav: &Path) {
-    let deadline = Instant::now() + PATIENCE;
-    while std::fs::metadata(wav).map_or(0, |m| m.len()) < 16 * 1024 {
-        assert!(Instant::now() < deadline, "no audio after {PATIENCE:?}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
+use jukebox_e2e::process::binary;
+use jukebox_e2e::{decode_file, make_song, read_wav, wait_for_audio, ClientProcess, ServerProcess};
+use jukebox_test_kit::process::{Killed, Lines};
 
 /// The replica that holds the one client connection, by its index in the server lines.
 fn holding(replicas: &[Replica]) -> Option<usize> {
@@ -106,7 +96,7 @@ fn a_client_plays_on_when_its_replica_drains() {
             "{:?}",
             asked.elapsed()
         );
-        let log = replica.log();
+        let log = replica.log_lines();
         assert!(
             log.iter().any(|l| l.contains("every client has moved")),
             "{log:?}"
@@ -126,20 +116,8 @@ fn busiest(replicas: &[Replica]) -> usize {
         .expect("three replicas")
 }
 
-/// A child process killed and reaped when dropped, so that no test leaves one behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn bench_players_carry_on_through_a_drain_and_a_kill() {
-    use wait_timeout::ChildExt;
-
     const PLAYERS: u64 = 12;
     let music = tempfile::tempdir().unwrap();
     make_song(music.path(), "long", "Long", 24.0, 330, &["-b", "128"]);
@@ -148,25 +126,23 @@ fn bench_players_carry_on_through_a_drain_and_a_kill() {
         .collect();
     let haproxy = Haproxy::start([replicas[0].addr, replicas[1].addr, replicas[2].addr], true);
     // Long enough for both events on a slow machine; checked below.
-    let spawned = std::process::Command::new(binary("jukebox-bench"))
-        .args([
-            "--server",
-            &haproxy.addr.to_string(),
-            "--duration",
-            "20",
-            "--json",
-        ])
-        .args(["realtime", "--clients", &PLAYERS.to_string()])
-        .args(["--source", "127.0.0.2", "--sources", "3"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut bench = Child(spawned.expect("jukebox-bench runs"));
-    let stdout = bench.0.stdout.take().unwrap();
-    let report = thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
-    let stderr = bench.0.stderr.take().unwrap();
-    let errors = thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut bench = Killed::spawn(
+        std::process::Command::new(binary("jukebox-bench"))
+            .args([
+                "--server",
+                &haproxy.addr.to_string(),
+                "--duration",
+                "20",
+                "--json",
+            ])
+            .args(["realtime", "--clients", &PLAYERS.to_string()])
+            .args(["--source", "127.0.0.2", "--sources", "3"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
+    let report = Lines::read(bench.stdout.take().unwrap());
+    let errors = Lines::read(bench.stderr.take().unwrap());
 
     // The players are all connected; the replica holding the most drains.
     let now = haproxy.wait_until("every player connected", |r| sessions(r) == PLAYERS);
@@ -187,16 +163,14 @@ fn bench_players_carry_on_through_a_drain_and_a_kill() {
         sessions(r) == PLAYERS && r[killed].sessions == 0
     });
     assert!(
-        bench.0.try_wait().unwrap().is_none(),
+        bench.try_wait().unwrap().is_none(),
         "the run ended before the players had moved: the machine is too slow for this test"
     );
 
-    let status = bench
-        .0
-        .wait_timeout(PATIENCE)
-        .unwrap()
-        .unwrap_or_else(|| panic!("jukebox-bench did not end within {PATIENCE:?}"));
-    let (report, errors) = (report.join().unwrap(), errors.join().unwrap());
+    let status = bench.wait();
+    report.wait_end();
+    errors.wait_end();
+    let (report, errors) = (report.all().join("\n"), errors.all().join("\n"));
     let report: serde_json::Value = serde_json::from_str(report.trim())
         .unwrap_or_else(|e| panic!("not a report ({e}): {report:?}; stderr: {errors}"));
     assert!(status.success(), "{report}; stderr: {errors}");

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 
 use jukebox_protocol::{Manifest, SegmentInfo};
 use jukebox_segmenter::catalog::index::{self, Row, INDEX_FILE};
-use jukebox_segmenter::mp3::header::MpegHeader;
-use jukebox_segmenter::{segment_file, DEFAULT_SEGMENT_DURATION};
+use jukebox_test_kit::songs::three_frames;
 
 /// Words in the vocabulary.
 const WORDS: usize = 20_000;
@@ -144,18 +143,6 @@ impl Vocabulary {
     }
 }
 
-/// Three MPEG frames of a bundled song, after its info frame.
-fn three_frames() -> Vec<u8> {
-    let music = Path::new(env!("CARGO_MANIFEST_DIR")).join("../music/03-small-hours.mp3");
-    let song = segment_file(&music, DEFAULT_SEGMENT_DURATION).expect("the bundled song");
-    let audio = &song.segments[1];
-    let mut at = 0;
-    for _ in 0..3 {
-        at += MpegHeader::from_bytes(&audio[at..]).unwrap().frame_len();
-    }
-    audio[..at].to_vec()
-}
-
 /// An ID3v2.4 tag (UTF-8 text) with a title, artist and album.
 fn id3(title: &str, artist: &str, album: &str) -> Vec<u8> {
     let syncsafe = |n: u32| (0..4).rev().map(move |i| ((n >> (7 * i)) & 0x7F) as u8);
@@ -202,30 +189,19 @@ fn synthetic_index(dir: &Path, n: usize) {
         .map(|i| {
             let (title, artist, album) = vocabulary.tags(i, n);
             let hash = xxhash_rust::xxh3::xxh3_64(&(i as u64).to_le_bytes());
+            let segment = SegmentInfo {
+                index: 0,
+                bytes: 32_000,
+                frames: 77,
+                samples: 77 * 1152,
+                sha256: format!("{hash:016x}").repeat(4),
+            };
+            let id = jukebox_segmenter::mp3::song::audio_id(hash);
             let manifest = Manifest {
-                id: jukebox_segmenter::mp3::song::audio_id(hash),
                 title,
                 artist,
                 album,
-                codec: "mp3".into(),
-                mpeg_version: "1".into(),
-                sample_rate: 44_100,
-                channels: 2,
-                bitrate: 128_000,
-                frames: 77,
-                samples: 77 * 1152,
-                duration_ms: 77 * 1152 * 1000 / 44_100,
-                encoder_delay: 0,
-                encoder_padding: 0,
-                loudness_lufs: None,
-                true_peak_dbtp: None,
-                segments: vec![SegmentInfo {
-                    index: 0,
-                    bytes: 32_000,
-                    frames: 77,
-                    samples: 77 * 1152,
-                    sha256: format!("{hash:016x}").repeat(4),
-                }],
+                ..jukebox_test_kit::manifest(id, vec![segment])
             };
             let song = jukebox_segmenter::Song {
                 path: PathBuf::from(format!("{:05}/{i:07}.mp3", i / 100)),

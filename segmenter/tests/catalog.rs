@@ -7,12 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{lame, music_dir};
 use jukebox_segmenter::catalog::index::{INDEX_FILE, OLD_INDEX_FILE, SONGS_DIR};
 use jukebox_segmenter::catalog::write::Quiet;
 use jukebox_segmenter::{
     load_dir, read_catalog, write_catalog, LoadedDir, Summary, DEFAULT_SEGMENT_DURATION,
 };
+use jukebox_test_kit::audio::lame_bytes;
+use jukebox_test_kit::music_dir;
 
 fn write(path: &Path, data: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -46,7 +47,7 @@ fn source() -> tempfile::TempDir {
     }
     write(
         &dir.path().join("B-generated.mp3"),
-        &lame(22_050, 1, 1.0, &["-b", "32"]),
+        &lame_bytes(22_050, 1, 1.0, &["-b", "32"]),
     );
     write(&dir.path().join("broken.mp3"), b"not an mp3 at all");
     std::fs::create_dir(dir.path().join("folder.mp3")).unwrap();
@@ -194,7 +195,7 @@ fn re_runs_rewrite_only_what_changed_and_remove_what_is_gone() {
     // A new song before the others renumbers them; a removed one disappears.
     write(
         &src.path().join("A-new.mp3"),
-        &lame(16_000, 1, 1.0, &["-b", "24"]),
+        &lame_bytes(16_000, 1, 1.0, &["-b", "24"]),
     );
     std::fs::remove_file(src.path().join("sub/02-blue-tide.mp3")).unwrap();
     let third = run(src.path(), out.path());
@@ -535,7 +536,7 @@ fn ids_survive_renames_moves_retagging_and_other_files_coming_and_going() {
     std::fs::remove_file(src.path().join("sub/04-long-road.mp3")).unwrap();
     write(
         &src.path().join("0-new.mp3"),
-        &lame(16_000, 1, 1.0, &["-b", "24"]),
+        &lame_bytes(16_000, 1, 1.0, &["-b", "24"]),
     );
 
     let summary = run(src.path(), out.path());

@@ -3,74 +3,23 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
-use common::music_dir;
 use jukebox_segmenter::catalog::index::SONGS_DIR;
 use jukebox_segmenter::read_catalog;
-use wait_timeout::ChildExt;
+use jukebox_test_kit::music_dir;
+use jukebox_test_kit::process::{self, output_within, Killed, Lines};
 
-/// Longest a run may take before the test fails, so that a hung segmenter fails the test instead
-/// of hanging it. Never used to synchronise.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A child process that is killed and reaped when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The segmenter, run without the colour variables, which would change what it prints.
+/// The segmenter, run without the variables that would change what it prints.
 fn command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_jukebox-segmenter"));
-    for name in ["CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"] {
-        command.env_remove(name);
-    }
-    command
+    process::command(env!("CARGO_BIN_EXE_jukebox-segmenter"))
 }
 
 /// Runs the segmenter and returns what it printed once it has exited; fails the test, with what it
-/// printed so far, after [`PATIENCE`].
+/// printed so far, after the kit's patience.
 fn segmenter(args: &[&Path]) -> Output {
-    let spawned = command()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = Killed(spawned.expect("run jukebox-segmenter"));
-    let stdout = read_all(child.0.stdout.take().expect("stdout is piped"));
-    let stderr = read_all(child.0.stderr.take().expect("stderr is piped"));
-    let status = child.0.wait_timeout(PATIENCE).expect("wait for it");
-    let Some(status) = status else {
-        let _ = child.0.kill();
-        panic!(
-            "jukebox-segmenter did not exit within {PATIENCE:?}; stdout: {}; stderr: {}",
-            text(&stdout.join().unwrap()),
-            text(&stderr.join().unwrap())
-        );
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout is read"),
-        stderr: stderr.join().expect("stderr is read"),
-    }
-}
-
-fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
+    output_within(command().args(args), b"")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -154,28 +103,18 @@ fn a_killed_run_leaves_the_old_catalog_or_the_new_one() {
         changed[at] ^= 1 + i as u8;
         std::fs::write(src.path().join(format!("a{i:02}.mp3")), &changed).unwrap();
     }
-    let spawned = command()
-        .args([src.path(), &catalog])
-        .args(["--jobs", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = Killed(spawned.unwrap());
+    let mut child = Killed::spawn(
+        command()
+            .args([src.path(), &catalog])
+            .args(["--jobs", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     // Kill it as soon as it reports its first song written.
-    let stderr = BufReader::new(child.0.stderr.take().unwrap());
-    let (written_tx, written) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if line.ends_with(": written") {
-                let _ = written_tx.send(());
-            }
-        }
-    });
-    written
-        .recv_timeout(PATIENCE)
-        .expect("a song reported written");
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
+    let stderr = Lines::read(child.stderr.take().unwrap());
+    stderr.expect("a song reported written", |l| l.ends_with(": written"));
+    child.kill().unwrap();
+    child.wait();
 
     // Whatever moment it died at, a server loads a whole catalog, old or new, and nothing else.
     let loaded = read_catalog(&catalog).unwrap();

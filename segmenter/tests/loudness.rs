@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use bytes::Bytes;
-use common::music_dir;
 use jukebox_segmenter::mp3::loudness::{measure, Loudness};
 use jukebox_segmenter::{load_dir, segment_bytes, segment_file, DEFAULT_SEGMENT_DURATION};
+use jukebox_test_kit::music_dir;
 
 /// ffmpeg's integrated loudness and true peak of a file (its summary prints one decimal).
 fn ffmpeg_r128(path: &Path) -> (f64, f64) {

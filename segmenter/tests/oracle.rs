@@ -6,8 +6,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{check_against_ffprobe, check_against_oracle, is_info_frame, lame, music_dir};
+use common::{check_against_ffprobe, check_against_oracle, is_info_frame};
 use jukebox_segmenter::{segment_bytes, segment_file, DEFAULT_SEGMENT_DURATION};
+use jukebox_test_kit::audio::lame_bytes;
+use jukebox_test_kit::music_dir;
 use sha2::{Digest, Sha256};
 
 #[test]
@@ -157,7 +159,7 @@ fn lame_files_of_every_kind_agree_with_symphonia() {
     let mut with_info = 0;
     for &(rate, channels, args, version) in VARIANTS {
         let what = format!("{rate} Hz, {channels} ch, lame {args:?}");
-        let data = lame(rate, channels, 1.5, args);
+        let data = lame_bytes(rate, channels, 1.5, args);
         // Short segments, so that every file has several.
         let song = segment_bytes(
             "fallback",
@@ -244,7 +246,7 @@ fn a_vbri_frame_is_carried_not_counted() {
             &["--resample", "22.05", "-m", "m", "-b", "32", "-t"][..],
         ),
     ] {
-        let clean = lame(rate, channels, 1.0, args);
+        let clean = lame_bytes(rate, channels, 1.0, args);
         let header = [clean[0], clean[1], clean[2] & !0x02, clean[3]];
         let len = jukebox_segmenter::mp3::header::MpegHeader::from_bytes(&header)
             .unwrap()

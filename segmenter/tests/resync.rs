@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{concat, lame};
+use common::concat;
 use jukebox_segmenter::{segment_bytes, Song};
+use jukebox_test_kit::audio::lame_bytes;
 
 const TARGET: Duration = Duration::from_millis(500);
 
@@ -29,7 +30,7 @@ fn segment(data: &[u8]) -> Song {
 
 /// A clean 1 s MPEG-1 128 kbit/s file with an Info frame, and its segments' bytes.
 fn clean() -> (Vec<u8>, Song) {
-    let data = lame(44_100, 2, 1.0, &["-b", "128"]);
+    let data = lame_bytes(44_100, 2, 1.0, &["-b", "128"]);
     let song = segment(&data);
     assert_same(&concat(&song), &data);
     (data, song)

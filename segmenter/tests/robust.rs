@@ -8,10 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{lame, music_dir, write_wav};
 use jukebox_segmenter::{
     load_dir, segment_bytes, segment_file, SegmentError, DEFAULT_SEGMENT_DURATION,
 };
+use jukebox_test_kit::audio::{lame_bytes, write_noisy_sine};
+use jukebox_test_kit::music_dir;
 
 fn reason(data: Vec<u8>) -> String {
     match segment_bytes("x", Bytes::from(data), DEFAULT_SEGMENT_DURATION) {
@@ -46,7 +47,7 @@ fn empty_garbage_and_tags_only_are_errors() {
 
 #[test]
 fn a_file_cut_inside_its_first_frames_is_an_error() {
-    let data = lame(44_100, 2, 1.0, &["-b", "128", "-t"]);
+    let data = lame_bytes(44_100, 2, 1.0, &["-b", "128", "-t"]);
     assert_eq!(reason(data[..300].to_vec()), "no MPEG audio frames found");
     assert_eq!(reason(data[..4].to_vec()), "no MPEG audio frames found");
     // One whole frame and a bit: the frame reaches the (truncated) end, so it counts.
@@ -62,7 +63,7 @@ fn a_file_cut_inside_its_first_frames_is_an_error() {
 
 #[test]
 fn a_file_with_only_an_info_frame_is_an_error() {
-    let data = lame(44_100, 2, 1.0, &["-b", "128"]);
+    let data = lame_bytes(44_100, 2, 1.0, &["-b", "128"]);
     assert_eq!(
         reason(data[..417 + 100].to_vec()),
         "no audio frames, only an info frame"
@@ -73,7 +74,7 @@ fn a_file_with_only_an_info_frame_is_an_error() {
 fn a_wav_named_mp3_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("song.mp3");
-    write_wav(&wav, 44_100, 2, 0.5);
+    write_noisy_sine(&wav, 44_100, 2, 0.5);
     let err = segment_file(&wav, DEFAULT_SEGMENT_DURATION).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -106,7 +107,7 @@ fn layer_2_audio_is_rejected_with_a_reason() {
 
 #[test]
 fn free_format_and_layer_1_are_rejected_with_a_reason() {
-    let free = lame(44_100, 2, 1.0, &["--freeformat", "-b", "400"]);
+    let free = lame_bytes(44_100, 2, 1.0, &["--freeformat", "-b", "400"]);
     assert_eq!(free[2] >> 4, 0, "lame wrote a free-format bitrate index");
     assert_eq!(reason(free), "free-format bitrate is not supported");
     // MPEG-1 Layer I, 288 kbit/s, 44.1 kHz: frames of 312 bytes (no encoder at hand, so built).
@@ -126,7 +127,7 @@ fn an_unreadable_file_is_an_io_error_and_skipped() {
     // whatever its permission bits.
     std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("mem.mp3")).unwrap();
     let locked = dir.path().join("locked.mp3");
-    std::fs::write(&locked, lame(22_050, 1, 0.5, &["-b", "32"])).unwrap();
+    std::fs::write(&locked, lame_bytes(22_050, 1, 0.5, &["-b", "32"])).unwrap();
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let root = std::fs::read(&locked).is_ok();
     let err = segment_file(&dir.path().join("mem.mp3"), DEFAULT_SEGMENT_DURATION).unwrap_err();
@@ -175,7 +176,7 @@ fn load_dir_keeps_good_files_in_path_order_and_lists_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let small = std::fs::read(music_dir().join("03-small-hours.mp3")).unwrap();
-    let generated = lame(22_050, 1, 1.0, &["-b", "32"]);
+    let generated = lame_bytes(22_050, 1, 1.0, &["-b", "32"]);
     // Each song's audio differs (a song's ID is its audio's), but for one copy.
     write(&root.join("b/03.mp3"), &small);
     write(&root.join("B.mp3"), &generated);
@@ -190,7 +191,7 @@ fn load_dir_keeps_good_files_in_path_order_and_lists_bad_ones() {
     write(&root.join("empty.mp3"), &[]);
     write(&root.join("notes.txt"), b"not a song");
     write(&root.join("song.mp3.bak"), &small);
-    write_wav(&root.join("wave.mp3"), 8_000, 1, 0.2);
+    write_noisy_sine(&root.join("wave.mp3"), 8_000, 1, 0.2);
     std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling.mp3")).unwrap();
     std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling.txt")).unwrap();
     std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();

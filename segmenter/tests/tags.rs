@@ -8,8 +8,9 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{check_against_ffprobe, check_against_oracle, concat, lame};
+use common::{check_against_ffprobe, check_against_oracle, concat};
 use jukebox_segmenter::{segment_bytes, Song};
+use jukebox_test_kit::audio::lame_bytes;
 
 /// Options for an ID3v2 tag built by [`id3v2`].
 #[derive(Default, Clone, Copy)]
@@ -142,7 +143,7 @@ fn segment(data: &[u8]) -> Song {
 
 /// A clean file (LAME Info frame, no tags) and a run of its audio frames to hide in tags.
 fn clean() -> (Vec<u8>, Vec<u8>) {
-    let data = lame(44_100, 2, 1.0, &["-b", "128"]);
+    let data = lame_bytes(44_100, 2, 1.0, &["-b", "128"]);
     let frames = data[417 * 3..417 * 8].to_vec();
     (data, frames)
 }

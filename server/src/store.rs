@@ -487,18 +487,6 @@ impl Store {
         }
     }
 
-    /// The bytes of a segment the store holds in memory. Only `bench/benches/serve.rs` uses this;
-    /// it goes when that bench asks [`Store::locate`] instead.
-    pub fn segment(&self, id: u64, index: u32) -> Result<&Bytes, Refusal> {
-        match self.locate(id, index)? {
-            Located::Memory(bytes) => Ok(bytes),
-            Located::Disk => Err(Refusal::new(
-                ErrorCode::Internal,
-                format!("segment {index} of song {id} is on disk"),
-            )),
-        }
-    }
-
     /// A segment read from disk, if the cache holds it.
     pub fn cached(&self, id: u64, index: u32) -> Option<Bytes> {
         let served = self.manifests.get(&id)?;

@@ -2,19 +2,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::process::{output_within, server_command, Running};
-use common::{sha256, Client};
+use common::process::{output_within, server_command, start, start_limited};
 use jukebox_protocol::{Manifest, Message, Page};
-
-fn music_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
-}
+use jukebox_test_kit::music_dir;
+use jukebox_test_kit::process::ServerProcess;
+use jukebox_test_kit::sha256;
+use jukebox_test_kit::wire::Client;
 
 /// Starts the binary on `music` at a free port and waits for its `listening on` line.
-fn spawn_server(music: &Path) -> Running {
-    Running::start(&["--music".as_ref(), music.as_os_str()])
+fn spawn_server(music: &Path) -> ServerProcess {
+    start(&["--music".as_ref(), music.as_os_str()])
 }
 
 #[tokio::test]
@@ -181,7 +180,7 @@ fn the_descriptor_limit_is_raised_to_what_the_connections_need() {
         );
         return;
     }
-    let server = Running::start_limited("-Sn 1024", &["--music".as_ref(), music_dir().as_os_str()]);
+    let server = start_limited("-Sn 1024", &["--music".as_ref(), music_dir().as_os_str()]);
     let needed =
         jukebox_server::descriptors_needed(jukebox_server::Config::default().max_connections);
     let raised = format!(
@@ -196,7 +195,7 @@ fn the_descriptor_limit_is_raised_to_what_the_connections_need() {
 async fn a_descriptor_limit_that_cannot_be_raised_lowers_the_connection_limit() {
     // Soft and hard limit: the server cannot raise it, and serves what fits.
     // No reserve for sources with few connections: every client here comes from one address.
-    let server = Running::start_limited(
+    let server = start_limited(
         "-n 500",
         &[
             "--music".as_ref(),

@@ -9,16 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::process::{output_within, server_command, Running};
-use common::{sha256, Client, PATIENCE};
+use common::process::{output_within, server_command};
 use jukebox_protocol::{ErrorCode, Manifest, Message, Page};
 use jukebox_segmenter::catalog::write::Quiet;
 use jukebox_segmenter::{load_dir, write_catalog, Song, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::{Config, Store};
-
-fn music_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
-}
+use jukebox_test_kit::music_dir;
+use jukebox_test_kit::process::ServerProcess;
+use jukebox_test_kit::wire::{assert_error, Client};
+use jukebox_test_kit::{sha256, PATIENCE};
 
 /// A catalog of the bundled music in a temporary folder.
 fn catalog() -> tempfile::TempDir {
@@ -59,38 +58,13 @@ async fn serve_catalog(dir: &Path, config: Config) -> (SocketAddr, Arc<Store>) {
 }
 
 /// Starts the binary with `args` on a free port and waits for its `listening on` line.
-fn spawn_server(args: &[&std::ffi::OsStr]) -> Running {
-    Running::start(args)
+fn spawn_server(args: &[&std::ffi::OsStr]) -> ServerProcess {
+    common::process::start(args)
 }
 
 /// LIST, every MANIFEST and every segment, as raw payloads.
 async fn everything(addr: SocketAddr) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let mut client = Client::open(addr).await;
-    client.send(1, Message::list_all()).await;
-    let Message::Page(catalog_json) = client.recv().await.unwrap().message else {
-        panic!("expected PAGE");
-    };
-    let catalog = Page::from_json(&catalog_json).unwrap();
-    let (mut manifests, mut segments) = (Vec::new(), Vec::new());
-    let mut id = 1;
-    for song in &catalog.songs {
-        id += 1;
-        client
-            .send(id, Message::GetManifest { song: song.id })
-            .await;
-        let Message::Manifest(json) = client.recv().await.unwrap().message else {
-            panic!("expected MANIFEST");
-        };
-        let manifest = Manifest::from_json(&json).unwrap();
-        manifests.push(json.to_vec());
-        for info in &manifest.segments {
-            id += 1;
-            let bytes = client.fetch(id, song.id, info.index).await;
-            assert_eq!(sha256(&bytes), info.sha256);
-            segments.push(bytes);
-        }
-    }
-    (catalog_json.to_vec(), manifests, segments)
+    common::everything(&mut Client::open(addr).await).await
 }
 
 #[tokio::test]
@@ -375,7 +349,7 @@ fn a_read_that_hangs_is_an_internal_error_and_gives_its_place_back() {
             let mut answered = std::collections::BTreeSet::new();
             for _ in 0..*count {
                 let frame = client.recv().await.expect("EOF instead of ERROR");
-                common::assert_error(&frame, frame.request_id, ErrorCode::Internal);
+                assert_error(&frame, frame.request_id, ErrorCode::Internal);
                 answered.insert(frame.request_id);
             }
             assert_eq!(

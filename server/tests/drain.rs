@@ -7,9 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{songs, Client, PATIENCE};
+use common::songs;
 use jukebox_protocol::Message;
 use jukebox_server::{Config, Server, Store};
+use jukebox_test_kit::wire::Client;
+use jukebox_test_kit::PATIENCE;
 use tokio::net::TcpStream;
 
 async fn serving() -> (

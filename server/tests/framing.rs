@@ -3,8 +3,9 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{start_default, Client};
+use common::start_default;
 use jukebox_protocol::{encode_frame, ErrorCode, Frame, Message};
+use jukebox_test_kit::wire::Client;
 
 fn list(request_id: u32) -> BytesMut {
     let mut buf = BytesMut::new();

@@ -4,9 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{songs, start, start_default, Client};
+use common::{songs, start, start_default};
 use jukebox_protocol::{ErrorCode, Message};
 use jukebox_server::Config;
+use jukebox_test_kit::wire::Client;
 use tokio::time::Instant;
 
 #[tokio::test]

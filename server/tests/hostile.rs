@@ -9,10 +9,12 @@ mod common;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::{songs, start, start_on_thread, Client, ServerEnd};
+use common::{songs, start, start_on_thread, ServerEnd};
 use jukebox_protocol::{ErrorCode, Message, VERSION};
 use jukebox_server::session::SLOW_DATA_PAYLOAD;
 use jukebox_server::Config;
+use jukebox_test_kit::wire::Client;
+use jukebox_test_kit::PATIENCE;
 use tokio::time::Instant;
 
 fn ip(text: &str) -> IpAddr {
@@ -41,7 +43,7 @@ async fn a_source_at_its_limit_is_busy_and_another_source_gets_in() {
     // Connections that never finish their HELLO count too: they hold a place as long as they last.
     drop(held.pop());
     let mut silent = Vec::new();
-    let patience = Instant::now() + common::PATIENCE;
+    let patience = Instant::now() + PATIENCE;
     loop {
         // The server frees the place in its own time; until then the newcomer is busy.
         let mut client = Client::connect_from(addr, ip("127.0.0.2")).await;

@@ -7,27 +7,15 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::Client;
 use jukebox_protocol::{ListRequest, Message, Page, ServerInfo};
 use jukebox_segmenter::catalog::index::sort_key;
 use jukebox_segmenter::catalog::write::Quiet;
-use jukebox_segmenter::mp3::header::MpegHeader;
-use jukebox_segmenter::{segment_file, write_catalog, DEFAULT_SEGMENT_DURATION};
+use jukebox_segmenter::{write_catalog, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::{Config, Store};
+use jukebox_test_kit::songs::three_frames;
+use jukebox_test_kit::wire::Client;
 
 const SONGS: usize = 20_000;
-
-/// Three MPEG frames of a bundled song, after its info frame: a valid, tiny mp3.
-fn three_frames() -> Vec<u8> {
-    let music = Path::new(env!("CARGO_MANIFEST_DIR")).join("../music/03-small-hours.mp3");
-    let song = segment_file(&music, DEFAULT_SEGMENT_DURATION).unwrap();
-    let audio = &song.segments[1];
-    let mut at = 0;
-    for _ in 0..3 {
-        at += MpegHeader::from_bytes(&audio[at..]).unwrap().frame_len();
-    }
-    audio[..at].to_vec()
-}
 
 /// An ID3v2.3 tag with a title, artist and album (ISO-8859-1).
 fn id3(title: &str, artist: &str, album: &str) -> Vec<u8> {
@@ -59,41 +47,6 @@ fn song_file(frames: &[u8], i: usize) -> Vec<u8> {
     );
     file.extend(audio);
     file
-}
-
-/// Every page of a LIST with `query`, `limit` songs a page; checks that the total stays and
-/// returns the songs in order.
-async fn list_all(
-    client: &mut Client,
-    query: &str,
-    limit: u32,
-) -> Vec<jukebox_protocol::SongSummary> {
-    let mut request = ListRequest {
-        query: query.into(),
-        cursor: None,
-        limit: Some(limit),
-    };
-    let (mut songs, mut total, mut id) = (Vec::new(), None, 0);
-    loop {
-        id += 1;
-        client
-            .send(id, Message::List(request.to_json().into()))
-            .await;
-        let frame = client.recv().await.unwrap();
-        let Message::Page(json) = frame.message else {
-            panic!("expected PAGE, got {frame:?}");
-        };
-        let page = Page::from_json(&json).unwrap();
-        assert!(page.songs.len() <= limit as usize);
-        assert_eq!(*total.get_or_insert(page.total), page.total);
-        songs.extend(page.songs);
-        match page.next {
-            Some(next) => request.cursor = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(total, Some(songs.len() as u64));
-    songs
 }
 
 /// A temporary folder in memory when the system has one: removing 20,000 song folders from a disk
@@ -132,7 +85,7 @@ async fn a_catalog_of_20000_songs_lists_completely_through_paging() {
     assert_eq!(store.len(), SONGS);
     let (addr, _) = common::start_store(store, Config::default()).await;
     let mut client = Client::open(addr).await;
-    let songs = list_all(&mut client, "", jukebox_server::store::MAX_PAGE).await;
+    let songs = common::list_all(&mut client, "", jukebox_server::store::MAX_PAGE).await;
     assert_eq!(songs.len(), SONGS);
     let mut ids: Vec<u64> = songs.iter().map(|s| s.id).collect();
     ids.sort();
@@ -147,7 +100,7 @@ async fn a_catalog_of_20000_songs_lists_completely_through_paging() {
 
     // A search pages the same way: "Artist 7" is 67 songs (7, 307, 607...), and the whole word
     // "7" matches no "Artist 70".
-    let found = list_all(&mut client, "7 artist", 10).await;
+    let found = common::list_all(&mut client, "7 artist", 10).await;
     assert_eq!(
         found.len(),
         (0..SONGS).filter(|i| i % 300 == 7).count() + {
@@ -192,7 +145,7 @@ async fn a_server_follows_the_index_when_a_run_changes_it() {
     let before = welcome(&store);
     assert_eq!(before.songs, 2);
     let mut client = Client::open(addr).await;
-    assert_eq!(list_all(&mut client, "", 100).await.len(), 2);
+    assert_eq!(common::list_all(&mut client, "", 100).await.len(), 2);
 
     std::fs::copy(
         music.join("03-small-hours.mp3"),
@@ -204,8 +157,8 @@ async fn a_server_follows_the_index_when_a_run_changes_it() {
     assert_eq!(after.songs, 3);
     assert_ne!(after.catalog, before.catalog);
     // The same LIST as before the run: answered for the index as it is now, not as it was.
-    assert_eq!(list_all(&mut client, "", 100).await.len(), 3);
-    let songs = list_all(&mut client, "small", 100).await;
+    assert_eq!(common::list_all(&mut client, "", 100).await.len(), 3);
+    let songs = common::list_all(&mut client, "small", 100).await;
     assert_eq!(songs.len(), 1);
     let bytes = client.fetch(1000, songs[0].id, 0).await;
     assert!(!bytes.is_empty());

@@ -2,9 +2,11 @@
 
 mod common;
 
-use common::{sha256, songs, start, start_default, Client};
+use common::{songs, start, start_default};
 use jukebox_protocol::{ErrorCode, Manifest, Message, Page, VERSION};
 use jukebox_server::Config;
+use jukebox_test_kit::sha256;
+use jukebox_test_kit::wire::Client;
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_busy() {

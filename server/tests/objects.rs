@@ -6,27 +6,24 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::Running;
-use common::{sha256, Client, PATIENCE};
-use jukebox_protocol::{ErrorCode, Manifest, Message, Page};
+use common::process::output_within;
+use jukebox_protocol::{ErrorCode, Message, Page};
 use jukebox_segmenter::catalog::write::Quiet;
 use jukebox_segmenter::{write_catalog, DEFAULT_SEGMENT_DURATION};
 use jukebox_server::Store;
+use jukebox_test_kit::music_dir;
+use jukebox_test_kit::process::{poll_until, signal, Killed, ServerProcess};
+use jukebox_test_kit::wire::Client;
 
 const BUCKET: &str = "jukebox";
 const PREFIX: &str = "library/v1";
 
-fn music_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
-}
-
 /// A moto S3 server on a free loopback port, killed when dropped.
 struct S3 {
-    child: Child,
+    child: Killed,
     endpoint: String,
 }
 
@@ -43,16 +40,12 @@ impl S3 {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server is installed: pip install 'moto[server]' (see .ci/run)");
+        let child = Killed::from(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + PATIENCE;
         // moto says nothing when it is ready; it is once it accepts connections.
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server not up after {PATIENCE:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        poll_until("moto_server accepting", Duration::from_millis(50), || {
+            TcpStream::connect(addr).is_ok()
+        });
         S3 {
             child,
             endpoint: format!("http://{addr}"),
@@ -73,12 +66,7 @@ impl S3 {
 
     /// Runs the aws command-line tool on this store.
     fn aws(&self, args: &[&str]) {
-        let output = common::process::output_within(
-            Command::new("aws")
-                .args(args)
-                .envs(self.env())
-                .stdin(Stdio::null()),
-        );
+        let output = output_within(Command::new("aws").args(args).envs(self.env()));
         assert!(
             output.status.success(),
             "aws {args:?}: {}",
@@ -87,17 +75,8 @@ impl S3 {
     }
 
     /// Sends the process a signal (SIGSTOP: a store that stops answering).
-    fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) with the pid of our own child, not reaped before the drop.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn signal(&self, sig: i32) {
+        signal(self.child.id(), sig);
     }
 }
 
@@ -120,13 +99,13 @@ fn uploaded(s3: &S3) -> (tempfile::TempDir, String) {
     (dir, url)
 }
 
-fn serve(catalog: &str, s3: &S3, more: &[&str]) -> Running {
+fn serve(catalog: &str, s3: &S3, more: &[&str]) -> ServerProcess {
     let env = s3.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut args = vec!["--catalog", catalog];
     args.extend_from_slice(more);
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-    Running::start_with_env(&args, &env)
+    common::process::start_with_env(&args, &env)
 }
 
 /// WELCOME's document, LIST, every MANIFEST and every segment, as raw payloads.
@@ -143,31 +122,8 @@ async fn everything(addr: SocketAddr) -> (Vec<u8>, Vec<u8>, Vec<Vec<u8>>, Vec<Ve
     let Message::Welcome { info, .. } = client.recv().await.unwrap().message else {
         panic!("expected WELCOME");
     };
-    client.send(1, Message::list_all()).await;
-    let Message::Page(page_json) = client.recv().await.unwrap().message else {
-        panic!("expected PAGE");
-    };
-    let page = Page::from_json(&page_json).unwrap();
-    let (mut manifests, mut segments) = (Vec::new(), Vec::new());
-    let mut id = 1;
-    for song in &page.songs {
-        id += 1;
-        client
-            .send(id, Message::GetManifest { song: song.id })
-            .await;
-        let Message::Manifest(json) = client.recv().await.unwrap().message else {
-            panic!("expected MANIFEST");
-        };
-        let manifest = Manifest::from_json(&json).unwrap();
-        manifests.push(json.to_vec());
-        for info in &manifest.segments {
-            id += 1;
-            let bytes = client.fetch(id, song.id, info.index).await;
-            assert_eq!(sha256(&bytes), info.sha256);
-            segments.push(bytes);
-        }
-    }
-    (info.to_vec(), page_json.to_vec(), manifests, segments)
+    let (page, manifests, segments) = common::everything(&mut client).await;
+    (info.to_vec(), page, manifests, segments)
 }
 
 #[tokio::test]
@@ -234,7 +190,7 @@ fn a_bucket_without_a_catalog_is_a_one_line_error() {
     let s3 = S3::start();
     s3.aws(&["s3", "mb", &format!("s3://{BUCKET}")]);
     let env = s3.env();
-    let output = common::process::output_within(
+    let output = output_within(
         common::process::server_command()
             .args([
                 "--catalog",

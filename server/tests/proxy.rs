@@ -6,9 +6,10 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{songs, start, Client};
+use common::{songs, start};
 use jukebox_protocol::{ErrorCode, Message, VERSION};
 use jukebox_server::Config;
+use jukebox_test_kit::wire::Client;
 
 /// A PROXY v2 header for a TCP connection from `client` (IPv4) to 127.0.0.1:5853.
 fn header(client: SocketAddr) -> Vec<u8> {

@@ -2,9 +2,11 @@
 
 mod common;
 
-use common::{assert_error, sha256, songs, start, start_default, Client};
+use common::{songs, start, start_default};
 use jukebox_protocol::{ErrorCode, Frame, Manifest, Message, Page};
 use jukebox_server::Config;
+use jukebox_test_kit::wire::{assert_error, Client};
+use jukebox_test_kit::{sha256, song};
 
 /// Size of the segments of song 3 in the long-transfer tests: far more than loopback socket
 /// buffers hold, so the transfer cannot finish while the client is not reading.
@@ -229,50 +231,19 @@ async fn too_many_queued_segments_refuses_the_extra_one() {
     assert_eq!(client.fetch(102, 2, 0).await.len(), 3_000);
 }
 
-/// Lists every page of `query`, `limit` songs at a time, checking each page's total.
-async fn list_all_pages(client: &mut Client, query: &str, limit: u32) -> Vec<u64> {
-    let mut request = jukebox_protocol::ListRequest {
-        query: query.into(),
-        cursor: None,
-        limit: Some(limit),
-    };
-    let (mut ids, mut total, mut id) = (Vec::new(), None, 1000);
-    loop {
-        id += 1;
-        client
-            .send(id, Message::List(request.to_json().into()))
-            .await;
-        let frame = client.recv().await.unwrap();
-        assert_eq!(frame.request_id, id);
-        let Message::Page(json) = frame.message else {
-            panic!("expected PAGE, got {frame:?}");
-        };
-        let page = Page::from_json(&json).unwrap();
-        assert!(page.songs.len() <= limit as usize);
-        assert_eq!(
-            *total.get_or_insert(page.total),
-            page.total,
-            "the total changed"
-        );
-        ids.extend(page.songs.iter().map(|s| s.id));
-        match page.next {
-            Some(next) => request.cursor = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(total, Some(ids.len() as u64));
-    ids
+fn ids_of(songs: Vec<jukebox_protocol::SongSummary>) -> Vec<u64> {
+    songs.iter().map(|s| s.id).collect()
 }
 
 #[tokio::test]
 async fn a_long_list_is_paged_and_every_song_is_listed_once() {
     let songs: Vec<_> = (1..=1234)
-        .map(|id| common::song(id, vec![common::pattern(id as u32, 10)]))
+        .map(|id| song(id, vec![common::pattern(id as u32, 10)]))
         .collect();
     let (addr, _) = common::start(songs, jukebox_server::Config::default()).await;
     let mut client = Client::open(addr).await;
     // In title order ("Song 1", "Song 10", "Song 100"...), each song once.
-    let mut ids = list_all_pages(&mut client, "", 100).await;
+    let mut ids = ids_of(common::list_all(&mut client, "", 100).await);
     let mut titles: Vec<(String, u64)> =
         (1..=1234u64).map(|id| (format!("song {id}"), id)).collect();
     titles.sort();
@@ -281,13 +252,13 @@ async fn a_long_list_is_paged_and_every_song_is_listed_once() {
     assert_eq!(ids, (1..=1234).collect::<Vec<u64>>());
     // A search: every word but the last is a whole word of the title ("Song N"), artist or
     // album; the last may begin one.
-    let mut ids = list_all_pages(&mut client, "SONG 12", 7).await;
+    let mut ids = ids_of(common::list_all(&mut client, "SONG 12", 7).await);
     ids.sort();
     let expected: Vec<u64> = (1..=1234u64)
         .filter(|id| id.to_string().starts_with("12"))
         .collect();
     assert_eq!(ids, expected);
-    assert!(list_all_pages(&mut client, "tester 99 xyz", 50)
+    assert!(common::list_all(&mut client, "tester 99 xyz", 50)
         .await
         .is_empty());
 }

@@ -6,9 +6,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{sha256, songs, start, Client};
+use common::{songs, start};
 use jukebox_protocol::{Message, MAX_DATA_PAYLOAD};
 use jukebox_server::{Config, Server, Store};
+use jukebox_test_kit::sha256;
+use jukebox_test_kit::wire::Client;
 
 fn configs() -> Vec<Config> {
     vec![

@@ -12,10 +12,11 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
-use common::{songs, start_on_thread, Client};
+use common::{songs, start_on_thread};
 use jukebox_protocol::{Frame, Message, HEADER_LEN, MAX_DATA_PAYLOAD};
 use jukebox_server::session::SLOW_DATA_PAYLOAD;
 use jukebox_server::{Config, DEFAULT_NOTSENT_LOWAT};
+use jukebox_test_kit::wire::Client;
 
 /// The server's end of the client's connection: the socket of this process whose addresses are
 /// the client's, swapped. It stays open as long as the client does.

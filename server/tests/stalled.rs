@@ -7,10 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{songs, start_on_thread, Client, PATIENCE};
+use common::{songs, start_on_thread};
 use jukebox_protocol::Message;
 use jukebox_server::session::SLOW_DATA_PAYLOAD;
 use jukebox_server::Config;
+use jukebox_test_kit::wire::Client;
+use jukebox_test_kit::PATIENCE;
 
 /// Times the server's connection thread has gone to sleep and been woken (its voluntary context
 /// switches).

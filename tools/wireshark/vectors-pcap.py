@@ -11,8 +11,12 @@ cannot be read further), sent by the side that sends its type. Every connection 
 three-way handshake and carries correct sequence numbers and checksums.
 """
 
+import pathlib
 import struct
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "docs" / "rfc"))
+from vectors import vectors  # noqa: E402
 
 SERVER_PORT = 5853
 CLIENT_TYPES = {"HELLO", "LIST", "GET_MANIFEST", "GET_SEGMENT", "CANCEL"}
@@ -20,25 +24,6 @@ CLIENT_CODES = {0x01, 0x03, 0x05, 0x07, 0x09}
 SEGMENT_SIZES = [7, 100, 1000, 1460]
 CLIENT_IP = bytes([127, 0, 0, 2])
 SERVER_IP = bytes([127, 0, 0, 1])
-
-
-def vectors(source):
-    """(label, bytes) of every 'Vector ...' and 'Invalid vector ...' of the appendix."""
-    out = []
-    lines = source.splitlines()
-    for i, line in enumerate(lines):
-        if not (line.startswith("Vector ") or line.startswith("Invalid vector ")):
-            continue
-        j = i + 1
-        while not lines[j].startswith("~~~"):
-            j += 1
-        data = bytearray()
-        for dump in lines[j + 1 :]:
-            if dump.startswith("~~~"):
-                break
-            data.extend(bytes.fromhex("".join(dump.split()[1:])))
-        out.append((line, bytes(data)))
-    return out
 
 
 def checksum(data):

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jukebox_protocol::{ListRequest, Manifest, SongSummary};
+use jukebox_protocol::{ListRequest, Manifest, Page, SongSummary};
 
 use super::command::{help, Command, SeekTo, Target};
 use super::complete::{self, Completion, KnownSongs};
@@ -845,13 +845,7 @@ impl CommandLoop {
                 Some(PendingCompletion {
                     line,
                     job: Box::pin(async move {
-                        let request = ListRequest {
-                            query: query.clone(),
-                            cursor: None,
-                            limit: Some(complete::MAX_SHOWN as u32),
-                        };
-                        let page = client.list(&request).await?;
-                        remember(&known, &page.songs);
+                        let page = search(&client, &known, &query).await?;
                         Ok(Effect::Completion(complete::after_search(
                             &head, &query, &page,
                         )))
@@ -1019,6 +1013,22 @@ fn lock(known: &Mutex<KnownSongs>) -> std::sync::MutexGuard<'_, KnownSongs> {
     known.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The first page of songs matching `query`, as many as completion shows, remembered.
+async fn search(
+    client: &Client,
+    known: &Mutex<KnownSongs>,
+    query: &str,
+) -> Result<Page, ClientError> {
+    let request = ListRequest {
+        query: query.to_string(),
+        cursor: None,
+        limit: Some(complete::MAX_SHOWN as u32),
+    };
+    let page = client.list(&request).await?;
+    remember(known, &page.songs);
+    Ok(page)
+}
+
 fn remember(known: &Mutex<KnownSongs>, songs: &[SongSummary]) {
     let mut known = lock(known);
     for song in songs {
@@ -1140,13 +1150,7 @@ async fn play_job(
     let id = match target {
         Target::Id(id) => id,
         Target::Search(query) => {
-            let request = ListRequest {
-                query: query.clone(),
-                cursor: None,
-                limit: Some(complete::MAX_SHOWN as u32),
-            };
-            let page = client.list(&request).await?;
-            remember(&known, &page.songs);
+            let page = search(&client, &known, &query).await?;
             match (page.total, page.songs.as_slice()) {
                 (1, [song]) => song.id,
                 (0, _) | (_, []) => return Err(Failure::new(format!("no song matches {query:?}"))),

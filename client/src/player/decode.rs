@@ -61,17 +61,9 @@ pub fn spawn(job: DecodeJob, segments: Receiver<Bytes>) -> std::io::Result<JoinH
         })
 }
 
-/// The options of the reference decode the player's output equals (the tests decode files with
-/// them): gapless, so encoder delay and padding are trimmed.
-pub fn format_options() -> FormatOptions {
-    FormatOptions {
-        enable_gapless: true,
-        ..Default::default()
-    }
-}
-
 /// The player's own options: every frame's samples, which it trims itself by its [`Window`], the
-/// same way symphonia's gapless decode does (the window also seeks).
+/// same way symphonia's gapless decode does (the window also seeks); the tests' reference decode
+/// (jukebox-test-kit) is symphonia's gapless one.
 fn stream_options() -> FormatOptions {
     FormatOptions {
         enable_gapless: false,

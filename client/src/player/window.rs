@@ -129,36 +129,19 @@ mod tests {
 
     /// A manifest of MPEG-1 frames in segments of `frames` each.
     fn manifest(segments: &[u32], delay: u32, padding: u32) -> Manifest {
-        let segments: Vec<SegmentInfo> = segments
+        let segments = segments
             .iter()
             .enumerate()
             .map(|(i, &frames)| SegmentInfo {
-                index: i as u32,
-                bytes: 100,
                 frames,
                 samples: u64::from(frames) * 1152,
-                sha256: "0".repeat(64),
+                ..jukebox_test_kit::segment_info(i as u32, &[0; 100])
             })
             .collect();
-        let frames = segments.iter().map(|s| u64::from(s.frames)).sum::<u64>();
         Manifest {
-            id: 1,
-            title: String::new(),
-            artist: String::new(),
-            album: String::new(),
-            codec: "mp3".into(),
-            mpeg_version: "1".into(),
-            sample_rate: 44_100,
-            channels: 2,
-            bitrate: 128_000,
-            frames,
-            samples: frames * 1152,
-            duration_ms: 0,
             encoder_delay: delay,
             encoder_padding: padding,
-            loudness_lufs: None,
-            true_peak_dbtp: None,
-            segments,
+            ..jukebox_test_kit::manifest(1, segments)
         }
     }
 

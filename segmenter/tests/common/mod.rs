@@ -1,63 +1,13 @@
-//! Shared test helpers: encoding test files with `lame`, and symphonia's demuxer as the oracle.
-#![allow(dead_code)]
+//! The segmenter's test helpers: symphonia's demuxer and ffprobe as oracles, and a catalog's
+//! index as a listing. Test audio comes from the workspace's test kit.
+#![allow(dead_code)] // each test file uses a different part of this
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use jukebox_segmenter::Song;
-use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
-
-/// The bundled songs.
-pub fn music_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../music")
-}
-
-/// Writes `secs` of a sine with some noise (so VBR has something to vary over) as a 16-bit WAV.
-pub fn write_wav(path: &Path, rate: u32, channels: u16, secs: f64) {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
-    let mut seed = 0x2545_F491_u32;
-    for n in 0..(secs * f64::from(rate)) as u32 {
-        let t = f64::from(n) / f64::from(rate);
-        for c in 0..channels {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let noise = f64::from(seed >> 16) / 65_536.0 - 0.5;
-            let tone = (t * 440.0 * (1.0 + f64::from(c) * 0.5) * std::f64::consts::TAU).sin();
-            let swell = (t * 3.0).sin().abs();
-            writer
-                .write_sample((8_000.0 * tone + 6_000.0 * swell * noise) as i16)
-                .expect("write");
-        }
-    }
-    writer.finalize().expect("finish wav");
-}
-
-/// Encodes a generated WAV with `lame` and the given arguments; returns the mp3's bytes.
-pub fn lame(rate: u32, channels: u16, secs: f64, args: &[&str]) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wav = dir.path().join("in.wav");
-    let mp3 = dir.path().join("out.mp3");
-    write_wav(&wav, rate, channels, secs);
-    let status = Command::new("lame")
-        .arg("--quiet")
-        .args(args)
-        .arg(&wav)
-        .arg(&mp3)
-        .status()
-        .expect("run lame (is it installed?)");
-    assert!(status.success(), "lame {args:?} failed");
-    std::fs::read(&mp3).expect("read lame output")
-}
+use jukebox_test_kit::audio::{mp3_reader, next_packet};
 
 /// What symphonia's mp3 demuxer finds in a file.
 pub struct Oracle {
@@ -73,35 +23,16 @@ pub struct Oracle {
 }
 
 pub fn oracle(data: &[u8]) -> Oracle {
-    let source = MediaSourceStream::new(Box::new(Cursor::new(data.to_vec())), Default::default());
-    let mut hint = Hint::new();
-    hint.with_extension("mp3");
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            source,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .expect("symphonia probes the file");
-    let mut format = probed.format;
+    let mut format = mp3_reader(Box::new(Cursor::new(data.to_vec())), false);
     let params = format
         .default_track()
         .expect("a track")
         .codec_params
         .clone();
     let (mut packets, mut samples) = (Vec::new(), 0);
-    loop {
-        match format.next_packet() {
-            Ok(packet) => {
-                samples += packet.dur;
-                packets.push(packet.data.to_vec());
-            }
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                break
-            }
-            Err(e) => panic!("symphonia: {e}"),
-        }
+    while let Some(packet) = next_packet(format.as_mut()) {
+        samples += packet.dur;
+        packets.push(packet.data.to_vec());
     }
     Oracle {
         packets,

@@ -1,5 +1,6 @@
-//! Helpers for the server's socket tests: songs built by hand, an in-process server on a free
-//! loopback port, and a raw protocol client built on jukebox-protocol's encoder and decoder.
+//! Helpers for the server's socket tests: test songs, an in-process server on a free loopback
+//! port, the server's end of a connection. The raw protocol client, songs built by hand and
+//! processes come from the workspace's test kit.
 
 #![allow(dead_code)] // each test file uses a different part of this
 
@@ -9,64 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use jukebox_protocol::{
-    decode_frame, encode_frame, ErrorCode, Frame, Manifest, Message, SegmentInfo, VERSION,
-};
+use bytes::Bytes;
+use jukebox_protocol::{ListRequest, Manifest, Message, Page, SongSummary};
 use jukebox_segmenter::Song;
 use jukebox_server::{Config, Server, Store};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// Longest a test waits for anything before failing, so that a bug shows up as a failure rather
-/// than a hung test. Never used to synchronise.
-pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A song with the given ID whose manifest describes `segments`, with real SHA-256 hashes.
-pub fn song(id: u64, segments: Vec<Bytes>) -> Song {
-    let infos = segments
-        .iter()
-        .enumerate()
-        .map(|(index, bytes)| SegmentInfo {
-            index: index as u32,
-            bytes: bytes.len() as u32,
-            frames: 1,
-            samples: 1152,
-            sha256: sha256(bytes),
-        })
-        .collect::<Vec<_>>();
-    let n = infos.len() as u64;
-    Song {
-        path: format!("song-{id}.mp3").into(),
-        audio_hash: id << 11,
-        manifest: Manifest {
-            id,
-            title: format!("Song {id}"),
-            artist: "Tester".into(),
-            album: String::new(),
-            codec: "mp3".into(),
-            mpeg_version: "1".into(),
-            sample_rate: 44_100,
-            channels: 2,
-            bitrate: 128_000,
-            frames: n,
-            samples: n * 1152,
-            duration_ms: n * 1152 * 1000 / 44_100,
-            encoder_delay: 0,
-            encoder_padding: 0,
-            loudness_lufs: None,
-            true_peak_dbtp: None,
-            segments: infos,
-        },
-        segments,
-        files: None,
-    }
-}
-
-pub fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use jukebox_test_kit::wire::Client;
+use jukebox_test_kit::{sha256, song, PATIENCE};
 
 /// `len` bytes of a pattern that differs per `seed`, so misplaced bytes are noticed.
 pub fn pattern(seed: u32, len: usize) -> Bytes {
@@ -137,220 +86,6 @@ pub async fn start_default() -> (SocketAddr, Arc<Store>) {
     start(songs(4, 1 << 20), Config::default()).await
 }
 
-/// A client speaking raw frames.
-pub struct Client {
-    stream: TcpStream,
-    buf: BytesMut,
-}
-
-impl Client {
-    pub async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        Client {
-            stream,
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// Connects and completes the handshake.
-    pub async fn open(addr: SocketAddr) -> Client {
-        Client::handshake(Client::connect(addr).await).await
-    }
-
-    /// [`Client::open`] with a receive buffer of `bytes` (which the kernel doubles), set before
-    /// connecting so that the window follows it.
-    pub async fn open_with_receive_buffer(addr: SocketAddr, bytes: u32) -> Client {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(bytes).unwrap();
-        let stream = socket.connect(addr).await.unwrap();
-        Client::handshake(Client {
-            stream,
-            buf: BytesMut::new(),
-        })
-        .await
-    }
-
-    /// Connects from `source` (a loopback address such as 127.0.0.2, so that tests can play
-    /// several sources) without a handshake.
-    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> Client {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::new(source, 0)).unwrap();
-        let stream = socket.connect(addr).await.unwrap();
-        Client {
-            stream,
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// [`Client::connect_from`] and the handshake.
-    pub async fn open_from(addr: SocketAddr, source: std::net::IpAddr) -> Client {
-        Client::handshake(Client::connect_from(addr, source).await).await
-    }
-
-    /// The HELLO, and its answer: WELCOME (`Ok`) or the fatal ERROR's code.
-    pub async fn hello(&mut self) -> Result<(), ErrorCode> {
-        self.send(0, Message::Hello { version: VERSION }).await;
-        match self
-            .recv()
-            .await
-            .expect("EOF instead of an answer to HELLO")
-        {
-            Frame {
-                request_id: 0,
-                message: Message::Welcome { .. },
-            } => Ok(()),
-            Frame {
-                request_id: 0,
-                message: Message::Error { code, .. },
-            } => Err(code),
-            other => panic!("unexpected answer to HELLO: {other:?}"),
-        }
-    }
-
-    async fn handshake(mut client: Client) -> Client {
-        client.send(0, Message::Hello { version: VERSION }).await;
-        let welcome = client.recv().await.expect("EOF instead of WELCOME");
-        let Frame {
-            request_id: 0,
-            message: Message::Welcome { version, info },
-        } = welcome
-        else {
-            panic!("expected WELCOME, got {welcome:?}");
-        };
-        assert_eq!(version, VERSION);
-        jukebox_protocol::ServerInfo::from_json(&info).expect("a valid WELCOME document");
-        client
-    }
-
-    pub async fn send(&mut self, request_id: u32, message: Message) {
-        let mut bytes = BytesMut::new();
-        encode_frame(
-            &Frame {
-                request_id,
-                message,
-            },
-            &mut bytes,
-        );
-        self.send_raw(&bytes).await;
-    }
-
-    pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
-    }
-
-    /// The next frame, or `None` at EOF (or when the server reset the connection after closing it).
-    pub async fn recv(&mut self) -> Option<Frame> {
-        tokio::time::timeout(PATIENCE, self.recv_inner())
-            .await
-            .expect("server sent nothing in time")
-    }
-
-    async fn recv_inner(&mut self) -> Option<Frame> {
-        loop {
-            if let Some(frame) = decode_frame(&mut self.buf).expect("server sent a bad frame") {
-                return Some(frame);
-            }
-            match self.stream.read_buf(&mut self.buf).await {
-                Ok(0) => {
-                    assert!(self.buf.is_empty(), "EOF in the middle of a frame");
-                    return None;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("read failed: {e}"),
-            }
-        }
-    }
-
-    /// Expects an ERROR with this request ID and code.
-    pub async fn expect_error(&mut self, request_id: u32, code: ErrorCode) {
-        let frame = self.recv().await.expect("EOF instead of ERROR");
-        assert_error(&frame, request_id, code);
-    }
-
-    /// Expects a fatal ERROR (request ID 0) followed by EOF.
-    pub async fn expect_fatal(&mut self, code: ErrorCode) {
-        self.expect_error(0, code).await;
-        assert_eq!(
-            self.recv().await,
-            None,
-            "the server did not close after a fatal error"
-        );
-    }
-
-    /// Requests a segment and collects its DATA frames, checking the frame rules on the way.
-    pub async fn fetch(&mut self, request_id: u32, song: u64, index: u32) -> Vec<u8> {
-        self.send(request_id, Message::GetSegment { song, index })
-            .await;
-        self.collect(request_id).await
-    }
-
-    /// Collects the DATA frames of one request up to END; any other frame fails the test.
-    pub async fn collect(&mut self, request_id: u32) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        loop {
-            let frame = self.recv().await.expect("EOF in the middle of a segment");
-            assert_eq!(frame.request_id, request_id, "unexpected frame {frame:?}");
-            let Message::Data { end, bytes: piece } = frame.message else {
-                panic!("expected DATA, got {:?}", frame.message);
-            };
-            assert!(!piece.is_empty() && piece.len() <= jukebox_protocol::MAX_DATA_PAYLOAD);
-            bytes.extend_from_slice(&piece);
-            if end {
-                return bytes;
-            }
-        }
-    }
-
-    /// Reads whatever the server still sends until it closes, frames or not (a server that gives
-    /// up on a client may stop in the middle of one); returns how many bytes came.
-    pub async fn read_to_close(&mut self) -> usize {
-        let mut total = self.buf.len();
-        self.buf.clear();
-        let mut chunk = vec![0; 64 << 10];
-        loop {
-            let read = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk))
-                .await
-                .expect("the server did not close in time");
-            match read {
-                Ok(0) => return total,
-                Ok(n) => total += n,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
-                Err(e) => panic!("read failed: {e}"),
-            }
-        }
-    }
-
-    /// Closes the sending side only; the client still reads.
-    pub async fn shutdown_write(&mut self) {
-        self.stream.shutdown().await.unwrap();
-    }
-
-    /// The client's socket, for looking at it.
-    pub fn socket(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    /// Bytes received and not yet taken as frames.
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Drops the connection without reading what is waiting.
-    pub fn vanish(self) {
-        drop(self.stream);
-    }
-
-    /// Resets the connection (closes it with SO_LINGER 0, which sends RST), as a client that
-    /// crashes or is killed behind a middlebox often looks to the server.
-    pub fn reset(self) {
-        socket2::SockRef::from(&self.stream)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(self.stream);
-    }
-}
-
 /// The server's end of a client's connection, for a server in this process: the descriptor of this
 /// process whose socket's addresses are the client's, swapped.
 pub struct ServerEnd {
@@ -404,22 +139,77 @@ impl ServerEnd {
     }
 }
 
-pub fn assert_error(frame: &Frame, request_id: u32, code: ErrorCode) {
-    match &frame.message {
-        Message::Error { code: got, .. } => {
-            assert_eq!((frame.request_id, *got), (request_id, code), "{frame:?}")
-        }
-        other => panic!(
-            "expected ERROR {code}, got {other:?} for request {}",
-            frame.request_id
-        ),
-    }
-}
-
 /// Segment `index` of song `id`, as the store holds it in memory.
 pub fn held(store: &Store, id: u64, index: u32) -> Bytes {
     match store.locate(id, index) {
         Ok(jukebox_server::store::Located::Memory(bytes)) => bytes.clone(),
         other => panic!("segment {index} of song {id} is not in memory: {other:?}"),
     }
+}
+
+/// What a server serves, as raw payloads: the PAGE of LIST, then every song's MANIFEST and every
+/// segment, each segment checked against its manifest's hash. `client` has had its WELCOME.
+pub async fn everything(client: &mut Client) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    client.send(1, Message::list_all()).await;
+    let Message::Page(page_json) = client.recv().await.unwrap().message else {
+        panic!("expected PAGE");
+    };
+    let page = Page::from_json(&page_json).unwrap();
+    let (mut manifests, mut segments) = (Vec::new(), Vec::new());
+    let mut id = 1;
+    for song in &page.songs {
+        id += 1;
+        client
+            .send(id, Message::GetManifest { song: song.id })
+            .await;
+        let Message::Manifest(json) = client.recv().await.unwrap().message else {
+            panic!("expected MANIFEST");
+        };
+        let manifest = Manifest::from_json(&json).unwrap();
+        manifests.push(json.to_vec());
+        for info in &manifest.segments {
+            id += 1;
+            let bytes = client.fetch(id, song.id, info.index).await;
+            assert_eq!(sha256(&bytes), info.sha256);
+            segments.push(bytes);
+        }
+    }
+    (page_json.to_vec(), manifests, segments)
+}
+
+/// Every page of a LIST with `query`, `limit` songs a page (request IDs from 1001), checking that
+/// each page answers its request, holds at most `limit` songs and gives the same total, and that
+/// the total is what was listed; returns the songs in order.
+pub async fn list_all(client: &mut Client, query: &str, limit: u32) -> Vec<SongSummary> {
+    let mut request = ListRequest {
+        query: query.into(),
+        cursor: None,
+        limit: Some(limit),
+    };
+    let (mut songs, mut total, mut id) = (Vec::new(), None, 1000);
+    loop {
+        id += 1;
+        client
+            .send(id, Message::List(request.to_json().into()))
+            .await;
+        let frame = client.recv().await.unwrap();
+        assert_eq!(frame.request_id, id);
+        let Message::Page(json) = frame.message else {
+            panic!("expected PAGE, got {frame:?}");
+        };
+        let page = Page::from_json(&json).unwrap();
+        assert!(page.songs.len() <= limit as usize);
+        assert_eq!(
+            *total.get_or_insert(page.total),
+            page.total,
+            "the total changed"
+        );
+        songs.extend(page.songs);
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(total, Some(songs.len() as u64));
+    songs
 }

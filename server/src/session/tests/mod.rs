@@ -11,12 +11,20 @@ mod timers;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use jukebox_protocol::{decode_frame, encode_frame, ErrorCode, Frame, Message, VERSION};
 
 use super::{Limits, Session, Transmit};
-use crate::store::Store;
+use crate::store::{Located, Refusal, Store};
 use crate::test_songs::song;
+
+/// The bytes of segment `index` of song `song`, which the store holds in memory, or its refusal.
+pub(crate) fn held(store: &Store, song: u64, index: u32) -> Result<&Bytes, Refusal> {
+    match store.locate(song, index)? {
+        Located::Memory(bytes) => Ok(bytes),
+        Located::Disk => panic!("segment {index} of song {song} is on disk"),
+    }
+}
 
 /// The simulated clock: `ms` milliseconds after a fixed instant.
 pub(crate) fn t(ms: u64) -> Instant {

@@ -346,7 +346,7 @@ proptest::proptest! {
         proptest::prop_assert!(s.input.is_empty());
         for (id, song, index) in expected {
             let mine: Vec<&Frame> = out.iter().filter(|f| f.request_id == id).collect();
-            match store.segment(song, index) {
+            match held(&store, song, index) {
                 Ok(_) if mine.len() == 1 && matches!(
                     mine[0].message,
                     Message::Error { code: ErrorCode::TooManyRequests, .. }

@@ -245,7 +245,7 @@ fn segments_are_cut_into_data_frames_with_end_on_the_last() {
     for (index, expected) in cases {
         let (shape, bytes) = fetch(&mut s, 10 + index, 1, index);
         assert_eq!(shape, expected, "segment {index}");
-        assert_eq!(bytes, store.segment(1, index).unwrap().as_ref());
+        assert_eq!(bytes, held(&store, 1, index).unwrap().as_ref());
     }
     assert!(s.is_idle());
 }
@@ -281,13 +281,13 @@ fn smaller_frames_carry_the_same_segment() {
             (15_424, true)
         ]
     );
-    assert_eq!(bytes, s.store.segment(1, 3).unwrap().as_ref());
+    assert_eq!(bytes, held(&s.store, 1, 3).unwrap().as_ref());
 }
 
 #[test]
 fn data_is_written_from_the_shared_segment() {
     let mut s = open();
-    let segment = s.store.segment(1, 3).unwrap().clone();
+    let segment = held(&s.store, 1, 3).unwrap().clone();
     feed(&mut s, &[req(1, Message::GetSegment { song: 1, index: 3 })]);
     // The payload slice handed to the write is the store's buffer itself, then the next piece.
     for offset in [0, MAX_DATA_PAYLOAD] {
@@ -444,7 +444,7 @@ fn a_client_that_closes_after_whole_requests_gets_every_answer() {
     s.handle_eof(t(0));
     assert_eq!(s.read_room(), 0);
     let out = sent(&mut s);
-    assert_eq!(data(&out, 1), s.store.segment(1, 3).unwrap().as_ref());
+    assert_eq!(data(&out, 1), held(&s.store, 1, 3).unwrap().as_ref());
     assert_eq!(s.poll_transmit(), Some(Transmit::Close(Closed::Finished)));
 }
 
