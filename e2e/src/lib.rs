@@ -10,7 +10,7 @@ pub mod process;
 #[cfg(unix)]
 pub mod terminal;
 
-pub use jukebox_test_kit::{decode_file, make_song, read_wav, Pcm};
+pub use jukebox_test_kit::{audio, decode_file, make_song, read_wav, Pcm};
 pub use process::{ids, wait_for_audio, ClientProcess, ServerProcess};
 #[cfg(unix)]
 pub use terminal::{Screen, Terminal};

@@ -119,16 +119,24 @@ pub struct ClientProcess {
 }
 
 impl ClientProcess {
-    /// Starts a client of `server` that writes what it plays to `wav`. `RUST_LOG` is set so that the
-    /// client logs stale frames it discards, which the switch test counts.
+    /// Starts a client of `server` that writes what it plays to `wav`, without loudness
+    /// normalisation. `RUST_LOG` is set so that the client logs stale frames it discards, which
+    /// the switch test counts.
     pub fn start(server: SocketAddr, wav: &Path) -> ClientProcess {
         Self::start_with(server, wav, &[])
     }
 
-    /// As [`ClientProcess::start`], with more flags.
+    /// As [`ClientProcess::start`], with more flags. Unless they say otherwise, loudness
+    /// normalisation is off, so that what is played is the reference decode sample for sample.
     pub fn start_with(server: SocketAddr, wav: &Path, args: &[&str]) -> ClientProcess {
+        let normalize: &[&str] = if args.contains(&"--normalize") {
+            &[]
+        } else {
+            &["--normalize", "off"]
+        };
         let spawned = command(binary("jukebox"))
             .args(["--server", &server.to_string()])
+            .args(normalize)
             .args(args)
             .arg("--output")
             .arg(format!("wav:{}", wav.display()))

@@ -1,10 +1,11 @@
 //! Arbitrary bytes as a MANIFEST payload: the parser must never panic, and what it accepts must be
 //! a manifest a client can rely on (an ID in range, a format it can decode, segments numbered in
-//! order, not empty, with well-formed hashes, counts that add up) and survive a round trip through
-//! its encoder.
+//! order, not empty, with well-formed hashes, counts that add up, loudness values in range) and
+//! survive a round trip through its encoder.
 #![no_main]
 
 use jukebox_protocol::document::MAX_SAFE_INTEGER;
+use jukebox_protocol::manifest::{LOUDNESS_LUFS_RANGE, TRUE_PEAK_DBTP_RANGE};
 use jukebox_protocol::{Manifest, MAX_SONG_ID};
 use libfuzzer_sys::fuzz_target;
 
@@ -33,6 +34,12 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!((frames, samples), (manifest.frames, manifest.samples));
     assert!(manifest.frames <= MAX_SAFE_INTEGER);
     assert!(manifest.samples <= MAX_SAFE_INTEGER && manifest.duration_ms <= MAX_SAFE_INTEGER);
+    assert!(manifest
+        .loudness_lufs
+        .is_none_or(|v| LOUDNESS_LUFS_RANGE.contains(&v)));
+    assert!(manifest
+        .true_peak_dbtp
+        .is_none_or(|v| TRUE_PEAK_DBTP_RANGE.contains(&v)));
     let again = Manifest::from_json(&manifest.to_json()).expect("an encoded manifest parses");
     assert_eq!(again, manifest);
 });

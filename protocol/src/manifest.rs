@@ -1,13 +1,23 @@
 //! The manifest: everything a client needs to fetch, verify and decode one song.
 
+use std::ops::RangeInclusive;
+
 use serde::{Deserialize, Serialize};
 
 use crate::document::{self, safe_u64, DocumentError};
 use crate::welcome::is_hex_digest;
 use crate::MAX_SONG_ID;
 
+/// The values `loudness_lufs` may take: from EBU R128's absolute gate (no integrated loudness is
+/// lower) to well above what any decoded mp3 reaches (full-scale square waves are about +6).
+pub const LOUDNESS_LUFS_RANGE: RangeInclusive<f64> = -70.0..=20.0;
+
+/// The values `true_peak_dbtp` may take: down to far below any audible signal, up to far above
+/// what a decoded mp3 reaches (a few dB over full scale).
+pub const TRUE_PEAK_DBTP_RANGE: RangeInclusive<f64> = -200.0..=20.0;
+
 /// A song's manifest, sent as the JSON payload of a MANIFEST frame.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The song's ID, as in every page that lists it.
     #[serde(deserialize_with = "safe_u64")]
@@ -40,6 +50,15 @@ pub struct Manifest {
     pub encoder_delay: u32,
     /// Samples per channel the encoder added at the end (from a LAME tag; 0 if none).
     pub encoder_padding: u32,
+    /// Integrated loudness of the song's samples (encoder delay and padding removed), in LUFS,
+    /// as ITU-R BS.1770 and EBU R128 measure it, a mono song as dual mono (as heard from two
+    /// loudspeakers). Optional: `None` when unknown (not measured, or nothing above the gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loudness_lufs: Option<f64>,
+    /// The highest true peak (BS.1770's oversampled peak) of any channel of those samples, in
+    /// dBTP. Optional: `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub true_peak_dbtp: Option<f64>,
     /// The segments, in play order.
     pub segments: Vec<SegmentInfo>,
 }
@@ -83,7 +102,8 @@ impl Manifest {
     }
 
     /// The rules a receiver relies on: segments numbered 0, 1, 2... with positive sizes and
-    /// well-formed hashes, frame and sample counts that add up, and a plausible audio format.
+    /// well-formed hashes, frame and sample counts that add up, a plausible audio format, and
+    /// loudness values in their ranges (a client derives a gain from them).
     fn check(&self) -> Result<(), String> {
         let bad = |why: String| Err(why);
         if self.codec != "mp3" {
@@ -117,6 +137,18 @@ impl Manifest {
         }
         if frames != self.frames || samples != self.samples {
             return bad("segment frame or sample counts do not add up".into());
+        }
+        if let Some(lufs) = self
+            .loudness_lufs
+            .filter(|v| !LOUDNESS_LUFS_RANGE.contains(v))
+        {
+            return bad(format!("loudness {lufs} LUFS is out of range"));
+        }
+        if let Some(dbtp) = self
+            .true_peak_dbtp
+            .filter(|v| !TRUE_PEAK_DBTP_RANGE.contains(v))
+        {
+            return bad(format!("true peak {dbtp} dBTP is out of range"));
         }
         Ok(())
     }

@@ -25,6 +25,8 @@ fn manifest() -> Manifest {
         duration_ms: 52,
         encoder_delay: 576,
         encoder_padding: 0,
+        loudness_lufs: None,
+        true_peak_dbtp: None,
         segments: vec![segment(0), segment(1)],
     }
 }
@@ -33,6 +35,77 @@ fn manifest() -> Manifest {
 fn a_manifest_round_trips_through_json() {
     let m = manifest();
     assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
+    let measured = Manifest {
+        loudness_lufs: Some(-9.57),
+        true_peak_dbtp: Some(0.31),
+        ..manifest()
+    };
+    let json = measured.to_json();
+    assert_eq!(Manifest::from_json(&json).unwrap(), measured);
+    let text = String::from_utf8(json).unwrap();
+    assert!(
+        text.contains(
+            r#""encoder_padding":0,"loudness_lufs":-9.57,"true_peak_dbtp":0.31,"segments""#
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn loudness_is_optional_and_left_out_when_unknown() {
+    let text = String::from_utf8(manifest().to_json()).unwrap();
+    assert!(
+        !text.contains("loudness") && !text.contains("peak"),
+        "{text}"
+    );
+    let mut value: serde_json::Value = serde_json::from_slice(&manifest().to_json()).unwrap();
+    value["loudness_lufs"] = serde_json::Value::Null;
+    value["true_peak_dbtp"] = serde_json::Value::Null;
+    assert_eq!(
+        Manifest::from_json(&serde_json::to_vec(&value).unwrap()).unwrap(),
+        manifest()
+    );
+    // One without the other is allowed; integers are numbers too.
+    value["loudness_lufs"] = (-14).into();
+    let parsed = Manifest::from_json(&serde_json::to_vec(&value).unwrap()).unwrap();
+    assert_eq!(
+        (parsed.loudness_lufs, parsed.true_peak_dbtp),
+        (Some(-14.0), None)
+    );
+}
+
+#[test]
+fn loudness_out_of_range_or_of_another_type_is_refused() {
+    let with = |member: &str, number: &str| {
+        let mut json = manifest().to_json();
+        json.pop();
+        json.extend_from_slice(format!(r#","{member}":{number}}}"#).as_bytes());
+        Manifest::from_json(&json)
+    };
+    for (member, number) in [
+        ("loudness_lufs", "-70.01"),
+        ("loudness_lufs", "20.5"),
+        ("loudness_lufs", "1e400"),
+        ("loudness_lufs", r#""-14""#),
+        ("loudness_lufs", "{}"),
+        ("true_peak_dbtp", "-200.5"),
+        ("true_peak_dbtp", "21"),
+        ("true_peak_dbtp", "-1e308"),
+        ("true_peak_dbtp", "true"),
+    ] {
+        assert!(with(member, number).is_err(), "{member}: {number} accepted");
+    }
+    for (member, number) in [
+        ("loudness_lufs", "-70"),
+        ("loudness_lufs", "20"),
+        ("loudness_lufs", "-1.4e1"),
+        ("true_peak_dbtp", "-200"),
+        ("true_peak_dbtp", "20.0"),
+    ] {
+        assert!(with(member, number).is_ok(), "{member}: {number} refused");
+    }
+    let twice = with("loudness_lufs", r#"-14,"loudness_lufs":-15"#);
+    assert!(twice.is_err(), "a repeated member is refused");
 }
 
 /// A way to spoil a manifest, and its name.

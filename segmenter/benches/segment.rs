@@ -1,12 +1,13 @@
-//! Throughput of segmenting one file held in memory: the frame walk alone, and the whole of
-//! `segment_bytes` (tags, frames, plan, a SHA-256 per segment). Run with
-//! `cargo bench -p jukebox-segmenter --bench segment`.
+//! Throughput of segmenting one file held in memory: the frame walk alone, the whole of
+//! `segment_bytes` (tags, frames, plan, a SHA-256 per segment), and measuring the song's loudness
+//! (decoding every frame; what a catalog run adds for a new song, and `--music` for every song).
+//! Run with `cargo bench -p jukebox-segmenter --bench segment`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jukebox_segmenter::mp3::{scan, tags};
+use jukebox_segmenter::mp3::{loudness, scan, tags};
 use jukebox_segmenter::{segment_bytes, DEFAULT_SEGMENT_DURATION};
 
 fn songs() -> Vec<(String, Bytes)> {
@@ -45,6 +46,11 @@ fn bench(c: &mut Criterion) {
                     .segments
                     .len()
             })
+        });
+        let song = segment_bytes("t", data.clone(), DEFAULT_SEGMENT_DURATION).expect("segments");
+        group.sample_size(10);
+        group.bench_function("measure_loudness", |b| {
+            b.iter(|| loudness::measure(&song.segments).expect("a loudness"))
         });
         group.finish();
     }

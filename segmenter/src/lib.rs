@@ -45,6 +45,21 @@ pub struct Song {
 }
 
 impl Song {
+    /// Sets the manifest's loudness members from a measurement ([`mp3::loudness::measure`]);
+    /// `None` leaves them out (unknown).
+    pub fn set_loudness(&mut self, loudness: Option<mp3::loudness::Loudness>) {
+        self.manifest.loudness_lufs = loudness.map(|l| l.integrated_lufs);
+        self.manifest.true_peak_dbtp = loudness.map(|l| l.true_peak_dbtp);
+    }
+
+    /// The manifest's loudness members, if both are there.
+    pub fn loudness(&self) -> Option<mp3::loudness::Loudness> {
+        Some(mp3::loudness::Loudness {
+            integrated_lufs: self.manifest.loudness_lufs?,
+            true_peak_dbtp: self.manifest.true_peak_dbtp?,
+        })
+    }
+
     /// Number of segments, as the manifest lists them.
     pub fn segment_count(&self) -> usize {
         self.manifest.segments.len()

@@ -604,3 +604,113 @@ fn two_files_with_the_same_audio_are_one_song() {
         format!("the same audio as a.mp3 (song {id})")
     );
 }
+
+/// Runs `sql` on the catalog index in `out`, as another program would.
+fn sql(out: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(out.join(INDEX_FILE)).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// Each listed song's manifest loudness, by source path.
+fn loudness(out: &Path) -> Vec<(String, Option<f64>)> {
+    common::listing(out)
+        .songs
+        .into_iter()
+        .map(|s| {
+            let manifest = jukebox_protocol::Manifest::from_json(&s.manifest).unwrap();
+            (s.source, manifest.loudness_lufs)
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_measures_only_songs_it_has_not_measured() {
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let song = |name: &str| std::fs::read(music_dir().join(name)).unwrap();
+    write(&input.path().join("a.mp3"), &song("01-morning-steps.mp3"));
+    write(&input.path().join("b.mp3"), &song("02-blue-tide.mp3"));
+    write(&input.path().join("c.mp3"), &song("03-small-hours.mp3"));
+    run(input.path(), out.path());
+    let first = loudness(out.path());
+    assert!(first.iter().all(|(_, l)| l.is_some()), "{first:?}");
+    // Another value in the index than the audio's: a run that reused it serves it, one that
+    // decoded the song again would serve the audio's.
+    sql(out.path(), "UPDATE songs SET loudness_lufs = -33.33");
+    // Retagged (same audio, same folder), and one song's audio changed.
+    write(
+        &input.path().join("a.mp3"),
+        &retitled(&song("01-morning-steps.mp3"), "Morning", "Evening"),
+    );
+    write(
+        &input.path().join("c.mp3"),
+        &common::audio_changed(&song("03-small-hours.mp3"), 1),
+    );
+    run(input.path(), out.path());
+    let second = loudness(out.path());
+    assert_eq!(second[0], ("a.mp3".into(), Some(-33.33)), "retagged: kept");
+    assert_eq!(second[1], ("b.mp3".into(), Some(-33.33)), "unchanged: kept");
+    let (path, changed) = &second[2];
+    assert_eq!(path, "c.mp3");
+    assert!(
+        changed.is_some_and(|l| l != -33.33 && (l - first[2].1.unwrap()).abs() < 1.0),
+        "new audio: measured, {changed:?}"
+    );
+}
+
+#[test]
+fn a_catalog_written_before_loudness_is_served_then_measured_once() {
+    let out = tempfile::tempdir().unwrap();
+    run(&music_dir(), out.path());
+    // What a run before songs had a loudness left: no loudness columns, manifests without it.
+    {
+        use sha2::{Digest, Sha256};
+        let conn = rusqlite::Connection::open(out.path().join(INDEX_FILE)).unwrap();
+        let manifests: Vec<(u64, Vec<u8>)> = conn
+            .prepare("SELECT id, json FROM manifests")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (id, json) in manifests {
+            let mut manifest = jukebox_protocol::Manifest::from_json(&json).unwrap();
+            (manifest.loudness_lufs, manifest.true_peak_dbtp) = (None, None);
+            let json = manifest.to_json();
+            let sha: [u8; 32] = Sha256::digest(&json).into();
+            conn.execute(
+                "UPDATE manifests SET json = ?1 WHERE id = ?2",
+                rusqlite::params![json, id],
+            )
+            .unwrap();
+            conn.execute(
+                "UPDATE songs SET manifest_sha256 = ?1 WHERE id = ?2",
+                rusqlite::params![sha, id],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "ALTER TABLE songs DROP COLUMN loudness_lufs;
+             ALTER TABLE songs DROP COLUMN true_peak_dbtp;
+             ALTER TABLE songs DROP COLUMN loudness_version;",
+        )
+        .unwrap();
+    }
+    // Served as it is: every song, none with a loudness.
+    let old = read_catalog(out.path()).unwrap();
+    assert_eq!((old.songs.len(), old.skipped.len()), (4, 0));
+    assert!(old.songs.iter().all(|s| s.manifest.loudness_lufs.is_none()));
+    let generation = common::listing(out.path()).generation;
+    // The next run measures every song, and then the catalog is the one a fresh run writes.
+    let summary = run(&music_dir(), out.path());
+    assert_eq!((summary.songs, summary.unchanged), (4, 4), "folders kept");
+    assert_same_songs(
+        &load_dir(&music_dir(), DEFAULT_SEGMENT_DURATION).unwrap(),
+        &read_catalog(out.path()).unwrap(),
+    );
+    let measured = common::listing(out.path());
+    assert_eq!(measured.generation, generation + 1);
+    // Once measured, a run changes nothing.
+    run(&music_dir(), out.path());
+    assert_eq!(common::listing(out.path()), measured);
+}

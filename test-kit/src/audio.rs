@@ -26,6 +26,34 @@ impl Pcm {
     pub fn seconds(&self) -> f64 {
         self.samples.len() as f64 / f64::from(self.sample_rate) / f64::from(self.channels)
     }
+
+    /// Integrated loudness (LUFS) and the highest true peak of any channel (dBTP), as the
+    /// segmenter measures a song (`ebur128`, a mono one as dual mono).
+    pub fn loudness(&self) -> (f64, f64) {
+        use ebur128::{Channel, EbuR128, Mode};
+        let channels = u32::from(self.channels);
+        let mut meter = EbuR128::new(channels, self.sample_rate, Mode::I | Mode::TRUE_PEAK)
+            .expect("a format ebur128 measures");
+        if channels == 1 {
+            meter.set_channel(0, Channel::DualMono).unwrap();
+        }
+        meter.add_frames_f32(&self.samples).unwrap();
+        let peak = (0..channels)
+            .map(|c| meter.true_peak(c).unwrap())
+            .fold(0.0, f64::max);
+        (meter.loudness_global().unwrap(), 20.0 * peak.log10())
+    }
+
+    /// The same audio with every frame's one channel on two, as the client plays a mono song
+    /// on a stereo output.
+    pub fn to_stereo(&self) -> Pcm {
+        assert_eq!(self.channels, 1, "mono to stereo");
+        Pcm {
+            sample_rate: self.sample_rate,
+            channels: 2,
+            samples: self.samples.iter().flat_map(|&s| [s, s]).collect(),
+        }
+    }
 }
 
 /// symphonia's mp3 reader on `source`; `gapless` trims the encoder delay and padding a LAME tag
@@ -239,4 +267,42 @@ pub fn lame_bytes(rate: u32, channels: u16, secs: f64, args: &[&str]) -> Vec<u8>
     write_noisy_sine(&wav, rate, channels, secs);
     lame(args, &wav, &mp3);
     std::fs::read(&mp3).expect("read lame output")
+}
+
+/// Encodes `samples` (interleaved, -1 to 1, written as 16-bit PCM) with lame and `lame_args` into
+/// `NAME.mp3` in `dir`, titled `title`; returns its path.
+pub fn encode_samples(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    format: (u32, u16),
+    samples: &[f32],
+    lame_args: &[&str],
+) -> PathBuf {
+    let (sample_rate, channels) = format;
+    let wav = dir.join(format!("{name}.wav"));
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&wav, spec).expect("create the wav");
+    for &sample in samples {
+        let value = (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
+        writer.write_sample(value).expect("write the wav");
+    }
+    writer.finalize().expect("finish the wav");
+    let mp3 = dir.join(format!("{name}.mp3"));
+    let status = Command::new("lame")
+        .arg("--quiet")
+        .args(lame_args)
+        .args(["--tt", title, "--ta", "Test Band"])
+        .arg(&wav)
+        .arg(&mp3)
+        .status()
+        .expect("lame is installed (see README prerequisites)");
+    assert!(status.success(), "lame failed");
+    std::fs::remove_file(wav).expect("remove the temporary wav");
+    mp3
 }

@@ -42,6 +42,8 @@ pub fn manifest(id: u64, segments: Vec<SegmentInfo>) -> Manifest {
         duration_ms: 0,
         encoder_delay: 0,
         encoder_padding: 0,
+        loudness_lufs: None,
+        true_peak_dbtp: None,
         segments,
     };
     recount(&mut manifest);

@@ -8,6 +8,7 @@ use jukebox_protocol::DEFAULT_PORT;
 
 use crate::client::DEFAULT_TIMEOUT;
 use crate::output::OutputSpec;
+use crate::player::Normalize;
 
 /// What the exit status means; shown by --help and in the man page.
 pub const EXIT_STATUS: &str = "\
@@ -32,7 +33,7 @@ Environment:
 /// Without a command, reads commands from the prompt (or, when stdin or stdout is not a
 /// terminal, one per line from stdin): list, search WORDS, more, play [ID|WORDS], add ID|WORDS,
 /// queue, next, prev, remove N, clear, shuffle, repeat off|one|all, seek TIME|+S|-S|P%, pause,
-/// resume, toggle, volume [N|+N|-N], mute, status [--json], stop,
+/// resume, toggle, volume [N|+N|-N], mute, normalize off|track, status [--json], stop,
 /// wait, help, quit.
 /// `help` says what each does. Songs in the queue follow one another without a gap. With a command, runs just that one and exits: `jukebox play 3` plays song 3 to
 /// its end.
@@ -65,6 +66,16 @@ pub struct Args {
     /// the device and fails without one.
     #[arg(long, value_name = "OUTPUT", global = true)]
     pub output: Option<OutputSpec>,
+
+    /// Loudness normalisation: `track` plays every song at -14 LUFS, from the loudness and true
+    /// peak the server measured (EBU R128), lowered further where a peak would exceed -1 dBTP (so
+    /// nothing clips) and raised by at most 12 dB; a song the server has not measured plays
+    /// unchanged. `off` plays every song as it is, sample for sample. The `normalize` command
+    /// changes it during a session. Applied before the volume, to the sound device and a WAV
+    /// file alike.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Normalize::Track,
+          global = true)]
+    pub normalize: Normalize,
 
     /// Seconds the server has to answer a request (the handshake, LIST, GET_MANIFEST) before it
     /// counts as not answering. A segment must arrive within this time after the audio before
@@ -186,6 +197,10 @@ mod tests {
         assert!(Args::try_parse_from(["jukebox", "--server", "h:1", "--music", "d"]).is_err());
         assert!(Args::try_parse_from(["jukebox", "--timeout", "0"]).is_err());
         assert!(Args::try_parse_from(["jukebox", "--man", "--timeout", "3"]).is_err());
+        assert_eq!(args.normalize, Normalize::Track);
+        let off = Args::try_parse_from(["jukebox", "--normalize", "off"]).unwrap();
+        assert_eq!(off.normalize, Normalize::Off);
+        assert!(Args::try_parse_from(["jukebox", "--normalize", "album"]).is_err());
         Args::command().debug_assert();
     }
 

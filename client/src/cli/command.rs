@@ -3,6 +3,7 @@
 //! here, one variant of [`Command`] and its handler in the command loop.
 
 use super::playlist::Repeat;
+use crate::player::Normalize;
 use jukebox_protocol::page::MAX_QUERY_BYTES;
 use jukebox_protocol::MAX_SONG_ID;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Volume(Option<VolumeTo>),
     /// Mute, or unmute if muted.
     Mute,
+    /// Set the loudness normalisation, or show it.
+    Normalize(Option<Normalize>),
     /// What plays, where, and how; `json`: one JSON object.
     Status {
         json: bool,
@@ -163,8 +166,8 @@ pub enum Arguments {
     MaybeSong,
     /// A queue position.
     Position,
-    /// off, one or all, or nothing.
-    Mode,
+    /// One of these words, or nothing.
+    Mode(&'static [&'static str]),
     /// A place in the song.
     Place,
     /// A volume, or nothing.
@@ -265,7 +268,7 @@ pub const COMMANDS: &[Spec] = &[
         aliases: &[],
         usage: "[off|one|all]",
         help: "what follows the last song (one: the same song again)",
-        arguments: Arguments::Mode,
+        arguments: Arguments::Mode(&["off", "one", "all"]),
     },
     Spec {
         name: "seek",
@@ -278,7 +281,7 @@ pub const COMMANDS: &[Spec] = &[
         name: "volume",
         aliases: &["vol"],
         usage: "[N|+N|-N]",
-        help: "set the volume (perceptual scale), or show it",
+        help: "set the volume (perceptual scale) or show it",
         arguments: Arguments::Volume,
     },
     Spec {
@@ -287,6 +290,13 @@ pub const COMMANDS: &[Spec] = &[
         usage: "",
         help: "mute, or unmute if muted",
         arguments: Arguments::None,
+    },
+    Spec {
+        name: "normalize",
+        aliases: &[],
+        usage: "[off|track]",
+        help: "track: every song at -14 LUFS, peaks below -1 dBTP",
+        arguments: Arguments::Mode(&["off", "track"]),
     },
     Spec {
         name: "status",
@@ -327,7 +337,7 @@ pub const COMMANDS: &[Spec] = &[
         name: "wait",
         aliases: &[],
         usage: "",
-        help: "wait for the queue to end (at a terminal: Ctrl-C stops)",
+        help: "wait for the queue to end (Ctrl-C stops at a terminal)",
         arguments: Arguments::None,
     },
     Spec {
@@ -509,10 +519,12 @@ impl Command {
                 ["--json"] => Command::Status { json: true },
                 [extra, ..] => return Err(unexpected(extra)),
             },
-            Arguments::Mode => match rest.as_slice() {
-                [] => Command::Repeat(None),
-                [mode] => Command::Repeat(Some(mode.parse()?)),
-                [_, extra, ..] => return Err(unexpected(extra)),
+            Arguments::Mode(_) => match (spec.name, rest.as_slice()) {
+                ("normalize", []) => Command::Normalize(None),
+                ("normalize", [mode]) => Command::Normalize(Some(mode.parse()?)),
+                (_, []) => Command::Repeat(None),
+                (_, [mode]) => Command::Repeat(Some(mode.parse()?)),
+                (_, [_, extra, ..]) => return Err(unexpected(extra)),
             },
         };
         Ok(command)
@@ -561,6 +573,13 @@ mod tests {
             Ok(Command::Repeat(Some(Repeat::All)))
         );
         assert!(Command::parse("repeat twice").is_err());
+        assert_eq!(Command::parse("normalize"), Ok(Command::Normalize(None)));
+        assert_eq!(
+            Command::parse("normalize OFF"),
+            Ok(Command::Normalize(Some(Normalize::Off)))
+        );
+        assert!(Command::parse("normalize album").is_err());
+        assert!(Command::parse("normalize off track").is_err());
         assert_eq!(Command::parse("next"), Ok(Command::Next));
         assert_eq!(Command::parse("previous"), Ok(Command::Prev));
         assert_eq!(Command::parse("shuffle"), Ok(Command::Shuffle));

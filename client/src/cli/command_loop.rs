@@ -29,7 +29,7 @@ use super::signals::{Shutdown, Signal};
 use super::status::{StatusBar, StreamState};
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::player::{Event, Player};
+use crate::player::{Event, Normalize, Player};
 
 /// How often the status bar moves.
 const STATUS_TICK: Duration = Duration::from_millis(250);
@@ -319,6 +319,17 @@ impl CommandLoop {
                 self.printer.line(&self.volume_text());
                 Step::Done
             }
+            Command::Normalize(mode) => {
+                if let Some(mode) = mode {
+                    self.player.set_normalize(mode);
+                }
+                self.printer.line(&normalize_text(
+                    self.player.normalize(),
+                    self.player.current().is_some(),
+                    self.player.normalize_gain_db(),
+                ));
+                Step::Done
+            }
             Command::Status { json } => {
                 let status = self.status();
                 self.printer
@@ -505,6 +516,8 @@ impl CommandLoop {
             buffered: progress.as_ref().map(|p| p.buffered),
             volume: self.player.volume(),
             muted: self.player.is_muted(),
+            normalize: self.player.normalize(),
+            gain_db: self.player.normalize_gain_db(),
             queue_position: self.playlist.position().map(|p| p + 1),
             queue_length: self.playlist.len(),
             repeat: self.playlist.repeat.to_string(),
@@ -890,6 +903,9 @@ struct Status {
     buffered: Option<f64>,
     volume: u8,
     muted: bool,
+    normalize: Normalize,
+    /// The song's normalisation gain, dB.
+    gain_db: Option<f64>,
     queue_position: Option<usize>,
     queue_length: usize,
     repeat: String,
@@ -917,6 +933,11 @@ impl Status {
         } else {
             format!("volume {}", self.volume)
         });
+        parts.push(normalize_text(
+            self.normalize,
+            self.song.is_some(),
+            self.gain_db,
+        ));
         parts.push(match self.queue_position {
             Some(p) => format!("queue {p} of {}", self.queue_length),
             None => format!("queue of {}", count(self.queue_length as u64, "song")),
@@ -947,10 +968,22 @@ impl Status {
             "bitrate": self.bitrate,
             "volume": self.volume,
             "muted": self.muted,
+            "normalize": self.normalize.to_string(),
+            "gain_db": self.gain_db.map(|g| (g * 100.0).round() / 100.0),
             "queue": {"position": self.queue_position, "length": self.queue_length},
             "repeat": self.repeat,
         })
         .to_string()
+    }
+}
+
+/// What `normalize` and `status` say of the normalisation: the mode, and with a song playing
+/// in track mode the gain it gets ("no loudness" for a song the server has not measured).
+fn normalize_text(mode: Normalize, playing: bool, gain_db: Option<f64>) -> String {
+    match (mode, playing, gain_db) {
+        (Normalize::Track, true, Some(gain)) => format!("normalize track ({gain:+.1} dB)"),
+        (Normalize::Track, true, None) => "normalize track (no loudness)".into(),
+        (mode, _, _) => format!("normalize {mode}"),
     }
 }
 

@@ -76,10 +76,11 @@ pub fn complete(line: &str, known: &KnownSongs) -> Completion {
         | Arguments::Place
         | Arguments::Volume
         | Arguments::Json => Completion::Nothing,
-        Arguments::Mode => {
+        Arguments::Mode(modes) => {
             let word = rest_trimmed.to_ascii_lowercase();
-            let modes: Vec<&str> = ["off", "one", "all"]
-                .into_iter()
+            let modes: Vec<&str> = modes
+                .iter()
+                .copied()
                 .filter(|mode| mode.starts_with(&word))
                 .collect();
             match modes.as_slice() {

@@ -39,7 +39,7 @@ pub fn interactive(args: &Args) -> bool {
 /// Runs the client. The error is one line for the user: the session could not start.
 pub async fn run(args: Args) -> Result<Exit, String> {
     let shutdown = signals::Shutdown::new();
-    let player = match &args.output {
+    let mut player = match &args.output {
         Some(spec) => Player::new(spec, ReadAhead::default())?,
         // No output asked for: a machine without a sound card can still list, play and switch
         // (the README's command must work on a fresh server), so fall back to silence and say so.
@@ -48,6 +48,7 @@ pub async fn run(args: Args) -> Result<Exit, String> {
             Player::new(&OutputSpec::Null, ReadAhead::default())
         })?,
     };
+    player.set_normalize(args.normalize);
     let addr = match &args.server {
         Some(server) => args::server_address(server),
         None => match crate::embedded::start(&args.music_dir()).await {

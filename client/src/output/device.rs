@@ -160,7 +160,7 @@ mod tests {
         // The device asks before the song's first audio is queued, and for an odd number of
         // samples; then the song runs dry (an underrun) and is refilled.
         let mut heard: Vec<f32> = source.by_ref().take(3).collect();
-        queue.open(PlayId(1));
+        queue.open(PlayId(1), 1.0);
         queue.push(PlayId(1), stereo(1_000));
         heard.extend(source.by_ref().take(4_001));
         queue.push(PlayId(1), stereo(10));

@@ -142,7 +142,7 @@ mod tests {
             shutdown.clone(),
         )
         .unwrap();
-        queue.open(PlayId(1));
+        queue.open(PlayId(1), 1.0);
         queue.push(PlayId(1), vec![0.0; 1_000]);
         assert!(matches!(
             next_report(&mut reports, PlayId(0)),
@@ -150,7 +150,7 @@ mod tests {
         ));
         // The player stops the song and starts another: it must not play on in silence.
         queue.cancel(PlayId(1));
-        queue.open(PlayId(2));
+        queue.open(PlayId(2), 1.0);
         queue.push(PlayId(2), vec![0.0; 1_000]);
         queue.end(PlayId(2));
         assert!(matches!(
@@ -170,7 +170,7 @@ mod tests {
             channels: 2,
         };
         queue.fix_format(format);
-        queue.open(PlayId(7));
+        queue.open(PlayId(7), 1.0);
         let samples: Vec<f32> = (0..4_000).map(|i| i as f32).collect();
         queue.push(PlayId(7), samples[..1_000].to_vec());
         queue.push(PlayId(7), samples[1_000..].to_vec());

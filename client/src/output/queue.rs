@@ -66,6 +66,9 @@ struct Live {
     id: PlayId,
     /// Its end is queued: its decoder has finished.
     ended: bool,
+    /// Its own gain (loudness normalisation), applied to its samples alone, so that a song that
+    /// follows another without a gap gets its own from its first sample.
+    gain: Gain,
 }
 
 enum Chunk {
@@ -89,8 +92,9 @@ impl Chunk {
     }
 }
 
-/// The software volume: a gain applied to every sample the output takes, moved to a new value
-/// over [`RAMP`] so that a change makes no click. At full volume samples pass unchanged.
+/// A gain applied to the samples the output takes, moved to a new value over [`RAMP`] so that a
+/// change makes no click: the software volume, applied to every sample, and each request's own.
+/// At 1 samples pass unchanged.
 #[derive(Debug, Clone, Copy)]
 struct Gain {
     /// Where the gain goes.
@@ -101,10 +105,7 @@ struct Gain {
 
 impl Default for Gain {
     fn default() -> Self {
-        Gain {
-            target: 1.0,
-            now: 1.0,
-        }
+        Gain::at(1.0)
     }
 }
 
@@ -112,6 +113,14 @@ impl Default for Gain {
 pub const RAMP: Duration = Duration::from_millis(5);
 
 impl Gain {
+    /// A gain that starts at `gain`, without a ramp.
+    fn at(gain: f32) -> Gain {
+        Gain {
+            target: gain,
+            now: gain,
+        }
+    }
+
     /// Scales whole frames of `samples`, stepping the gain towards its target frame by frame.
     fn apply(&mut self, samples: &mut [f32], channels: usize, rate: u32) {
         if self.now == self.target && self.target == 1.0 {
@@ -132,6 +141,16 @@ impl Gain {
                 *sample *= self.now;
             }
         }
+    }
+}
+
+/// A request's gain as the queue keeps it: a finite factor from 0 to 16 (+24 dB), so that no value
+/// can make the output blow up.
+fn request_gain(gain: f32) -> f32 {
+    if gain.is_finite() {
+        gain.clamp(0.0, 16.0)
+    } else {
+        1.0
     }
 }
 
@@ -231,6 +250,13 @@ impl PcmQueue {
         self.state().gain.target = gain.clamp(0.0, 1.0);
     }
 
+    /// Sets the gain of `id`'s samples alone (as [`PcmQueue::open`] does), reached over [`RAMP`].
+    pub fn set_request_gain(&self, id: PlayId, gain: f32) {
+        if let Some(live) = self.state().live.iter_mut().find(|live| live.id == id) {
+            live.gain.target = request_gain(gain);
+        }
+    }
+
     /// Pauses or resumes the output: while paused it gets no audio, and nothing queued is lost,
     /// so playing resumes at the very next sample.
     pub fn set_paused(&self, paused: bool) {
@@ -241,9 +267,14 @@ impl PcmQueue {
         self.state().paused
     }
 
-    /// Makes `id` live. Its audio plays after that of the requests already live.
-    pub fn open(&self, id: PlayId) {
-        self.state().live.push(Live { id, ended: false });
+    /// Makes `id` live. Its audio plays after that of the requests already live, multiplied by
+    /// `gain` from its first sample (1 passes it unchanged) and then by the volume.
+    pub fn open(&self, id: PlayId, gain: f32) {
+        self.state().live.push(Live {
+            id,
+            ended: false,
+            gain: Gain::at(request_gain(gain)),
+        });
     }
 
     /// True from `open` until the request is cancelled, fails, or has played to its end.
@@ -354,7 +385,12 @@ impl PcmQueue {
                 }
                 Some(Chunk::Samples(id, samples)) => {
                     let n = wanted.min(samples.len() - *front_taken);
+                    let from = out.len();
                     out.extend_from_slice(&samples[*front_taken..*front_taken + n]);
+                    if let Some(live) = live.iter_mut().find(|live| live.id == *id) {
+                        live.gain
+                            .apply(&mut out[from..], channels, format.sample_rate);
+                    }
                     *starved += std::mem::take(unmet);
                     if played.id != Some(*id) {
                         *played = Played {
@@ -453,7 +489,7 @@ mod tests {
     #[test]
     fn pops_whole_frames_across_chunks_and_reports_the_end() {
         let (queue, mut reports) = queue();
-        queue.open(ONE);
+        queue.open(ONE, 1.0);
         queue.push(ONE, vec![1.0, 2.0, 3.0, 4.0]);
         queue.push(ONE, vec![5.0, 6.0]);
         queue.end(ONE);
@@ -482,8 +518,8 @@ mod tests {
         let (queue, _reports) = queue();
         let mut out = Vec::new();
         // Nothing played yet: buffering, not a gap.
-        queue.open(ONE);
-        queue.open(TWO);
+        queue.open(ONE, 1.0);
+        queue.open(TWO, 1.0);
         assert_eq!(queue.pop(4, &mut out), 0);
         assert_eq!(queue.starved_frames(), 0);
         queue.push(ONE, vec![1.0; 4]);
@@ -500,9 +536,9 @@ mod tests {
         assert_eq!(queue.starved_frames(), 3);
         // Silence ended by a stop is not starving either.
         let three = PlayId(3);
-        queue.open(three);
+        queue.open(three, 1.0);
         queue.cancel(three);
-        queue.open(PlayId(4));
+        queue.open(PlayId(4), 1.0);
         queue.push(PlayId(4), vec![4.0; 2]);
         assert_eq!(queue.pop(1, &mut out), 1);
         assert_eq!(queue.starved_frames(), 3);
@@ -511,7 +547,7 @@ mod tests {
     #[test]
     fn a_pause_takes_nothing_and_loses_nothing() {
         let (queue, _reports) = queue();
-        queue.open(ONE);
+        queue.open(ONE, 1.0);
         queue.push(ONE, vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
         let mut out = Vec::new();
         assert_eq!(queue.pop(1, &mut out), 1);
@@ -534,7 +570,7 @@ mod tests {
             sample_rate: 1000,
             channels: 1,
         });
-        queue.open(ONE);
+        queue.open(ONE, 1.0);
         let odd = 0.123_456_79_f32;
         queue.push(ONE, vec![odd; 20]);
         let mut out = Vec::new();
@@ -555,10 +591,47 @@ mod tests {
     }
 
     #[test]
+    fn each_request_has_its_own_gain_from_its_first_sample() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let queue = PcmQueue::new(&ReadAhead::default(), tx);
+        // 1 kHz mono: a ramp is 5 frames.
+        queue.fix_format(PcmFormat {
+            sample_rate: 1000,
+            channels: 1,
+        });
+        queue.open(ONE, 0.5);
+        queue.open(TWO, 2.0);
+        queue.push(ONE, vec![1.0; 3]);
+        queue.end(ONE);
+        queue.push(TWO, vec![1.0; 200]);
+        let mut out = Vec::new();
+        // Across the boundary in one pop: each sample gets its own request's gain, no ramp.
+        assert_eq!(queue.pop(6, &mut out), 6);
+        assert_eq!(out, [0.5, 0.5, 0.5, 2.0, 2.0, 2.0]);
+        // A change mid-song ramps, and the volume multiplies it.
+        queue.set_request_gain(TWO, 1.0);
+        queue.set_gain(0.5);
+        out.clear();
+        queue.pop(10, &mut out);
+        assert!((out[0] - 1.8 * 0.8).abs() < 1e-5, "{out:?}");
+        assert!((out[9] - 0.5).abs() < 1e-6, "{out:?}");
+        // Nonsense is bounded: no gain above 16, none that is not a number.
+        queue.set_request_gain(TWO, f32::INFINITY);
+        queue.set_gain(1.0);
+        out.clear();
+        queue.pop(10, &mut out);
+        assert_eq!(out[9], 1.0);
+        queue.set_request_gain(TWO, 1e9);
+        out.clear();
+        queue.pop(100, &mut out);
+        assert_eq!(out[99], 16.0);
+    }
+
+    #[test]
     fn a_full_queue_holds_the_decoder_until_a_stop_releases_it() {
         let (queue, _reports) = queue();
         let queue = std::sync::Arc::new(queue);
-        queue.open(ONE);
+        queue.open(ONE, 1.0);
         // Capacity at 10 Hz stereo: 20 samples a second.
         let full = ReadAhead::default().queued.as_secs() as usize * 20;
         assert!(queue.push(ONE, vec![0.5; full]));
@@ -579,10 +652,10 @@ mod tests {
     #[test]
     fn a_new_request_drops_old_audio_and_late_pushes() {
         let (queue, mut reports) = queue();
-        queue.open(ONE);
+        queue.open(ONE, 1.0);
         queue.push(ONE, vec![1.0, 1.0]);
         queue.cancel(ONE);
-        queue.open(TWO);
+        queue.open(TWO, 1.0);
         assert!(!queue.push(ONE, vec![9.0, 9.0]));
         queue.end(ONE);
         queue.fail(ONE, ClientError::Output("late".into()));
@@ -599,7 +672,7 @@ mod tests {
     #[test]
     fn a_failure_is_reported_once_and_forgets_the_request() {
         let (queue, mut reports) = queue();
-        queue.open(ONE);
+        queue.open(ONE, 1.0);
         queue.push(ONE, vec![1.0, 1.0]);
         queue.fail_playing(ClientError::Output("disk full".into()));
         queue.fail(ONE, ClientError::Output("again".into()));
@@ -616,8 +689,8 @@ mod tests {
     fn a_prepared_request_queues_its_audio_behind_the_playing_ones_end() {
         let (queue, mut reports) = queue();
         let queue = std::sync::Arc::new(queue);
-        queue.open(ONE);
-        queue.open(TWO);
+        queue.open(ONE, 1.0);
+        queue.open(TWO, 1.0);
         assert_eq!(queue.state().writer(), Some(ONE));
         let prepared = on_a_thread({
             let queue = queue.clone();
@@ -657,7 +730,7 @@ mod tests {
         let queue = std::sync::Arc::new(queue);
         // Never opened: not live.
         queue.cancelled(TWO).await;
-        queue.open(ONE);
+        queue.open(ONE, 1.0);
         let waiter = tokio::spawn({
             let queue = queue.clone();
             async move { queue.cancelled(ONE).await }

@@ -10,6 +10,7 @@
 pub mod byte_stream;
 pub mod decode;
 pub mod fetch;
+pub mod normalize;
 pub mod read_ahead;
 pub mod request;
 pub mod resample;
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::output::{Output, OutputSpec, PcmFormat, PcmQueue};
+pub use normalize::Normalize;
 pub use read_ahead::ReadAhead;
 pub use request::PlayId;
 use request::Report;
@@ -74,6 +76,7 @@ pub struct Player {
     /// 0 to 100, on a perceptual scale ([`volume_gain`]).
     volume: u8,
     muted: bool,
+    normalize: Normalize,
 }
 
 /// The gain of a volume from 0 to 100: the cube of its fraction, the perceptual curve sound
@@ -102,6 +105,8 @@ struct Playing {
     start: u64,
     /// Its decoder has queued its last sample.
     ended: bool,
+    /// The loudness normalisation gain its samples get, dB; `None`: none.
+    gain_db: Option<f64>,
 }
 
 impl Player {
@@ -121,6 +126,7 @@ impl Player {
             ending: None,
             volume: 100,
             muted: false,
+            normalize: Normalize::default(),
         })
     }
 
@@ -221,7 +227,8 @@ impl Player {
     fn open(&mut self, client: Client, id: PlayId, start: Start) -> Playing {
         let fetched_samples = Arc::new(AtomicU64::new(0));
         let late = Arc::new(AtomicBool::new(false));
-        self.queue.open(id);
+        let gain_db = self.normalize.gain_db(&start.manifest);
+        self.queue.open(id, gain_db.map_or(1.0, normalize::linear));
         tokio::spawn(fetch::run(fetch::FetchJob {
             // The manifest was fetched on the client's connection just before.
             catalog: client.catalog(),
@@ -244,6 +251,7 @@ impl Player {
             late,
             start: start.window.start,
             ended: false,
+            gain_db,
         }
     }
 
@@ -370,6 +378,26 @@ impl Player {
 
     pub fn volume(&self) -> u8 {
         self.volume
+    }
+
+    pub fn normalize(&self) -> Normalize {
+        self.normalize
+    }
+
+    /// Sets the loudness normalisation; the songs playing and prepared change at once (ramped
+    /// over a few milliseconds, as a volume change).
+    pub fn set_normalize(&mut self, normalize: Normalize) {
+        self.normalize = normalize;
+        for playing in self.current.iter_mut().chain(self.next.iter_mut()) {
+            playing.gain_db = normalize.gain_db(&playing.manifest);
+            self.queue
+                .set_request_gain(playing.id, playing.gain_db.map_or(1.0, normalize::linear));
+        }
+    }
+
+    /// The loudness normalisation gain of the song playing, dB; `None` when it gets none.
+    pub fn normalize_gain_db(&self) -> Option<f64> {
+        self.current.as_ref()?.gain_db
     }
 
     pub fn is_muted(&self) -> bool {

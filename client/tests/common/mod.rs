@@ -10,9 +10,13 @@ use jukebox_test_kit::music_dir;
 use jukebox_test_kit::process::{command, output_within};
 
 /// Runs `jukebox` with `args`, feeding `commands` on stdin and closing it; bounded by the kit's
-/// patience.
+/// patience. Unless `args` say otherwise, loudness normalisation is off, so that what is played
+/// is the reference decode sample for sample.
 pub fn run_jukebox(args: &[&str], commands: impl AsRef<[u8]>) -> Output {
     let mut jukebox = command(env!("CARGO_BIN_EXE_jukebox"));
+    if !args.contains(&"--normalize") {
+        jukebox.args(["--normalize", "off"]);
+    }
     output_within(jukebox.args(args), commands.as_ref())
 }
 

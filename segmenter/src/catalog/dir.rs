@@ -16,7 +16,10 @@ pub fn load(dir: &Path, target: Duration) -> std::io::Result<LoadedDir> {
     let results: Vec<_> = files
         .into_par_iter()
         .map(|rel| {
-            let result = segment_file(&dir.join(&rel), target);
+            let result = segment_file(&dir.join(&rel), target).map(|mut song| {
+                song.set_loudness(crate::mp3::loudness::measure(&song.segments));
+                song
+            });
             (rel, result)
         })
         .collect();

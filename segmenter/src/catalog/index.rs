@@ -18,6 +18,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use jukebox_protocol::SongSummary;
+
+use crate::mp3::loudness::Loudness;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
@@ -32,6 +34,20 @@ pub const SONGS_DIR: &str = "songs";
 pub const FORMAT: &str = "jukebox-catalog";
 /// The layout version this crate writes and reads (version 1 was `index.json`).
 pub const VERSION: i64 = 2;
+
+/// The columns that hold a song's loudness, which catalogs written before it lack: added to such
+/// a catalog's `songs` by the next run (SQLite adds a column without rewriting the table), and
+/// read as unmeasured until then. Readers that serve a catalog never read them.
+const LOUDNESS_COLUMNS: &str = "
+ALTER TABLE songs ADD COLUMN loudness_lufs REAL;
+ALTER TABLE songs ADD COLUMN true_peak_dbtp REAL;
+ALTER TABLE songs ADD COLUMN loudness_version INTEGER NOT NULL DEFAULT 0;
+";
+
+/// What `songs.loudness_version` holds for a song measured by this version's method
+/// (`mp3::loudness`); 0 is never measured. A run measures again a song whose value differs, so a
+/// change of method that changes the figures bumps it.
+pub const LOUDNESS_VERSION: i64 = 1;
 
 /// Positions are below this; a first run spreads its songs over the whole range.
 const MAX_POS: i64 = 1 << 62;
@@ -69,7 +85,10 @@ CREATE TABLE songs (
     source BLOB NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    content_sha256 BLOB NOT NULL
+    content_sha256 BLOB NOT NULL,
+    loudness_lufs REAL,
+    true_peak_dbtp REAL,
+    loudness_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE manifests (
     id INTEGER PRIMARY KEY,
@@ -107,7 +126,7 @@ pub struct Meta {
 }
 
 /// One song, as written to the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub id: u64,
     pub title: String,
@@ -131,6 +150,11 @@ pub struct Row {
     pub mtime_ns: i64,
     /// The source file's content hash (see `catalog::source::content_hash`).
     pub content_sha256: [u8; 32],
+    /// The manifest's loudness members.
+    pub loudness_lufs: Option<f64>,
+    pub true_peak_dbtp: Option<f64>,
+    /// [`LOUDNESS_VERSION`] if the song was measured (whatever was found), 0 if not.
+    pub loudness_version: i64,
 }
 
 impl Row {
@@ -154,6 +178,9 @@ impl Row {
             size: 0,
             mtime_ns: 0,
             content_sha256: [0; 32],
+            loudness_lufs: m.loudness_lufs,
+            true_peak_dbtp: m.true_peak_dbtp,
+            loudness_version: 0,
         }
     }
 
@@ -165,10 +192,13 @@ impl Row {
 }
 
 /// What a song's entry in the index says about the song, small: for checking a run against.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     pub manifest_sha256: [u8; 32],
     pub dir: Option<String>,
+    /// The song's measurement, if it was measured with [`LOUDNESS_VERSION`]'s method: the
+    /// loudness found (`None`: nothing to measure). `None` if it was not.
+    pub loudness: Option<Option<Loudness>>,
 }
 
 /// The key songs are listed by: artist, album and title, each folded (lowercase, accents
@@ -530,17 +560,39 @@ pub fn stored(path: &Path) -> Result<HashMap<u64, Stored>, IndexError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     read_meta(&conn)?;
-    let mut statement = conn.prepare("SELECT id, manifest_sha256, dir FROM songs")?;
+    let query = if has_loudness_columns(&conn)? {
+        "SELECT id, manifest_sha256, dir, loudness_lufs, true_peak_dbtp, loudness_version
+         FROM songs"
+    } else {
+        "SELECT id, manifest_sha256, dir, NULL, NULL, 0 FROM songs"
+    };
+    let mut statement = conn.prepare(query)?;
     let rows = statement.query_map([], |r| {
+        let measured = r.get::<_, i64>(5)? == LOUDNESS_VERSION;
+        let found = match (r.get(3)?, r.get(4)?) {
+            (Some(integrated_lufs), Some(true_peak_dbtp)) => Some(Loudness {
+                integrated_lufs,
+                true_peak_dbtp,
+            }),
+            _ => None,
+        };
         Ok((
             r.get::<_, u64>(0)?,
             Stored {
                 manifest_sha256: r.get(1)?,
                 dir: r.get(2)?,
+                loudness: measured.then_some(found),
             },
         ))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether `songs` has the loudness columns (catalogs written before them do not).
+fn has_loudness_columns(conn: &Connection) -> Result<bool, IndexError> {
+    Ok(conn
+        .prepare("SELECT 1 FROM pragma_table_info('songs') WHERE name = 'loudness_version'")?
+        .exists([])?)
 }
 
 /// What a write changed.
@@ -573,6 +625,9 @@ pub fn write(path: &Path, segment_duration: f64, rows: Vec<Row>) -> Result<Chang
         )?;
     }
     let meta = read_meta(&tx)?;
+    if !has_loudness_columns(&tx)? {
+        tx.execute_batch(LOUDNESS_COLUMNS)?;
+    }
 
     // The rows as they are: those identical to a new row stay, with their positions.
     struct Old {
@@ -584,7 +639,8 @@ pub fn write(path: &Path, segment_duration: f64, rows: Vec<Row>) -> Result<Chang
     {
         let mut statement = tx.prepare(
             "SELECT pos, id, title, artist, album, duration_ms, segments, bytes, sort_key,
-                    manifest_sha256, dir, source, size, mtime_ns, content_sha256 FROM songs",
+                    manifest_sha256, dir, source, size, mtime_ns, content_sha256, loudness_lufs,
+                    true_peak_dbtp, loudness_version FROM songs",
         )?;
         let rows = statement.query_map([], |r| {
             Ok(Old {
@@ -605,6 +661,9 @@ pub fn write(path: &Path, segment_duration: f64, rows: Vec<Row>) -> Result<Chang
                     size: r.get(12)?,
                     mtime_ns: r.get(13)?,
                     content_sha256: r.get(14)?,
+                    loudness_lufs: r.get(15)?,
+                    true_peak_dbtp: r.get(16)?,
+                    loudness_version: r.get(17)?,
                 },
             })
         })?;
@@ -674,7 +733,7 @@ pub fn write(path: &Path, segment_duration: f64, rows: Vec<Row>) -> Result<Chang
         }
         let mut insert_song = tx.prepare(
             "INSERT INTO songs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                                       ?15)",
+                                       ?15, ?16, ?17, ?18)",
         )?;
         let mut insert_search =
             tx.prepare("INSERT INTO search (rowid, title, artist, album) VALUES (?1, ?2, ?3, ?4)")?;
@@ -700,6 +759,9 @@ pub fn write(path: &Path, segment_duration: f64, rows: Vec<Row>) -> Result<Chang
                 row.size,
                 row.mtime_ns,
                 row.content_sha256,
+                row.loudness_lufs,
+                row.true_peak_dbtp,
+                row.loudness_version,
             ])?;
             insert_search.execute(params![pos, row.title, row.artist, row.album])?;
             let unchanged = old
@@ -820,6 +882,9 @@ mod tests {
             size: 0,
             mtime_ns: 0,
             content_sha256: [0; 32],
+            loudness_lufs: None,
+            true_peak_dbtp: None,
+            loudness_version: 0,
         }
     }
 

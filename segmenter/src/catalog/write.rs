@@ -9,7 +9,8 @@
 //! Incremental runs: every file is read, segmented and hashed again (its size, modification time
 //! and content hash are recorded), but a song folder is named after the song's segments, so an
 //! unchanged song maps to the folder that already holds it, which is checked and kept, not
-//! rewritten; and the index rewrites only the rows that changed. The content hash is SHA-256 over
+//! rewritten; and the index rewrites only the rows that changed. Only songs whose folder the index
+//! does not hold already are decoded to measure their loudness (the index keeps the measurement). The content hash is SHA-256 over
 //! the file with each segment's bytes replaced by that segment's SHA-256 (the one the manifest
 //! holds anyway): every byte is hashed once, which keeps a run close to the speed of hashing the
 //! input.
@@ -22,11 +23,14 @@ use std::time::Duration;
 use rayon::prelude::*;
 
 use crate::catalog::dir::{find, Found, Ids};
-use crate::catalog::index::{self, Row, Stored, INDEX_FILE, OLD_INDEX_FILE, SONGS_DIR};
+use crate::catalog::index::{
+    self, Row, Stored, INDEX_FILE, LOUDNESS_VERSION, OLD_INDEX_FILE, SONGS_DIR,
+};
 use crate::catalog::song_dir::{
     folder_is_current, folder_name, remove_any, remove_leftovers, write_folder, TMP_PREFIX,
 };
 use crate::catalog::source::{content_hash, read_source};
+use crate::mp3::loudness;
 use crate::{segment_bytes, Skipped};
 
 /// The lock file that keeps two runs from writing one catalog at once.
@@ -317,6 +321,17 @@ fn process(
     song.path = rel.to_path_buf();
     let content = content_hash(&source.data, &song);
     let dir_name = folder_name(&song);
+    // Decoding is the dear part of a run: a song whose segments are those of its folder in the
+    // index (the folder is named after them) keeps the measurement stored with it.
+    let loudness = match stored.get(&song.manifest.id) {
+        Some(Stored {
+            dir: Some(dir),
+            loudness: Some(found),
+            ..
+        }) if *dir == dir_name => *found,
+        _ => loudness::measure(&song.segments),
+    };
+    song.set_loudness(loudness);
     let outcome = match songs_dir {
         None => Outcome::Segmented,
         Some(songs_dir) => {
@@ -340,6 +355,7 @@ fn process(
     row.size = source.size;
     row.mtime_ns = source.mtime_ns;
     row.content_sha256 = content;
+    row.loudness_version = LOUDNESS_VERSION;
     Ok(Done {
         row,
         audio_hash: song.audio_hash,

@@ -95,6 +95,8 @@ pub fn segment_bytes(
         duration_ms: samples * 1000 / rate,
         encoder_delay: info.encoder_delay,
         encoder_padding: info.encoder_padding,
+        loudness_lufs: None,
+        true_peak_dbtp: None,
         segments: infos,
     };
     manifest
