@@ -81,9 +81,17 @@ impl Session {
             },
             Message::GetSegment { song, index } => self.queue_segment(id, song, index),
             Message::Cancel => self.transfers.cancel(id),
-            // Only servers send the other types: `next_request` refused them from their header,
-            // and the session's property tests feed it arbitrary bytes.
-            message => unreachable!("{} passed next_request", message.kind().name()),
+            // Only servers send the other types, and `next_request` refused them from their
+            // header (the session's property tests, fed arbitrary bytes, check that here). Should
+            // one ever pass, the client gets the same fatal error rather than a panicked thread.
+            message => {
+                debug_assert!(false, "{} passed next_request", message.kind().name());
+                self.fail(
+                    now,
+                    ErrorCode::UnexpectedMessage,
+                    format!("{} is sent only by servers", message.kind().name()),
+                )
+            }
         }
     }
 
