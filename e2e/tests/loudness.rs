@@ -7,12 +7,11 @@
 //! clipped, and each song's gain starts at its first sample); without normalisation the file is
 //! the reference decodes, sample for sample.
 
-use std::collections::HashMap;
 use std::f32::consts::TAU;
 use std::path::{Path, PathBuf};
 
 use jukebox_e2e::audio::encode_samples;
-use jukebox_e2e::{decode_file, make_song, read_wav, ClientProcess, Pcm, ServerProcess};
+use jukebox_e2e::{decode_file, ids, make_song, read_wav, ClientProcess, Pcm, ServerProcess};
 
 const RATE: u32 = 44_100;
 const SECONDS: f32 = 2.5;
@@ -82,23 +81,6 @@ fn songs(dir: &Path) -> Vec<(&'static str, PathBuf, bool)> {
         ("Mono", mono, true),
         ("Spikes", spikes, false),
     ]
-}
-
-/// The ID of each song the server lists, by title.
-fn ids(server: &ServerProcess, scratch: &Path) -> HashMap<String, u64> {
-    let mut client = ClientProcess::start(server.addr, &scratch.join("list.wav"));
-    client.send("list --all");
-    client.send("quit");
-    let (status, stdout, _) = client.finish();
-    assert!(status.success());
-    stdout
-        .iter()
-        .filter_map(|line| {
-            let (id, rest) = line.trim_start().split_once("  ")?;
-            let title = rest.split(" — ").next()?;
-            Some((title.to_string(), id.parse().ok()?))
-        })
-        .collect()
 }
 
 /// Starts a client that queues `order`, plays it, prints `status --json` once the first song
